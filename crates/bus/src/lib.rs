@@ -1,0 +1,80 @@
+//! The `bus` port: durable events with fan-out to consumer groups.
+//!
+//! A producer writes an event into the outbox inside the transaction that causes it
+//! ([`publish`]), so nothing committed is lost and nothing rolled back is sent. The relay
+//! fans each event out to every group subscribed to its topic; each group then works
+//! through its own deliveries, so a failing group never holds another back. Delivery is
+//! at least once: a failed attempt is retried with exponential backoff and jitter, and
+//! after `max_attempts` the delivery is marked dead with its last error.
+
+mod worker;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use matsuri_core::clock::Millis;
+use matsuri_db::{Conn, Migration, MigrationSet};
+
+pub use worker::{Bus, Subscription};
+
+/// An event as a consumer receives it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub topic: String,
+    pub key: Option<String>,
+    pub payload: serde_json::Value,
+    pub created_at: Millis,
+}
+
+impl Event {
+    /// The payload as a typed value.
+    pub fn decode<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        Ok(serde_json::from_value(self.payload.clone())?)
+    }
+}
+
+/// Handles the events of one consumer group. Must be idempotent: an event can arrive more
+/// than once.
+#[async_trait::async_trait]
+pub trait Consumer: Send + Sync + 'static {
+    async fn handle(&self, event: &Event) -> anyhow::Result<()>;
+}
+
+pub type SharedConsumer = Arc<dyn Consumer>;
+
+/// Writes an event to the outbox, on the connection of the transaction that causes it.
+/// Returns the event id.
+pub async fn publish(
+    conn: &mut Conn,
+    now: Millis,
+    topic: &str,
+    key: Option<&str>,
+    payload: &impl Serialize,
+) -> anyhow::Result<String> {
+    let id = matsuri_core::ids::new_uuid_v7();
+    let body = serde_json::to_string(payload)?;
+    sqlx::query(
+        "INSERT INTO outbox (id, topic, event_key, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&id)
+    .bind(topic)
+    .bind(key)
+    .bind(body)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "bus",
+    migrations: &[Migration {
+        version: 1,
+        name: "outbox and deliveries",
+        sql: include_str!("../migrations/0001_outbox.sql"),
+        postgres_sql: None,
+    }],
+};

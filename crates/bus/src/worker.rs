@@ -1,0 +1,295 @@
+//! The relay and the group workers of the SQL backend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use matsuri_core::SharedClock;
+use matsuri_db::{Db, Dialect};
+
+use crate::{Event, SharedConsumer};
+
+/// One consumer group's subscription to one topic.
+#[derive(Clone)]
+pub struct Subscription {
+    pub topic: &'static str,
+    pub group: &'static str,
+    pub consumer: SharedConsumer,
+    /// Attempts before the delivery is dead (default 3).
+    pub max_attempts: i64,
+    /// A handler running longer than this has failed.
+    pub deadline: Duration,
+}
+
+impl Subscription {
+    pub fn new(topic: &'static str, group: &'static str, consumer: SharedConsumer) -> Self {
+        Self {
+            topic,
+            group,
+            consumer,
+            max_attempts: 3,
+            deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The event bus on the SQL outbox.
+#[derive(Clone)]
+pub struct Bus {
+    db: Db,
+    clock: SharedClock,
+    subscriptions: Arc<Vec<Subscription>>,
+    batch: i64,
+}
+
+const BASE_BACKOFF_MS: i64 = 500;
+const MAX_BACKOFF_MS: i64 = 300_000;
+
+impl Bus {
+    pub fn new(db: Db, clock: SharedClock, subscriptions: Vec<Subscription>) -> Self {
+        Self {
+            db,
+            clock,
+            subscriptions: Arc::new(subscriptions),
+            batch: 200,
+        }
+    }
+
+    /// Runs the relay and the group workers until `stop` is cancelled; a delivery being
+    /// handled when it is finishes first.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut idle = Duration::from_millis(20);
+        loop {
+            let worked = match self.run_once().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "bus pass failed");
+                    0
+                }
+            };
+            idle = if worked > 0 {
+                Duration::from_millis(1)
+            } else {
+                (idle * 2).min(Duration::from_millis(200))
+            };
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(idle) => {}
+            }
+        }
+    }
+
+    /// One pass: relay new events, then give every group a batch of due deliveries.
+    /// Returns how many events were relayed or handled.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        let mut worked = self.relay().await?;
+        for sub in self.subscriptions.iter() {
+            worked += self.deliver(sub).await?;
+        }
+        Ok(worked)
+    }
+
+    /// Copies new outbox events into a delivery per subscribed group.
+    async fn relay(&self) -> anyhow::Result<usize> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let sql = match self.db.dialect() {
+            Dialect::Sqlite => {
+                "SELECT id, topic FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1"
+            }
+            Dialect::Postgres => {
+                "SELECT id, topic FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+            }
+        };
+        let rows: Vec<(String, String)> = sqlx::query_as(sql)
+            .bind(self.batch)
+            .fetch_all(&mut *tx)
+            .await?;
+        for (id, topic) in &rows {
+            for sub in self.subscriptions.iter().filter(|s| s.topic == topic) {
+                sqlx::query(
+                    "INSERT INTO bus_deliveries (group_name, event_id, status, next_attempt_at, updated_at) \
+                     VALUES ($1, $2, 'pending', $3, $3) ON CONFLICT (group_name, event_id) DO NOTHING",
+                )
+                .bind(sub.group)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("UPDATE outbox SET relayed = 1 WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Claims a batch of one group's due deliveries, handles them, records the outcome.
+    async fn deliver(&self, sub: &Subscription) -> anyhow::Result<usize> {
+        let now = self.clock.now_ms();
+        let lease_ms = i64::try_from(sub.deadline.as_millis()).unwrap_or(i64::MAX / 4) + 5_000;
+        let claim = match self.db.dialect() {
+            Dialect::Sqlite => {
+                "UPDATE bus_deliveries SET attempts = attempts + 1, next_attempt_at = $3, updated_at = $2 \
+                 WHERE group_name = $1 AND event_id IN (\
+                   SELECT d.event_id FROM bus_deliveries d JOIN outbox o ON o.id = d.event_id \
+                   WHERE d.group_name = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 \
+                   AND o.topic = $5 ORDER BY d.event_id LIMIT $4) \
+                 RETURNING event_id, attempts"
+            }
+            Dialect::Postgres => {
+                "UPDATE bus_deliveries SET attempts = attempts + 1, next_attempt_at = $3, updated_at = $2 \
+                 WHERE group_name = $1 AND event_id IN (\
+                   SELECT d.event_id FROM bus_deliveries d JOIN outbox o ON o.id = d.event_id \
+                   WHERE d.group_name = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 \
+                   AND o.topic = $5 ORDER BY d.event_id LIMIT $4 FOR UPDATE OF d SKIP LOCKED) \
+                 RETURNING event_id, attempts"
+            }
+        };
+        let claimed: Vec<(String, i64)> = sqlx::query_as(claim)
+            .bind(sub.group)
+            .bind(now)
+            .bind(now.saturating_add(lease_ms))
+            .bind(self.batch)
+            .bind(sub.topic)
+            .fetch_all(self.db.writer())
+            .await?;
+        for (event_id, attempts) in &claimed {
+            self.deliver_one(sub, event_id, *attempts).await?;
+        }
+        Ok(claimed.len())
+    }
+
+    async fn deliver_one(
+        &self,
+        sub: &Subscription,
+        event_id: &str,
+        attempts: i64,
+    ) -> anyhow::Result<()> {
+        let row: Option<(String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT topic, event_key, payload, created_at FROM outbox WHERE id = $1",
+        )
+        .bind(event_id)
+        .fetch_optional(self.db.reader())
+        .await?;
+        let Some((topic, key, payload, created_at)) = row else {
+            return Ok(());
+        };
+        let event = Event {
+            id: event_id.to_owned(),
+            topic,
+            key,
+            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+            created_at,
+        };
+        let span = tracing::info_span!(
+            "bus.deliver",
+            group = sub.group,
+            topic = sub.topic,
+            event_id,
+            attempt = attempts
+        );
+        let outcome = async {
+            match tokio::time::timeout(sub.deadline, sub.consumer.handle(&event)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(_) => Err(format!(
+                    "handler exceeded its deadline of {:?}",
+                    sub.deadline
+                )),
+            }
+        }
+        .instrument(span)
+        .await;
+        let now = self.clock.now_ms();
+        match outcome {
+            Ok(()) => {
+                metrics::counter!("matsuri_bus_processed_total", "group" => sub.group).increment(1);
+                sqlx::query(
+                    "UPDATE bus_deliveries SET status = 'done', last_error = NULL, updated_at = $3 \
+                     WHERE group_name = $1 AND event_id = $2",
+                )
+                .bind(sub.group)
+                .bind(event_id)
+                .bind(now)
+                .execute(self.db.writer())
+                .await?;
+            }
+            Err(error) if attempts >= sub.max_attempts => {
+                metrics::counter!("matsuri_bus_dead_total", "group" => sub.group).increment(1);
+                tracing::warn!(
+                    group = sub.group,
+                    event_id,
+                    attempts,
+                    error,
+                    "delivery is dead"
+                );
+                sqlx::query(
+                    "UPDATE bus_deliveries SET status = 'dead', last_error = $3, updated_at = $4 \
+                     WHERE group_name = $1 AND event_id = $2",
+                )
+                .bind(sub.group)
+                .bind(event_id)
+                .bind(&error)
+                .bind(now)
+                .execute(self.db.writer())
+                .await?;
+            }
+            Err(error) => {
+                metrics::counter!("matsuri_bus_failed_total", "group" => sub.group).increment(1);
+                tracing::info!(
+                    group = sub.group,
+                    event_id,
+                    attempts,
+                    error,
+                    "delivery failed; will retry"
+                );
+                sqlx::query(
+                    "UPDATE bus_deliveries SET last_error = $3, next_attempt_at = $4, updated_at = $5 \
+                     WHERE group_name = $1 AND event_id = $2",
+                )
+                .bind(sub.group)
+                .bind(event_id)
+                .bind(&error)
+                .bind(now.saturating_add(backoff_ms(attempts)))
+                .bind(now)
+                .execute(self.db.writer())
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Exponential backoff with full jitter in its upper half: attempt 1 waits 0.25–0.5 s,
+/// attempt 2 0.5–1 s, and so on up to five minutes.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
+    let ceiling = BASE_BACKOFF_MS
+        .saturating_mul(1_i64 << exp)
+        .min(MAX_BACKOFF_MS);
+    rand::rng().random_range(ceiling / 2..=ceiling)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..=12 {
+            let ceiling = (BASE_BACKOFF_MS << (attempt - 1)).min(MAX_BACKOFF_MS);
+            let wait = backoff_ms(attempt);
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "attempt {attempt}: {wait}"
+            );
+        }
+        assert!(backoff_ms(100) <= MAX_BACKOFF_MS);
+    }
+}

@@ -1,0 +1,349 @@
+//! Typed settings, layered: built-in defaults → `matsuri.toml` → `MATSURI_*` environment
+//! variables (`__` separates nested keys, e.g. `MATSURI_AUTH__TOKEN_TTL_SECONDS`) → command
+//! line flags. Every role of the binary reads the same settings.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A secret value: never printed, never logged, shown as `[redacted]`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// Where the SQLite file, blobs and mail files live by default.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to `sqlite://<data_dir>/matsuri.db`.
+    pub database_url: Option<Secret>,
+    /// `memory://` or `redis://…`.
+    pub coord_url: String,
+    /// `db` (the SQL outbox) or `nats://…`.
+    pub bus_url: String,
+    /// `file://…` or `s3://…`; defaults to `file://<data_dir>/blobs`.
+    pub blob_url: Option<String>,
+    /// `file://…` (`.eml` files) or `smtp://host:port`; defaults to `file://<data_dir>/mail`.
+    pub mail_url: Option<Secret>,
+    /// Seed a demo catalog and users at start.
+    pub demo: bool,
+    /// Run the event consumers and scheduled jobs inside `serve` (off when separate
+    /// `worker` processes run them).
+    pub workers: bool,
+    /// With `admin_password`: the staff user created at start if absent.
+    pub admin_email: Option<String>,
+    pub admin_password: Option<Secret>,
+    pub auth: AuthSettings,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub payments: PaymentSettings,
+    pub shop: ShopSettings,
+    pub mail: MailSettings,
+    pub log: LogSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            coord_url: "memory://".into(),
+            bus_url: "db".into(),
+            blob_url: None,
+            mail_url: None,
+            demo: false,
+            workers: true,
+            admin_email: None,
+            admin_password: None,
+            auth: AuthSettings::default(),
+            database: DatabaseSettings::default(),
+            http: HttpSettings::default(),
+            payments: PaymentSettings::default(),
+            shop: ShopSettings::default(),
+            mail: MailSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// HMAC secret for tokens. When unset, one is generated and kept in
+    /// `<data_dir>/token-secret`; set it explicitly when several nodes share a database.
+    pub token_secret: Option<Secret>,
+    pub token_ttl_seconds: u64,
+    /// argon2id memory cost in KiB (OWASP: 19456).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (OWASP: 2).
+    pub argon2_iterations: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            token_secret: None,
+            token_ttl_seconds: 12 * 3600,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// Pool size on PostgreSQL; the number of reader connections on SQLite (which has one
+    /// writer).
+    pub max_connections: u32,
+    /// How long SQLite waits for a lock before giving up.
+    pub busy_timeout_ms: u64,
+    /// How long a request waits for a pooled connection.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            busy_timeout_ms: 5_000,
+            acquire_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// A request still running after this long is answered 408.
+    pub request_timeout_seconds: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout_seconds: 30,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PaymentSettings {
+    /// Latency of every simulated charge.
+    pub latency_ms: u64,
+    /// Latency of `tok_slow` charges.
+    pub slow_latency_ms: u64,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            slow_latency_ms: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShopSettings {
+    /// Where the shop's copy of every order mail goes.
+    pub notify_email: String,
+    /// How often the recovery sweep looks for orders left `pending_payment`.
+    pub recovery_interval_seconds: u64,
+    /// How old a pending order must be before the sweep settles it; longer than any
+    /// gateway call.
+    pub recovery_grace_seconds: u64,
+    /// Most units of one product in one cart line or order line.
+    pub max_line_quantity: i64,
+    /// Most lines in one order.
+    pub max_order_lines: usize,
+}
+
+impl Default for ShopSettings {
+    fn default() -> Self {
+        Self {
+            notify_email: "shop@matsuri.localhost".into(),
+            recovery_interval_seconds: 30,
+            recovery_grace_seconds: 60,
+            max_line_quantity: 100,
+            max_order_lines: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    pub from: String,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            from: "matsuri <no-reply@matsuri.localhost>".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info,matsuri_shop=debug`; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Resolves the layers. `file` is the TOML file to read (`matsuri.toml` when `None`,
+    /// skipped if missing); `flags` are the command line values that were given.
+    pub fn load(
+        file: Option<&Path>,
+        flags: impl Serialize,
+    ) -> Result<Settings, Box<figment::Error>> {
+        let file = file.map_or_else(|| PathBuf::from("matsuri.toml"), Path::to_path_buf);
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("MATSURI_").split("__"))
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("matsuri.db").display()),
+        }
+    }
+
+    pub fn mail_url(&self) -> String {
+        match &self.mail_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("file://{}", self.data_dir.join("mail").display()),
+        }
+    }
+
+    pub fn blob_url(&self) -> String {
+        self.blob_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", self.data_dir.join("blobs").display()))
+    }
+
+    /// The resolved settings as TOML with every secret shown as `[redacted]`, and the
+    /// derived URLs filled in (their passwords redacted).
+    pub fn redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = Some(Secret::new(redact_url_password(&self.database_url())));
+        shown.mail_url = Some(Secret::new(redact_url_password(&self.mail_url())));
+        shown.blob_url = Some(self.blob_url());
+        let mut value = match toml::Value::try_from(&shown) {
+            Ok(v) => v,
+            Err(e) => return format!("# could not render the settings: {e}\n"),
+        };
+        if let Some(table) = value.as_table_mut() {
+            table.insert(
+                "database_url".into(),
+                toml::Value::String(redact_url_password(&self.database_url())),
+            );
+            table.insert(
+                "mail_url".into(),
+                toml::Value::String(redact_url_password(&self.mail_url())),
+            );
+        }
+        toml::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+/// `postgres://user:pw@host/db` → `postgres://user:[redacted]@host/db`.
+pub fn redact_url_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("[redacted]"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_everywhere() {
+        let settings = Settings {
+            database_url: Some(Secret::new("postgres://app:hunter2@db/matsuri")),
+            admin_password: Some(Secret::new("hunter2")),
+            ..Settings::default()
+        };
+        let printed = settings.redacted_toml();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("[redacted]"));
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn derived_urls_follow_the_data_dir() {
+        let settings = Settings {
+            data_dir: PathBuf::from("/srv/matsuri"),
+            ..Settings::default()
+        };
+        assert_eq!(settings.database_url(), "sqlite:///srv/matsuri/matsuri.db");
+        assert_eq!(settings.mail_url(), "file:///srv/matsuri/mail");
+    }
+}

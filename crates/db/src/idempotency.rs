@@ -1,0 +1,222 @@
+//! `Idempotency-Key` support: the same key from the same user replays the first answer and
+//! does nothing again; the same key with a different request is refused.
+//!
+//! The key row is claimed with an insert that only one request can win. The winner links
+//! the resource it creates (inside the transaction that creates it) and stores its answer
+//! at the end. A request that fails before creating anything gives the key back, so the
+//! client may retry; one that fails after keeps it, and whoever settles the resource (the
+//! recovery sweep) stores the answer instead.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::{Conn, Db};
+use matsuri_core::SharedClock;
+
+/// A stored answer to replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What claiming a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// This request owns the key and must do the work.
+    Claimed,
+    /// The work was done before: answer with this.
+    Replay(StoredResponse),
+    /// The key was used for a different request.
+    Mismatch,
+    /// Another request with this key is still running.
+    InProgress,
+}
+
+/// A stable fingerprint of a request body.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Clone)]
+pub struct IdempotencyStore {
+    db: Db,
+    clock: SharedClock,
+}
+
+impl IdempotencyStore {
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self { db, clock }
+    }
+
+    /// Claims `key`, or reports what an earlier request with it left.
+    pub async fn claim(
+        &self,
+        user_id: &str,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<KeyState, sqlx::Error> {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, scope, idem_key, fingerprint, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, scope, idem_key) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(scope)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(self.clock.now_ms())
+        .execute(self.db.writer())
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(KeyState::Claimed);
+        }
+        let row: Option<(String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT fingerprint, status_code, response_body FROM idempotency_keys \
+             WHERE user_id = $1 AND scope = $2 AND idem_key = $3",
+        )
+        .bind(user_id)
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(self.db.writer())
+        .await?;
+        Ok(match row {
+            // Given back between our insert and our read: try once more.
+            None => return Box::pin(self.claim(user_id, scope, key, fingerprint)).await,
+            Some((stored, _, _)) if stored != fingerprint => KeyState::Mismatch,
+            Some((_, Some(status), Some(body))) => KeyState::Replay(StoredResponse {
+                status: u16::try_from(status).unwrap_or(500),
+                body,
+            }),
+            Some(_) => KeyState::InProgress,
+        })
+    }
+
+    /// Claims `key`, waiting up to `wait` for a concurrent request with the same key to
+    /// finish so its answer can be replayed.
+    pub async fn claim_or_wait(
+        &self,
+        user_id: &str,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        wait: Duration,
+    ) -> Result<KeyState, sqlx::Error> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let state = self.claim(user_id, scope, key, fingerprint).await?;
+            if state != KeyState::InProgress || tokio::time::Instant::now() >= deadline {
+                return Ok(state);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Records, inside the transaction that creates it, which resource the key made.
+    pub async fn link_resource(
+        conn: &mut Conn,
+        user_id: &str,
+        scope: &str,
+        key: &str,
+        resource_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET resource_id = $4 \
+             WHERE user_id = $1 AND scope = $2 AND idem_key = $3",
+        )
+        .bind(user_id)
+        .bind(scope)
+        .bind(key)
+        .bind(resource_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    }
+
+    /// Stores the answer to replay.
+    pub async fn complete(
+        &self,
+        user_id: &str,
+        scope: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status_code = $4, response_body = $5, completed_at = $6 \
+             WHERE user_id = $1 AND scope = $2 AND idem_key = $3 AND status_code IS NULL",
+        )
+        .bind(user_id)
+        .bind(scope)
+        .bind(key)
+        .bind(i64::from(response.status))
+        .bind(&response.body)
+        .bind(self.clock.now_ms())
+        .execute(self.db.writer())
+        .await
+        .map(|_| ())
+    }
+
+    /// Stores the answer for whichever key created `resource_id`, if one did and it has no
+    /// answer yet; used by whoever settles a resource its request left unfinished.
+    pub async fn complete_for_resource(
+        conn: &mut Conn,
+        resource_id: &str,
+        response: &StoredResponse,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status_code = $2, response_body = $3, completed_at = $4 \
+             WHERE resource_id = $1 AND status_code IS NULL",
+        )
+        .bind(resource_id)
+        .bind(i64::from(response.status))
+        .bind(&response.body)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    }
+
+    /// Forgets answers completed before `answered_before`, and keys claimed before
+    /// `abandoned_before` by requests that never created anything.
+    pub async fn prune(
+        &self,
+        answered_before: i64,
+        abandoned_before: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE completed_at IS NOT NULL AND completed_at < $1",
+        )
+        .bind(answered_before)
+        .execute(self.db.writer())
+        .await?
+        .rows_affected();
+        let abandoned = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE status_code IS NULL AND resource_id IS NULL AND created_at < $1",
+        )
+        .bind(abandoned_before)
+        .execute(self.db.writer())
+        .await?
+        .rows_affected();
+        Ok(done + abandoned)
+    }
+
+    /// Gives the key back when the request failed before creating anything.
+    pub async fn release(&self, user_id: &str, scope: &str, key: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE user_id = $1 AND scope = $2 AND idem_key = $3 \
+             AND status_code IS NULL AND resource_id IS NULL",
+        )
+        .bind(user_id)
+        .bind(scope)
+        .bind(key)
+        .execute(self.db.writer())
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,208 @@
+//! The `db` port: one pool over SQLite or PostgreSQL, chosen by URL, with the same SQL for
+//! both (the dialect they share: `$1` placeholders, `RETURNING`, `ON CONFLICT`, integer
+//! money, text ids, integer millisecond timestamps).
+//!
+//! SQLite allows one writer at a time. Rather than letting many connections fight over the
+//! write lock (and sleep in its busy handler), writes go through a pool of exactly one
+//! connection and reads through several; on PostgreSQL both are the same pool.
+
+mod idempotency;
+mod migrate;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor};
+
+pub use idempotency::{IdempotencyStore, KeyState, StoredResponse, fingerprint};
+pub use migrate::{Migration, MigrationSet};
+pub use sqlx::AnyConnection as Conn;
+
+/// A transaction on the writer.
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+pub use matsuri_core::config::DatabaseSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    reader: AnyPool,
+    writer: AnyPool,
+    dialect: Dialect,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("dialect", &self.inner.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Connects to `sqlite://path` (created if missing) or `postgres://…`.
+    pub async fn connect(url: &str, settings: &DatabaseSettings) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let acquire = Duration::from_millis(settings.acquire_timeout_ms);
+        if url.starts_with("sqlite:") {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:")
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            if let Some(parent) = std::path::Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            let options = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?
+                .disable_statement_logging();
+            let busy = settings.busy_timeout_ms;
+            let pool = |max: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(acquire)
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA busy_timeout = {busy}"
+                            )))
+                            .await?;
+                            Ok(())
+                        })
+                    })
+            };
+            let writer = pool(1)
+                .connect_with(options.clone())
+                .await
+                .with_context(|| format!("opening SQLite database {path}"))?;
+            let reader = pool(settings.max_connections.max(1))
+                .connect_with(options)
+                .await
+                .with_context(|| format!("opening SQLite database {path}"))?;
+            Ok(Db {
+                inner: Arc::new(Inner {
+                    reader,
+                    writer,
+                    dialect: Dialect::Sqlite,
+                }),
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+            let pool = AnyPoolOptions::new()
+                .max_connections(settings.max_connections.max(2))
+                .acquire_timeout(acquire)
+                .connect_with(options)
+                .await
+                .context("connecting to PostgreSQL")?;
+            Ok(Db {
+                inner: Arc::new(Inner {
+                    reader: pool.clone(),
+                    writer: pool,
+                    dialect: Dialect::Postgres,
+                }),
+            })
+        } else {
+            anyhow::bail!(
+                "unsupported database URL scheme (expected sqlite:// or postgres://): {}",
+                url.split(':').next().unwrap_or_default()
+            )
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// The pool for reads that need no transaction.
+    pub fn reader(&self) -> &AnyPool {
+        &self.inner.reader
+    }
+
+    /// The pool for single-statement writes outside a transaction.
+    pub fn writer(&self) -> &AnyPool {
+        &self.inner.writer
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so it can never fail half-way on an upgrade from a read lock.
+    ///
+    /// Never await another write from inside it: on SQLite the writer is one connection.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match self.inner.dialect {
+            Dialect::Sqlite => self.inner.writer.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.inner.writer.begin().await,
+        }
+    }
+
+    /// A round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(self.reader())
+            .await
+            .map(|_| ())
+    }
+
+    /// The next value of a named sequence. On PostgreSQL it is a real `SEQUENCE` (no row
+    /// lock, never rolled back); on SQLite, whose writes are serial anyway, a counter row.
+    /// Call it inside the transaction that uses the value.
+    pub async fn next_in_sequence(&self, conn: &mut Conn, name: &str) -> Result<i64, sqlx::Error> {
+        match self.inner.dialect {
+            Dialect::Postgres => {
+                sqlx::query_scalar("SELECT nextval(CAST($1 AS regclass))")
+                    .bind(name)
+                    .fetch_one(conn)
+                    .await
+            }
+            Dialect::Sqlite => {
+                sqlx::query_scalar(
+                    "INSERT INTO sequences (name, value) VALUES ($1, 1) \
+                     ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 \
+                     RETURNING value",
+                )
+                .bind(name)
+                .fetch_one(conn)
+                .await
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        self.inner.writer.close().await;
+        self.inner.reader.close().await;
+    }
+}
+
+/// True when the error is a unique-constraint violation.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}
+
+/// The tables this crate owns: migration bookkeeping, sequences on SQLite, idempotency keys.
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "db",
+    migrations: &[Migration {
+        version: 1,
+        name: "idempotency and sequences",
+        sql: include_str!("../migrations/0001_idempotency.sql"),
+        postgres_sql: None,
+    }],
+};

@@ -1,0 +1,190 @@
+//! The command line. Every `serve` flag can also be set in `matsuri.toml` or as a
+//! `MATSURI_*` environment variable; flags win.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use matsuri_accounts::NewUser;
+use matsuri_core::{Role, Settings, SystemClock};
+use matsuri_server::{Application, Components, shutdown_signal, telemetry};
+
+use crate::loadtest;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "matsuri",
+    version,
+    about = "The backend for the moments when everybody comes at once."
+)]
+pub struct Cli {
+    /// Settings file (default: ./matsuri.toml, skipped when missing).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run everything in one process: API, workers, scheduled jobs.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(BackendArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Drive a running server with many concurrent clients and check its invariants.
+    #[command(subcommand)]
+    Loadtest(loadtest::Scenario),
+}
+
+/// Flags naming the backends; each is also `MATSURI_<NAME>` and a key in `matsuri.toml`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+struct BackendArgs {
+    /// Data directory for the SQLite file, blobs and mail [env: MATSURI_DATA_DIR] [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… [env: MATSURI_DATABASE_URL] [default: sqlite://<data-dir>/matsuri.db]
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args, Serialize)]
+struct ServeArgs {
+    /// Listen address [env: MATSURI_BIND] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bind: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    backends: BackendArgs,
+    /// memory:// or redis://… [env: MATSURI_COORD_URL] [default: memory://]
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coord_url: Option<String>,
+    /// db or nats://… [env: MATSURI_BUS_URL] [default: db]
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bus_url: Option<String>,
+    /// file://… or s3://… [env: MATSURI_BLOB_URL] [default: file://<data-dir>/blobs]
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blob_url: Option<String>,
+    /// file://… (.eml files) or smtp://host:port [env: MATSURI_MAIL_URL] [default: file://<data-dir>/mail]
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mail_url: Option<String>,
+    /// Seed a demo catalog and users [env: MATSURI_DEMO]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    demo: bool,
+    /// Do not run event consumers and scheduled jobs in this process.
+    #[arg(long)]
+    #[serde(skip)]
+    no_workers: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        /// customer, staff or streamer.
+        #[arg(long, default_value = "customer")]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[command(flatten)]
+        backends: BackendArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the resolved configuration, secrets redacted.
+    Print(ServeArgs),
+}
+
+fn load(config: Option<&std::path::Path>, flags: impl Serialize) -> anyhow::Result<Settings> {
+    Settings::load(config, flags).map_err(|e| anyhow::anyhow!("reading the configuration: {e}"))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Serve(args) => {
+            let mut settings = load(config, &args)?;
+            if args.no_workers {
+                settings.workers = false;
+            }
+            telemetry::init_tracing(&settings.log);
+            let app = Application::build(settings, Arc::new(SystemClock)).await?;
+            tracing::info!(address = %app.local_addr()?, "matsuri is listening");
+            app.run_until_stopped(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate(args) => {
+            let settings = load(config, &args)?;
+            telemetry::init_tracing(&settings.log);
+            let db = matsuri_db::Db::connect(&settings.database_url(), &settings.database).await?;
+            Components::migrate(&db).await?;
+            db.close().await;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users(UsersCommand::Create {
+            email,
+            password,
+            role,
+            name,
+            backends,
+        }) => {
+            let settings = load(config, &backends)?;
+            telemetry::init_tracing(&settings.log);
+            let role = Role::parse(&role).context("--role must be customer, staff or streamer")?;
+            let name = if name.trim().is_empty() {
+                email.split('@').next().unwrap_or_default().to_owned()
+            } else {
+                name
+            };
+            let new = NewUser::parse(&email, &password, &name)
+                .map_err(|e| anyhow::anyhow!("{e}: {e:?}"))?;
+            let components = Components::build(&settings, Arc::new(SystemClock)).await?;
+            let user = components
+                .accounts
+                .create(new, role)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            components.db.close().await;
+            println!(
+                "created {} ({}) with id {}",
+                user.email,
+                role.as_str(),
+                user.id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Print(args)) => {
+            let mut settings = load(config, &args)?;
+            if args.no_workers {
+                settings.workers = false;
+            }
+            print!("{}", settings.redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Loadtest(scenario) => loadtest::run(scenario).await,
+    }
+}

@@ -1,0 +1,23 @@
+//! Load scenarios that drive a running server over real HTTP with many concurrent
+//! clients, print their figures, and check the system's invariants afterwards. A scenario
+//! exits non-zero when an invariant fails.
+
+mod client;
+mod flash_sale;
+mod stats;
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum Scenario {
+    /// Many buyers, one product, limited stock (seed 000 §1 under a stampede).
+    FlashSale(flash_sale::FlashSaleArgs),
+}
+
+pub async fn run(scenario: Scenario) -> anyhow::Result<ExitCode> {
+    match scenario {
+        Scenario::FlashSale(args) => flash_sale::run(args).await,
+    }
+}

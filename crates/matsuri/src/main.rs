@@ -1,0 +1,22 @@
+//! The `matsuri` binary: parses the command line and hands over to the libraries.
+
+mod cli;
+mod loadtest;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // sqlx, lettre and reqwest all use rustls; give it one process-wide crypto provider.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let args = cli::Cli::parse();
+    match cli::run(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Every port's backend and every domain service, built once from the settings.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use matsuri_accounts::{AccountService, PasswordPolicy};
+use matsuri_bus::{Bus, Subscription};
+use matsuri_core::ids::UserId;
+use matsuri_core::{Settings, SharedClock, TokenKeys};
+use matsuri_db::Db;
+use matsuri_mail::SharedMailer;
+use matsuri_payments::{SharedGateway, SimulatedGateway};
+use matsuri_shop::{Contact, Customers, OrderMailer, ShopService, topics};
+
+/// The running system's parts; tests reach into them.
+#[derive(Clone)]
+pub struct Components {
+    pub db: Db,
+    pub clock: SharedClock,
+    pub keys: Arc<TokenKeys>,
+    pub accounts: Arc<AccountService>,
+    pub shop: Arc<ShopService>,
+    pub mailer: SharedMailer,
+    pub gateway: SharedGateway,
+    pub bus: Bus,
+}
+
+impl Components {
+    pub async fn build(settings: &Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let db = Db::connect(&settings.database_url(), &settings.database).await?;
+        Self::migrate(&db).await?;
+
+        let secret = crate::bootstrap::token_secret(settings)?;
+        let keys = Arc::new(TokenKeys::new(
+            secret.as_bytes(),
+            settings.auth.token_ttl_seconds,
+        ));
+        let policy = PasswordPolicy {
+            memory_kib: settings.auth.argon2_memory_kib,
+            iterations: settings.auth.argon2_iterations,
+        };
+        let accounts =
+            Arc::new(AccountService::new(db.clone(), clock.clone(), keys.clone(), policy).await?);
+        let gateway: SharedGateway = Arc::new(SimulatedGateway::new(
+            db.clone(),
+            clock.clone(),
+            &settings.payments,
+        ));
+        let shop = ShopService::new(
+            db.clone(),
+            clock.clone(),
+            gateway.clone(),
+            settings.shop.clone(),
+        );
+        let mailer = matsuri_mail::from_url(&settings.mail_url(), &settings.mail.from)?;
+        let directory: Arc<dyn Customers> = Arc::new(AccountDirectory(accounts.clone()));
+        let bus = Bus::new(
+            db.clone(),
+            clock.clone(),
+            vec![Subscription::new(
+                topics::ORDER_PAID,
+                "notification",
+                Arc::new(OrderMailer::new(
+                    db.clone(),
+                    clock.clone(),
+                    mailer.clone(),
+                    directory,
+                    settings.shop.notify_email.clone(),
+                )),
+            )],
+        );
+        Ok(Self {
+            db,
+            clock,
+            keys,
+            accounts,
+            shop,
+            mailer,
+            gateway,
+            bus,
+        })
+    }
+
+    /// Applies every crate's migrations.
+    pub async fn migrate(db: &Db) -> anyhow::Result<()> {
+        db.migrate(&[
+            &matsuri_db::MIGRATIONS,
+            &matsuri_bus::MIGRATIONS,
+            &matsuri_payments::MIGRATIONS,
+            &matsuri_accounts::MIGRATIONS,
+            &matsuri_shop::MIGRATIONS,
+        ])
+        .await
+        .context("applying migrations")
+    }
+
+    /// Starts the event bus and the scheduled jobs.
+    pub fn spawn_workers(&self, stop: CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![
+            tokio::spawn(self.bus.clone().run(stop.clone())),
+            tokio::spawn(self.shop.clone().run_recovery(stop)),
+        ]
+    }
+}
+
+/// Lets the shop find a customer's mail address.
+struct AccountDirectory(Arc<AccountService>);
+
+#[async_trait::async_trait]
+impl Customers for AccountDirectory {
+    async fn contact(&self, user_id: &str) -> anyhow::Result<Option<Contact>> {
+        match self.0.get(&UserId::from_stored(user_id.to_owned())).await {
+            Ok(user) => Ok(Some(Contact {
+                email: user.email,
+                name: user.name,
+            })),
+            Err(matsuri_accounts::AccountError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

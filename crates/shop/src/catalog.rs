@@ -1,0 +1,196 @@
+//! Products and their sellable stock.
+
+use matsuri_core::ids::parse_uuid;
+use matsuri_core::timefmt::rfc3339;
+use matsuri_core::{CURRENCY, FieldError};
+use matsuri_db::is_unique_violation;
+
+use crate::{Product, ShopError, ShopService};
+
+/// The largest price and stock accepted; far above anything real, far below overflow.
+pub const MAX_PRICE: i64 = 100_000_000_000;
+pub const MAX_STOCK: i64 = 1_000_000_000;
+
+/// A product to create, checked.
+#[derive(Debug, Clone)]
+pub struct NewProduct {
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub price: i64,
+    pub stock: i64,
+}
+
+impl NewProduct {
+    pub fn parse(
+        sku: &str,
+        name: &str,
+        description: Option<&str>,
+        price: i64,
+        stock: i64,
+    ) -> Result<Self, ShopError> {
+        let mut errors = Vec::new();
+        let sku = sku.trim();
+        if sku.is_empty()
+            || sku.len() > 64
+            || !sku
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            errors.push(FieldError::new(
+                "sku",
+                "must be 1 to 64 of A-Z, a-z, 0-9, '-', '_', '.'",
+            ));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            errors.push(FieldError::new("name", "must be 1 to 200 characters"));
+        }
+        let description = description.unwrap_or_default().trim();
+        if description.chars().count() > 5_000 {
+            errors.push(FieldError::new(
+                "description",
+                "must be at most 5000 characters",
+            ));
+        }
+        if !(0..=MAX_PRICE).contains(&price) {
+            errors.push(FieldError::new(
+                "price",
+                format!("must be between 0 and {MAX_PRICE}"),
+            ));
+        }
+        if let Err(e) = check_stock(stock) {
+            errors.push(e);
+        }
+        if !errors.is_empty() {
+            return Err(ShopError::Invalid(errors));
+        }
+        Ok(Self {
+            sku: sku.to_owned(),
+            name: name.to_owned(),
+            description: description.to_owned(),
+            price,
+            stock,
+        })
+    }
+}
+
+fn check_stock(stock: i64) -> Result<(), FieldError> {
+    if (0..=MAX_STOCK).contains(&stock) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "stock",
+            format!("must be between 0 and {MAX_STOCK}"),
+        ))
+    }
+}
+
+type ProductRow = (String, String, String, String, i64, i64, i64, i64);
+
+const PRODUCT_COLUMNS: &str =
+    "id, sku, name, description, price, available, created_at, updated_at";
+
+fn product(row: ProductRow) -> Product {
+    let (id, sku, name, description, price, available, created_at, updated_at) = row;
+    Product {
+        id,
+        sku,
+        name,
+        description,
+        price,
+        currency: CURRENCY.to_owned(),
+        available,
+        created_at: rfc3339(created_at),
+        updated_at: rfc3339(updated_at),
+    }
+}
+
+impl ShopService {
+    pub async fn create_product(&self, new: NewProduct) -> Result<Product, ShopError> {
+        let id = matsuri_core::ids::new_uuid_v7();
+        let now = self.clock.now_ms();
+        let row: ProductRow = sqlx::query_as(
+            "INSERT INTO products (id, sku, name, description, price, available, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             RETURNING id, sku, name, description, price, available, created_at, updated_at",
+        )
+        .bind(&id)
+        .bind(&new.sku)
+        .bind(&new.name)
+        .bind(&new.description)
+        .bind(new.price)
+        .bind(new.stock)
+        .bind(now)
+        .fetch_one(self.db.writer())
+        .await
+        .map_err(|e| if is_unique_violation(&e) { ShopError::SkuTaken } else { e.into() })?;
+        tracing::info!(product_id = %id, sku = %new.sku, stock = new.stock, "product created");
+        Ok(product(row))
+    }
+
+    /// Sets how many units can be sold from now on.
+    pub async fn set_stock(&self, product_id: &str, stock: i64) -> Result<Product, ShopError> {
+        check_stock(stock).map_err(|e| ShopError::Invalid(vec![e]))?;
+        let id = parse_uuid(product_id)
+            .ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))?;
+        let row: Option<ProductRow> = sqlx::query_as(
+            "UPDATE products SET available = $2, updated_at = $3 WHERE id = $1 \
+             RETURNING id, sku, name, description, price, available, created_at, updated_at",
+        )
+        .bind(&id)
+        .bind(stock)
+        .bind(self.clock.now_ms())
+        .fetch_optional(self.db.writer())
+        .await?;
+        let row = row.ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))?;
+        tracing::info!(product_id = %id, stock, "stock set");
+        Ok(product(row))
+    }
+
+    pub async fn product(&self, product_id: &str) -> Result<Product, ShopError> {
+        let id = parse_uuid(product_id)
+            .ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))?;
+        let row: Option<ProductRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"
+        )))
+        .bind(&id)
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.map(product)
+            .ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))
+    }
+
+    /// Products in creation order, `limit + 1` of them from after `cursor`.
+    pub async fn products_after(
+        &self,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Product>, ShopError> {
+        let rows: Vec<ProductRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id > $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(cursor.unwrap_or(""))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows.into_iter().map(product).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_are_checked() {
+        assert!(NewProduct::parse("TEE-01", "Tour tee", None, 3500, 10).is_ok());
+        let Err(ShopError::Invalid(errors)) = NewProduct::parse("bad sku!", "", None, -1, -5)
+        else {
+            panic!("expected validation errors");
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["sku", "name", "price", "stock"]);
+        assert!(NewProduct::parse("X", "x", None, MAX_PRICE + 1, 0).is_err());
+    }
+}

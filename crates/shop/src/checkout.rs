@@ -1,0 +1,493 @@
+//! `POST /orders`: reserve, charge, settle (architecture §4 "shop", principle 5).
+
+use std::collections::HashSet;
+
+use axum::http::StatusCode;
+use tracing::Instrument;
+
+use matsuri_core::ids::{UserId, parse_uuid};
+use matsuri_core::{ApiError, CURRENCY, FieldError, Yen};
+use matsuri_db::{IdempotencyStore, StoredResponse, Tx};
+use matsuri_payments::{ChargeOutcome, ChargeRequest};
+
+use crate::numbers::OrderNumbers;
+use crate::orders::load_order;
+use crate::{
+    Order, OrderEvent, OrderStatus, ShippingAddress, ShopError, ShopService, TAX_PERCENT, topics,
+};
+
+/// A checked checkout request.
+#[derive(Debug, Clone)]
+pub struct CheckoutRequest {
+    shipping: ShippingAddress,
+    card_token: String,
+    /// `None`: order the caller's cart.
+    items: Option<Vec<(String, i64)>>,
+}
+
+fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> String {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            field,
+            format!("must be 1 to {max} printable characters"),
+        ));
+    }
+    value.to_owned()
+}
+
+impl CheckoutRequest {
+    /// Checks every field; all broken rules are reported at once. An item whose product id
+    /// is not an id at all is reported as an unknown product.
+    pub fn parse(
+        shipping: &ShippingAddress,
+        method: &str,
+        card_token: Option<&str>,
+        items: Option<&[(String, i64)]>,
+        max_quantity: i64,
+        max_lines: usize,
+    ) -> Result<Self, ShopError> {
+        let mut errors = Vec::new();
+        let shipping = ShippingAddress {
+            name: check_text(&mut errors, "shipping_address.name", &shipping.name, 100),
+            postal_code: check_text(
+                &mut errors,
+                "shipping_address.postal_code",
+                &shipping.postal_code,
+                16,
+            ),
+            address: check_text(
+                &mut errors,
+                "shipping_address.address",
+                &shipping.address,
+                300,
+            ),
+        };
+        if method != "card" {
+            errors.push(FieldError::new("payment.method", "must be \"card\""));
+        }
+        let card_token = card_token.unwrap_or_default().trim().to_owned();
+        if card_token.is_empty() || card_token.len() > 128 {
+            errors.push(FieldError::new(
+                "payment.card_token",
+                "must be 1 to 128 characters",
+            ));
+        }
+        let items = match items {
+            None => None,
+            Some(list) => {
+                if list.is_empty() || list.len() > max_lines {
+                    errors.push(FieldError::new(
+                        "items",
+                        format!("must hold 1 to {max_lines} lines"),
+                    ));
+                }
+                let mut seen = HashSet::new();
+                let mut lines = Vec::with_capacity(list.len());
+                for (i, (product_id, quantity)) in list.iter().enumerate() {
+                    if !(1..=max_quantity).contains(quantity) {
+                        errors.push(FieldError::new(
+                            format!("items[{i}].quantity"),
+                            format!("must be between 1 and {max_quantity}"),
+                        ));
+                    }
+                    let Some(id) = parse_uuid(product_id) else {
+                        return Err(ShopError::ProductNotFound(product_id.clone()));
+                    };
+                    if !seen.insert(id.clone()) {
+                        errors.push(FieldError::new(
+                            format!("items[{i}].product_id"),
+                            "appears more than once; order it once with the total quantity",
+                        ));
+                    }
+                    lines.push((id, *quantity));
+                }
+                Some(lines)
+            }
+        };
+        if !errors.is_empty() {
+            return Err(ShopError::Invalid(errors));
+        }
+        Ok(Self {
+            shipping,
+            card_token,
+            items,
+        })
+    }
+}
+
+/// Ties a checkout to the `Idempotency-Key` it was sent with.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLink<'a> {
+    pub user_id: &'a str,
+    pub scope: &'a str,
+    pub key: &'a str,
+}
+
+/// How a pending order ends.
+#[derive(Debug, Clone)]
+pub(crate) enum Settlement {
+    Paid { charge_id: String },
+    Failed { reason: String },
+}
+
+const GATEWAY_ERROR_REASON: &str = "gateway_error";
+
+struct Reserved {
+    order_id: String,
+    number: String,
+    total: i64,
+    charge_key: String,
+}
+
+impl ShopService {
+    /// Places an order for `user` and pays for it.
+    pub async fn checkout(
+        &self,
+        user: &UserId,
+        request: CheckoutRequest,
+        key: Option<KeyLink<'_>>,
+    ) -> Result<Order, ShopError> {
+        let span =
+            tracing::info_span!("checkout", user_id = %user, order_number = tracing::field::Empty);
+        let result = self
+            .checkout_inner(user, request, key)
+            .instrument(span)
+            .await;
+        let outcome = match &result {
+            Ok(_) => "paid",
+            Err(ShopError::OutOfStock { .. }) => "out_of_stock",
+            Err(ShopError::PaymentDeclined { .. }) => "payment_declined",
+            Err(ShopError::GatewayFailed { .. }) => "payment_gateway_error",
+            Err(ShopError::Internal(_)) => "error",
+            Err(_) => "rejected",
+        };
+        metrics::counter!("matsuri_checkout_total", "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn checkout_inner(
+        &self,
+        user: &UserId,
+        request: CheckoutRequest,
+        key: Option<KeyLink<'_>>,
+    ) -> Result<Order, ShopError> {
+        let from_cart = request.items.is_none();
+        let mut lines = match request.items {
+            Some(items) => items,
+            None => self.cart_lines(user).await?,
+        };
+        if lines.is_empty() {
+            return Err(ShopError::CartEmpty);
+        }
+        // One order locks its rows in id order, so two orders can never wait on each other.
+        lines.sort();
+        self.precheck_stock(&lines).await?;
+        let reserved = self
+            .reserve(user, &lines, &request.shipping, from_cart, key)
+            .await?;
+        tracing::Span::current().record("order_number", reserved.number.as_str());
+
+        let charge = self
+            .gateway
+            .charge(&ChargeRequest {
+                idempotency_key: &reserved.charge_key,
+                amount: Yen(reserved.total),
+                card_token: &request.card_token,
+            })
+            .await;
+        let settlement = match charge {
+            Ok(ChargeOutcome::Approved { charge_id }) => Settlement::Paid { charge_id },
+            Ok(ChargeOutcome::Declined { reason }) => Settlement::Failed { reason },
+            Err(e) => {
+                tracing::warn!(error = %e, "payment gateway failed");
+                Settlement::Failed {
+                    reason: GATEWAY_ERROR_REASON.to_owned(),
+                }
+            }
+        };
+        let order = self.settle(&reserved.order_id, settlement).await?;
+        order_result(order)
+    }
+
+    async fn cart_lines(&self, user: &UserId) -> Result<Vec<(String, i64)>, ShopError> {
+        Ok(
+            sqlx::query_as("SELECT product_id, quantity FROM cart_items WHERE user_id = $1")
+                .bind(user.as_str())
+                .fetch_all(self.db.reader())
+                .await?,
+        )
+    }
+
+    async fn stock_of(&self, product_id: &str) -> Result<Option<i64>, ShopError> {
+        Ok(
+            sqlx::query_scalar("SELECT available FROM products WHERE id = $1")
+                .bind(product_id)
+                .fetch_optional(self.db.reader())
+                .await?,
+        )
+    }
+
+    /// Refuses early, without a write, when a product is unknown or visibly short. The
+    /// conditional decrement in [`Self::reserve`] is still what guarantees the stock.
+    async fn precheck_stock(&self, lines: &[(String, i64)]) -> Result<(), ShopError> {
+        for (product_id, quantity) in lines {
+            match self.stock_of(product_id).await? {
+                None => return Err(ShopError::ProductNotFound(product_id.clone())),
+                Some(available) if available < *quantity => {
+                    return Err(ShopError::OutOfStock {
+                        product_id: product_id.clone(),
+                        available,
+                        requested: *quantity,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Transaction 1: every line's stock or none, the order and its lines, `order.placed`.
+    async fn reserve(
+        &self,
+        user: &UserId,
+        lines: &[(String, i64)],
+        shipping: &ShippingAddress,
+        from_cart: bool,
+        key: Option<KeyLink<'_>>,
+    ) -> Result<Reserved, ShopError> {
+        let now = self.clock.now_ms();
+        let (day, first) = self.numbers.prepare_day(&self.db, now).await?;
+        let mut tx = self.db.begin().await?;
+        let mut order_lines = Vec::with_capacity(lines.len());
+        let mut subtotal = Yen::ZERO;
+        for (product_id, quantity) in lines {
+            let row: Option<(String, String, i64)> = sqlx::query_as(
+                "UPDATE products SET available = available - $2, updated_at = $3 \
+                 WHERE id = $1 AND available >= $2 RETURNING sku, name, price",
+            )
+            .bind(product_id)
+            .bind(*quantity)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((sku, name, price)) = row else {
+                tx.rollback().await?;
+                let available = self.stock_of(product_id).await?.unwrap_or(0);
+                return Err(ShopError::OutOfStock {
+                    product_id: product_id.clone(),
+                    available,
+                    requested: *quantity,
+                });
+            };
+            let line_total = Yen(price).times(*quantity).ok_or_else(overflow)?;
+            subtotal = subtotal.plus(line_total).ok_or_else(overflow)?;
+            order_lines.push(crate::OrderLine {
+                product_id: product_id.clone(),
+                sku,
+                name,
+                unit_price: price,
+                quantity: *quantity,
+                line_total: line_total.0,
+            });
+        }
+        let tax = subtotal.percent_floor(TAX_PERCENT).ok_or_else(overflow)?;
+        let total = subtotal.plus(tax).ok_or_else(overflow)?;
+        let number = OrderNumbers::next(&self.db, &mut tx, &day, first).await?;
+        let order_id = matsuri_core::ids::new_uuid_v7();
+        let charge_key = format!("order-{order_id}");
+        sqlx::query(
+            "INSERT INTO orders (id, number, user_id, status, subtotal, tax, total, currency, \
+             ship_name, ship_postal_code, ship_address, from_cart, charge_key, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'pending_payment', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+        )
+        .bind(&order_id)
+        .bind(&number)
+        .bind(user.as_str())
+        .bind(subtotal.0)
+        .bind(tax.0)
+        .bind(total.0)
+        .bind(CURRENCY)
+        .bind(&shipping.name)
+        .bind(&shipping.postal_code)
+        .bind(&shipping.address)
+        .bind(i64::from(from_cart))
+        .bind(&charge_key)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for (i, line) in order_lines.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, unit_price, quantity, line_total) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&order_id)
+            .bind(i64::try_from(i).unwrap_or(i64::MAX))
+            .bind(&line.product_id)
+            .bind(&line.sku)
+            .bind(&line.name)
+            .bind(line.unit_price)
+            .bind(line.quantity)
+            .bind(line.line_total)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(key) = key {
+            IdempotencyStore::link_resource(&mut tx, key.user_id, key.scope, key.key, &order_id)
+                .await?;
+        }
+        let order = load_order(&mut tx, &order_id).await?;
+        matsuri_bus::publish(
+            &mut tx,
+            now,
+            topics::ORDER_PLACED,
+            Some(&number),
+            &OrderEvent {
+                order_id: order_id.clone(),
+                user_id: user.as_str().to_owned(),
+                order,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Reserved {
+            order_id,
+            number,
+            total: total.0,
+            charge_key,
+        })
+    }
+
+    /// Transaction 2: ends a pending order — paid (cart lines removed, `order.paid`) or
+    /// failed (exactly the reserved stock given back, `order.payment_failed`). Only the
+    /// first settlement of an order changes anything; the order as it ends up is returned.
+    /// The answer is also stored for the `Idempotency-Key` that created the order.
+    pub(crate) async fn settle(
+        &self,
+        order_id: &str,
+        settlement: Settlement,
+    ) -> Result<Order, ShopError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let (status, charge_id, reason) = match &settlement {
+            Settlement::Paid { charge_id } => ("paid", Some(charge_id.as_str()), None),
+            Settlement::Failed { reason } => ("payment_failed", None, Some(reason.as_str())),
+        };
+        let owner: Option<(String, i64)> = sqlx::query_as(
+            "UPDATE orders SET status = $2, charge_id = $3, failure_reason = $4, updated_at = $5, \
+             paid_at = CASE WHEN $2 = 'paid' THEN $5 ELSE NULL END \
+             WHERE id = $1 AND status = 'pending_payment' RETURNING user_id, from_cart",
+        )
+        .bind(order_id)
+        .bind(status)
+        .bind(charge_id)
+        .bind(reason)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((user_id, from_cart)) = owner else {
+            tx.rollback().await?;
+            let mut conn = self.db.reader().acquire().await?;
+            return Ok(load_order(&mut conn, order_id).await?);
+        };
+        let topic = match settlement {
+            Settlement::Paid { .. } => {
+                if from_cart == 1 {
+                    sqlx::query(
+                        "DELETE FROM cart_items WHERE user_id = $1 AND product_id IN \
+                         (SELECT product_id FROM order_lines WHERE order_id = $2)",
+                    )
+                    .bind(&user_id)
+                    .bind(order_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                topics::ORDER_PAID
+            }
+            Settlement::Failed { .. } => {
+                give_back_stock(&mut tx, order_id, now).await?;
+                topics::ORDER_PAYMENT_FAILED
+            }
+        };
+        let order = load_order(&mut tx, order_id).await?;
+        let response = stored_response(&order, reason);
+        IdempotencyStore::complete_for_resource(&mut tx, order_id, &response, now).await?;
+        matsuri_bus::publish(
+            &mut tx,
+            now,
+            topic,
+            Some(&order.number),
+            &OrderEvent {
+                order_id: order_id.to_owned(),
+                user_id,
+                order: order.clone(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(order_number = %order.number, status, "order settled");
+        Ok(order)
+    }
+}
+
+/// Adds every line's quantity back to its product.
+async fn give_back_stock(tx: &mut Tx, order_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    let lines: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT product_id, quantity FROM order_lines WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(order_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (product_id, quantity) in lines {
+        sqlx::query(
+            "UPDATE products SET available = available + $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(&product_id)
+        .bind(quantity)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn overflow() -> ShopError {
+    ShopError::invalid("items", "the order total is too large")
+}
+
+/// The answer a settled order gives: the order, or why its payment failed.
+fn order_result(order: Order) -> Result<Order, ShopError> {
+    match order.status {
+        OrderStatus::Paid | OrderStatus::PendingPayment => Ok(order),
+        OrderStatus::PaymentFailed => Err(failure_of(&order, None)),
+    }
+}
+
+fn failure_of(order: &Order, reason: Option<&str>) -> ShopError {
+    match reason.or(order.failure_reason.as_deref()) {
+        Some(GATEWAY_ERROR_REASON) => ShopError::GatewayFailed {
+            order_number: order.number.clone(),
+        },
+        reason => ShopError::PaymentDeclined {
+            order_number: order.number.clone(),
+            reason: reason.unwrap_or("the card was declined").to_owned(),
+        },
+    }
+}
+
+/// What `POST /orders` answers for a settled order, to store for its `Idempotency-Key`.
+fn stored_response(order: &Order, reason: Option<&str>) -> StoredResponse {
+    match order.status {
+        OrderStatus::PaymentFailed => {
+            let err = ApiError::from(failure_of(order, reason));
+            StoredResponse {
+                status: err.status().as_u16(),
+                body: serde_json::to_string(&err.problem()).unwrap_or_default(),
+            }
+        }
+        _ => StoredResponse {
+            status: StatusCode::CREATED.as_u16(),
+            body: serde_json::to_string(order).unwrap_or_default(),
+        },
+    }
+}

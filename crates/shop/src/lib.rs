@@ -1,0 +1,96 @@
+//! The shop (seed 000 §1): catalog, cart, checkout and orders.
+//!
+//! Checkout never holds a lock across the payment gateway (architecture principle 5):
+//! one transaction reserves every line with a conditional decrement and writes the order;
+//! the gateway is charged with the order's idempotency key; a second transaction marks the
+//! order paid and clears the cart, or marks it failed and gives back exactly what was
+//! reserved. The recovery sweep settles orders a crash left in between.
+
+mod cart;
+mod catalog;
+mod checkout;
+mod error;
+mod mails;
+mod model;
+mod numbers;
+mod orders;
+mod recovery;
+mod routes;
+
+use std::sync::Arc;
+
+pub use error::ShopError;
+pub use mails::{Contact, Customers, OrderMailer};
+pub use model::*;
+pub use routes::routes;
+
+use matsuri_core::SharedClock;
+use matsuri_core::config::ShopSettings;
+use matsuri_db::{Db, IdempotencyStore, Migration, MigrationSet};
+use matsuri_payments::SharedGateway;
+
+pub use catalog::NewProduct;
+pub use checkout::CheckoutRequest;
+
+/// Topics this crate publishes.
+pub mod topics {
+    pub const ORDER_PLACED: &str = "order.placed";
+    pub const ORDER_PAID: &str = "order.paid";
+    pub const ORDER_PAYMENT_FAILED: &str = "order.payment_failed";
+}
+
+/// The shop's business logic; no HTTP types.
+pub struct ShopService {
+    db: Db,
+    clock: SharedClock,
+    gateway: SharedGateway,
+    idempotency: IdempotencyStore,
+    settings: ShopSettings,
+    numbers: numbers::OrderNumbers,
+}
+
+impl ShopService {
+    pub fn new(
+        db: Db,
+        clock: SharedClock,
+        gateway: SharedGateway,
+        settings: ShopSettings,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
+            numbers: numbers::OrderNumbers::default(),
+            db,
+            clock,
+            gateway,
+            settings,
+        })
+    }
+
+    pub fn settings(&self) -> &ShopSettings {
+        &self.settings
+    }
+
+    pub fn idempotency(&self) -> &IdempotencyStore {
+        &self.idempotency
+    }
+}
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "shop",
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "catalog, carts, orders",
+            sql: include_str!("../migrations/0001_shop.sql"),
+            postgres_sql: None,
+        },
+        Migration {
+            version: 2,
+            name: "order number sequence",
+            sql: include_str!("../migrations/0002_order_number_seq.sqlite.sql"),
+            postgres_sql: Some(include_str!(
+                "../migrations/0002_order_number_seq.postgres.sql"
+            )),
+        },
+    ],
+};

@@ -1,0 +1,138 @@
+//! Reading orders: the caller's own only; anyone else's order is "not found".
+
+use matsuri_core::ids::UserId;
+use matsuri_core::timefmt::rfc3339;
+use matsuri_db::Conn;
+
+use crate::{Order, OrderLine, OrderStatus, ShippingAddress, ShopError, ShopService};
+
+type OrderRow = (
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+/// Loads an order with its lines on `conn` (inside a transaction, or on the reader).
+pub(crate) async fn load_order(conn: &mut Conn, order_id: &str) -> Result<Order, sqlx::Error> {
+    let row: OrderRow = sqlx::query_as(
+        "SELECT number, status, subtotal, tax, total, currency, ship_name, ship_postal_code, ship_address, \
+         created_at, paid_at, failure_reason FROM orders WHERE id = $1",
+    )
+    .bind(order_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let lines: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT product_id, sku, name, unit_price, quantity, line_total FROM order_lines \
+         WHERE order_id = $1 ORDER BY line_no",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (
+        number,
+        status,
+        subtotal,
+        tax,
+        total,
+        currency,
+        name,
+        postal_code,
+        address,
+        created_at,
+        paid_at,
+        failure_reason,
+    ) = row;
+    Ok(Order {
+        number,
+        status: OrderStatus::parse(&status),
+        items: lines
+            .into_iter()
+            .map(
+                |(product_id, sku, name, unit_price, quantity, line_total)| OrderLine {
+                    product_id,
+                    sku,
+                    name,
+                    unit_price,
+                    quantity,
+                    line_total,
+                },
+            )
+            .collect(),
+        subtotal,
+        tax,
+        total,
+        currency,
+        shipping_address: ShippingAddress {
+            name,
+            postal_code,
+            address,
+        },
+        created_at: rfc3339(created_at),
+        paid_at: paid_at.map(rfc3339),
+        failure_reason,
+    })
+}
+
+impl ShopService {
+    /// The caller's order by number; another user's order is `OrderNotFound`.
+    pub async fn order_of(&self, user: &UserId, number: &str) -> Result<Order, ShopError> {
+        if number.len() > 32 {
+            return Err(ShopError::OrderNotFound);
+        }
+        let mut conn = self.db.reader().acquire().await?;
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM orders WHERE number = $1 AND user_id = $2")
+                .bind(number)
+                .bind(user.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+        let id = id.ok_or(ShopError::OrderNotFound)?;
+        Ok(load_order(&mut conn, &id).await?)
+    }
+
+    /// The caller's orders, newest first: up to `limit + 1` from before `cursor` (an order
+    /// number of the previous page).
+    pub async fn orders_of(
+        &self,
+        user: &UserId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Order>, ShopError> {
+        let mut conn = self.db.reader().acquire().await?;
+        let before: Option<String> = match cursor {
+            None => None,
+            Some(number) => {
+                sqlx::query_scalar("SELECT id FROM orders WHERE number = $1 AND user_id = $2")
+                    .bind(number)
+                    .bind(user.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+        };
+        if cursor.is_some() && before.is_none() {
+            return Err(ShopError::invalid("cursor", "not a cursor from this list"));
+        }
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE user_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(user.as_str())
+        .bind(before.unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut orders = Vec::with_capacity(ids.len());
+        for id in ids {
+            orders.push(load_order(&mut conn, &id).await?);
+        }
+        Ok(orders)
+    }
+}

@@ -1,0 +1,353 @@
+//! The shop's HTTP routes (`api.md`, "Shop"): thin handlers that parse, call the service
+//! and map the result.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use matsuri_core::error::PROBLEM_CONTENT_TYPE;
+use matsuri_core::page::{Page, PageQuery};
+use matsuri_core::{ApiError, AuthUser, Json, Problem, Query, StaffUser};
+use matsuri_db::{KeyState, StoredResponse, fingerprint};
+
+use crate::catalog::NewProduct;
+use crate::checkout::KeyLink;
+use crate::{Cart, CheckoutRequest, Order, Product, ShippingAddress, ShopService};
+
+pub fn routes(shop: Arc<ShopService>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(create_product))
+        .routes(routes!(set_stock))
+        .routes(routes!(list_products))
+        .routes(routes!(get_product))
+        .routes(routes!(get_cart))
+        .routes(routes!(add_cart_item))
+        .routes(routes!(update_cart_item, remove_cart_item))
+        .routes(routes!(create_order, list_orders))
+        .routes(routes!(get_order))
+        .with_state(shop)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CreateProductRequest {
+    pub sku: String,
+    pub name: String,
+    pub price: i64,
+    pub description: Option<String>,
+    pub stock: i64,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SetStockRequest {
+    pub stock: i64,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AddCartItemRequest {
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct UpdateCartItemRequest {
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct PaymentRequest {
+    /// Only `card` for now.
+    pub method: String,
+    /// A test token: `tok_visa`, `tok_declined`, `tok_gateway_error`, `tok_slow`.
+    pub card_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct OrderItemRequest {
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct CreateOrderRequest {
+    pub shipping_address: ShippingAddress,
+    pub payment: PaymentRequest,
+    /// Order these instead of the cart.
+    #[serde(default)]
+    pub items: Option<Vec<OrderItemRequest>>,
+}
+
+/// Create a product (staff).
+#[utoipa::path(post, path = "/admin/products", tag = "shop", security(("bearer" = [])), request_body = CreateProductRequest,
+    responses((status = 201, body = Product), (status = 403, body = Problem), (status = 409, description = "sku_taken", body = Problem),
+        (status = 422, body = Problem)))]
+async fn create_product(
+    State(shop): State<Arc<ShopService>>,
+    _staff: StaffUser,
+    Json(body): Json<CreateProductRequest>,
+) -> Result<(StatusCode, Json<Product>), ApiError> {
+    let new = NewProduct::parse(
+        &body.sku,
+        &body.name,
+        body.description.as_deref(),
+        body.price,
+        body.stock,
+    )?;
+    Ok((StatusCode::CREATED, Json(shop.create_product(new).await?)))
+}
+
+/// Set how many units of a product can be sold (staff).
+#[utoipa::path(put, path = "/admin/products/{id}/stock", tag = "shop", security(("bearer" = [])), request_body = SetStockRequest,
+    params(("id" = String, Path)),
+    responses((status = 200, body = Product), (status = 404, description = "product_not_found", body = Problem), (status = 422, body = Problem)))]
+async fn set_stock(
+    State(shop): State<Arc<ShopService>>,
+    _staff: StaffUser,
+    Path(id): Path<String>,
+    Json(body): Json<SetStockRequest>,
+) -> Result<Json<Product>, ApiError> {
+    Ok(Json(shop.set_stock(&id, body.stock).await?))
+}
+
+/// The catalog.
+#[utoipa::path(get, path = "/products", tag = "shop", params(PageQuery), responses((status = 200, body = Page<Product>)))]
+async fn list_products(
+    State(shop): State<Arc<ShopService>>,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<Product>>, ApiError> {
+    let limit = page.limit()?;
+    let rows = shop.products_after(page.cursor.as_deref(), limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |p| p.id.clone())))
+}
+
+/// One product.
+#[utoipa::path(get, path = "/products/{id}", tag = "shop", params(("id" = String, Path)),
+    responses((status = 200, body = Product), (status = 404, description = "product_not_found", body = Problem)))]
+async fn get_product(
+    State(shop): State<Arc<ShopService>>,
+    Path(id): Path<String>,
+) -> Result<Json<Product>, ApiError> {
+    Ok(Json(shop.product(&id).await?))
+}
+
+/// The caller's cart.
+#[utoipa::path(get, path = "/cart", tag = "shop", security(("bearer" = [])), responses((status = 200, body = Cart)))]
+async fn get_cart(
+    State(shop): State<Arc<ShopService>>,
+    AuthUser(who): AuthUser,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(shop.cart(&who.user_id).await?))
+}
+
+/// Add units of a product to the cart.
+#[utoipa::path(post, path = "/cart/items", tag = "shop", security(("bearer" = [])), request_body = AddCartItemRequest,
+    responses((status = 200, body = Cart), (status = 404, description = "product_not_found", body = Problem),
+        (status = 409, description = "out_of_stock", body = Problem), (status = 422, body = Problem)))]
+async fn add_cart_item(
+    State(shop): State<Arc<ShopService>>,
+    AuthUser(who): AuthUser,
+    Json(body): Json<AddCartItemRequest>,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(
+        shop.add_to_cart(&who.user_id, &body.product_id, body.quantity)
+            .await?,
+    ))
+}
+
+/// Set a cart line's quantity (0 removes it).
+#[utoipa::path(patch, path = "/cart/items/{product_id}", tag = "shop", security(("bearer" = [])), request_body = UpdateCartItemRequest,
+    params(("product_id" = String, Path)),
+    responses((status = 200, body = Cart), (status = 404, body = Problem), (status = 409, description = "out_of_stock", body = Problem)))]
+async fn update_cart_item(
+    State(shop): State<Arc<ShopService>>,
+    AuthUser(who): AuthUser,
+    Path(product_id): Path<String>,
+    Json(body): Json<UpdateCartItemRequest>,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(
+        shop.set_cart_quantity(&who.user_id, &product_id, body.quantity)
+            .await?,
+    ))
+}
+
+/// Remove a product from the cart.
+#[utoipa::path(delete, path = "/cart/items/{product_id}", tag = "shop", security(("bearer" = [])),
+    params(("product_id" = String, Path)), responses((status = 200, body = Cart)))]
+async fn remove_cart_item(
+    State(shop): State<Arc<ShopService>>,
+    AuthUser(who): AuthUser,
+    Path(product_id): Path<String>,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(
+        shop.remove_from_cart(&who.user_id, &product_id).await?,
+    ))
+}
+
+const ORDER_SCOPE: &str = "orders";
+/// How long a request waits for another one with the same key to finish.
+const KEY_WAIT: Duration = Duration::from_secs(30);
+
+/// Check out the cart (or `items`) and pay.
+#[utoipa::path(post, path = "/orders", tag = "shop", security(("bearer" = [])), request_body = CreateOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key")),
+    responses((status = 201, body = Order), (status = 402, description = "payment_declined", body = Problem),
+        (status = 404, description = "product_not_found", body = Problem),
+        (status = 409, description = "out_of_stock", body = Problem),
+        (status = 422, description = "cart_empty, validation_failed, idempotency_key_reused", body = Problem),
+        (status = 502, description = "payment_gateway_error", body = Problem)))]
+async fn create_order(
+    State(shop): State<Arc<ShopService>>,
+    AuthUser(who): AuthUser,
+    headers: HeaderMap,
+    Json(body): Json<CreateOrderRequest>,
+) -> Response {
+    let settings = shop.settings();
+    let items: Option<Vec<(String, i64)>> = body.items.as_ref().map(|items| {
+        items
+            .iter()
+            .map(|i| (i.product_id.clone(), i.quantity))
+            .collect()
+    });
+    let request = match CheckoutRequest::parse(
+        &body.shipping_address,
+        &body.payment.method,
+        body.payment.card_token.as_deref(),
+        items.as_deref(),
+        settings.max_line_quantity,
+        settings.max_order_lines,
+    ) {
+        Ok(request) => request,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
+    };
+    let Some(key) = key else {
+        return match shop.checkout(&who.user_id, request, None).await {
+            Ok(order) => (StatusCode::CREATED, Json(order)).into_response(),
+            Err(e) => ApiError::from(e).into_response(),
+        };
+    };
+
+    let user_id = who.user_id.as_str();
+    let print = fingerprint(&serde_json::to_vec(&body).unwrap_or_default());
+    let store = shop.idempotency();
+    match store
+        .claim_or_wait(user_id, ORDER_SCOPE, &key, &print, KEY_WAIT)
+        .await
+    {
+        Err(e) => return ApiError::internal(e).into_response(),
+        Ok(KeyState::Replay(stored)) => return replay(&stored),
+        Ok(KeyState::Mismatch) => {
+            return ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request",
+            )
+            .into_response();
+        }
+        Ok(KeyState::InProgress) => {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_use",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            )
+            .with_retry_after(1)
+            .into_response();
+        }
+        Ok(KeyState::Claimed) => {}
+    }
+    let link = KeyLink {
+        user_id,
+        scope: ORDER_SCOPE,
+        key: &key,
+    };
+    let stored = match shop.checkout(&who.user_id, request, Some(link)).await {
+        Ok(order) => StoredResponse {
+            status: StatusCode::CREATED.as_u16(),
+            body: serde_json::to_string(&order).unwrap_or_default(),
+        },
+        Err(e) => {
+            let err = ApiError::from(e);
+            if err.status() == StatusCode::INTERNAL_SERVER_ERROR
+                || err.status() == StatusCode::SERVICE_UNAVAILABLE
+            {
+                // Nothing to replay: give the key back unless an order was made with it,
+                // in which case the recovery sweep stores the final answer.
+                if let Err(e) = store.release(user_id, ORDER_SCOPE, &key).await {
+                    tracing::warn!(error = %e, "could not release an idempotency key");
+                }
+                return err.into_response();
+            }
+            StoredResponse {
+                status: err.status().as_u16(),
+                body: serde_json::to_string(&err.problem()).unwrap_or_default(),
+            }
+        }
+    };
+    if let Err(e) = store.complete(user_id, ORDER_SCOPE, &key, &stored).await {
+        tracing::warn!(error = %e, "could not store an idempotent answer");
+    }
+    replay(&stored)
+}
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key.to_owned()))
+        }
+        _ => Err(ApiError::invalid_request(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )),
+    }
+}
+
+/// Answers with a stored response, byte for byte.
+fn replay(stored: &StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        PROBLEM_CONTENT_TYPE
+    };
+    let mut res = (status, stored.body.clone()).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+/// The caller's orders, newest first.
+#[utoipa::path(get, path = "/orders", tag = "shop", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<Order>)))]
+async fn list_orders(
+    State(shop): State<Arc<ShopService>>,
+    AuthUser(who): AuthUser,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<Order>>, ApiError> {
+    let limit = page.limit()?;
+    let rows = shop
+        .orders_of(&who.user_id, page.cursor.as_deref(), limit)
+        .await?;
+    Ok(Json(Page::from_rows(rows, limit, |o| o.number.clone())))
+}
+
+/// One of the caller's orders.
+#[utoipa::path(get, path = "/orders/{number}", tag = "shop", security(("bearer" = [])), params(("number" = String, Path)),
+    responses((status = 200, body = Order), (status = 404, body = Problem)))]
+async fn get_order(
+    State(shop): State<Arc<ShopService>>,
+    AuthUser(who): AuthUser,
+    Path(number): Path<String>,
+) -> Result<Json<Order>, ApiError> {
+    Ok(Json(shop.order_of(&who.user_id, &number).await?))
+}
