@@ -56,14 +56,13 @@ impl Modify for BearerAuth {
     }
 }
 
-pub fn router(c: &Components) -> Router {
+pub fn router(c: &Components, timeout: Duration) -> Router {
     let api = OpenApiRouter::new()
         .merge(matsuri_accounts::routes(c.accounts.clone()))
         .merge(matsuri_shop::routes(c.shop.clone()));
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)
         .split_for_parts();
-    let timeout = Duration::from_secs(30);
 
     let ops = Router::new()
         .route("/healthz", get(healthz))

@@ -31,6 +31,9 @@ impl Application {
     /// Connects every backend, applies migrations, creates the staff user from the
     /// settings (and the demo data with `demo`), and binds the listener.
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        if telemetry::metrics_handle().is_none() {
+            tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+        }
         let components = Components::build(&settings, clock).await?;
         components.bootstrap(&settings).await?;
         let listener = TcpListener::bind(&settings.bind)
@@ -63,7 +66,10 @@ impl Application {
         } else {
             Vec::new()
         };
-        let router = http::router(&self.components);
+        let router = http::router(
+            &self.components,
+            Duration::from_secs(self.settings.http.request_timeout_seconds.max(1)),
+        );
         let grace = Duration::from_secs(self.settings.http.shutdown_grace_seconds);
         let signal = stop.clone();
         let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {

@@ -1,0 +1,348 @@
+//! `spawn_app`: a real matsuri on port 0 with its own database, plus a small typed client.
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use matsuri_core::config::Secret;
+use matsuri_core::{ManualClock, Settings};
+use matsuri_server::{Application, Components};
+
+pub const STAFF_EMAIL: &str = "staff@test.localhost";
+pub const STAFF_PASSWORD: &str = "staff-password";
+pub const PASSWORD: &str = "customer-password";
+
+/// The database a test runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when `MATSURI_TEST_POSTGRES_URL` is set; in CI its absence is a failure.
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var("MATSURI_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                assert!(
+                    std::env::var("CI").is_err(),
+                    "MATSURI_TEST_POSTGRES_URL must be set in CI"
+                );
+                eprintln!("MATSURI_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
+                None
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn(Backend)` once per backend.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::helpers::Backend::postgres() {
+                        super::$name(backend).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A PostgreSQL database made for one test and dropped after it.
+struct ScratchDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl ScratchDatabase {
+    async fn create(admin_url: &str) -> (Self, String) {
+        let name = format!("matsuri_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("connecting to MATSURI_TEST_POSTGRES_URL");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("creating a test database");
+        let mut url = url::Url::parse(admin_url).expect("MATSURI_TEST_POSTGRES_URL is a URL");
+        url.set_path(&name);
+        (
+            Self {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+            url.to_string(),
+        )
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside any runtime we may block, so use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub components: Components,
+    pub clock: Arc<ManualClock>,
+    pub data_dir: std::path::PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+    _database: Option<ScratchDatabase>,
+}
+
+/// Starts matsuri on port 0 with a fresh database. Background workers are off: tests run
+/// the bus and the sweeps themselves, so nothing happens behind their back.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    static TLS: Once = Once::new();
+    TLS.call_once(|| {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (database, url) = match &backend {
+        Backend::Sqlite => (
+            None,
+            format!("sqlite://{}", dir.path().join("matsuri.db").display()),
+        ),
+        Backend::Postgres(admin) => {
+            let (db, url) = ScratchDatabase::create(admin).await;
+            (Some(db), url)
+        }
+    };
+    let mut settings = Settings {
+        bind: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(Secret::new(url)),
+        workers: false,
+        admin_email: Some(STAFF_EMAIL.into()),
+        admin_password: Some(Secret::new(STAFF_PASSWORD)),
+        ..Settings::default()
+    };
+    settings.auth.token_secret = Some(Secret::new("a-test-secret-that-is-long-enough-0123"));
+    // Cheap hashes: tests register hundreds of users; the cost is not what they test.
+    settings.auth.argon2_memory_kib = 64;
+    settings.auth.argon2_iterations = 1;
+    settings.database.max_connections = 8;
+    tweak(&mut settings);
+
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = Application::build(settings, clock.clone())
+        .await
+        .expect("the application builds");
+    let addr = app.local_addr().expect("a bound address");
+    let components = app.components().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("an HTTP client"),
+        components,
+        clock,
+        data_dir: dir.path().to_path_buf(),
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+        _database: database,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// An answer: status and JSON body (`Null` when the body is not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub content_type: String,
+    pub text: String,
+}
+
+impl Answer {
+    /// The problem document's `code`.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        self.request_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let url = if path.starts_with('/')
+            && !path.starts_with("/api")
+            && !path.starts_with("/healthz")
+            && !path.starts_with("/readyz")
+            && !path.starts_with("/metrics")
+        {
+            format!("{}/api/v1{path}", self.base)
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut req = self.http.request(method, url);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("the server answers");
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = res.text().await.unwrap_or_default();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            content_type,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Registers a customer and returns their token.
+    pub async fn register(&self, email: &str) -> String {
+        let res = self
+            .post(
+                "/auth/register",
+                None,
+                json!({"email": email, "password": PASSWORD, "name": "Test Customer"}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        res.body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn staff_token(&self) -> String {
+        let res = self
+            .post(
+                "/auth/login",
+                None,
+                json!({"email": STAFF_EMAIL, "password": STAFF_PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        res.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a product (as staff) and returns its id.
+    pub async fn create_product(&self, sku: &str, price: i64, stock: i64) -> String {
+        let staff = self.staff_token().await;
+        let res = self
+            .post("/admin/products", Some(&staff), json!({"sku": sku, "name": format!("Product {sku}"), "price": price, "stock": stock}))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        res.body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn available(&self, product_id: &str) -> i64 {
+        let res = self.get(&format!("/products/{product_id}"), None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        res.body["available"].as_i64().unwrap()
+    }
+
+    /// How many rows `sql` (a `SELECT COUNT(*)`) counts.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.components.db.reader())
+            .await
+            .expect("a count")
+    }
+}
+
+/// A valid checkout body paying with `card`, for `items` or (when `None`) the cart.
+pub fn order_body(card: &str, items: Option<Value>) -> Value {
+    let mut body = json!({
+        "shipping_address": {"name": "Hanako Yamada", "postal_code": "150-0001", "address": "Jingumae 1-2-3, Shibuya, Tokyo"},
+        "payment": {"method": "card", "card_token": card},
+    });
+    if let Some(items) = items {
+        body["items"] = items;
+    }
+    body
+}

@@ -1,0 +1,138 @@
+//! `Idempotency-Key` on `POST /orders`.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{Backend, order_body, spawn_app};
+
+crate::backend_tests!(
+    twenty_concurrent_retries_make_one_order,
+    a_reused_key_with_another_body_is_refused
+);
+
+async fn twenty_concurrent_retries_make_one_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tee = app.create_product("TEE", 2_000, 100).await;
+    let me = app.register("retry@example.com").await;
+    let body = order_body(
+        "tok_visa",
+        Some(json!([{"product_id": tee, "quantity": 3}])),
+    );
+
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (app, me, body) = (&app, me.clone(), body.clone());
+            async move {
+                app.request_with(
+                    Method::POST,
+                    "/orders",
+                    Some(&me),
+                    Some(body),
+                    &[("Idempotency-Key", "checkout-7f3a")],
+                )
+                .await
+            }
+        })
+        .collect();
+    let answers = futures::future::join_all(tasks).await;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        assert_eq!(answer.text, answers[0].text, "identical responses");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 1);
+    assert_eq!(app.available(&tee).await, 97);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sim_gateway_charges").await,
+        1
+    );
+
+    // A declined answer is replayed too, and charges nothing again.
+    let declined = order_body(
+        "tok_declined",
+        Some(json!([{"product_id": tee, "quantity": 1}])),
+    );
+    let first = app
+        .request_with(
+            Method::POST,
+            "/orders",
+            Some(&me),
+            Some(declined.clone()),
+            &[("Idempotency-Key", "k2")],
+        )
+        .await;
+    let again = app
+        .request_with(
+            Method::POST,
+            "/orders",
+            Some(&me),
+            Some(declined),
+            &[("Idempotency-Key", "k2")],
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(again.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(first.text, again.text);
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 2);
+    assert_eq!(app.available(&tee).await, 97);
+
+    // Keys belong to their user: the same key from someone else is a new request.
+    let other = app.register("other@example.com").await;
+    let theirs = app
+        .request_with(
+            Method::POST,
+            "/orders",
+            Some(&other),
+            Some(body),
+            &[("Idempotency-Key", "checkout-7f3a")],
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED);
+    assert_ne!(theirs.body["number"], answers[0].body["number"]);
+}
+
+async fn a_reused_key_with_another_body_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tee = app.create_product("TEE", 2_000, 10).await;
+    let me = app.register("reuse@example.com").await;
+    let one = order_body(
+        "tok_visa",
+        Some(json!([{"product_id": tee, "quantity": 1}])),
+    );
+    let two = order_body(
+        "tok_visa",
+        Some(json!([{"product_id": tee, "quantity": 2}])),
+    );
+    let first = app
+        .request_with(
+            Method::POST,
+            "/orders",
+            Some(&me),
+            Some(one),
+            &[("Idempotency-Key", "same")],
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let second = app
+        .request_with(
+            Method::POST,
+            "/orders",
+            Some(&me),
+            Some(two),
+            &[("Idempotency-Key", "same")],
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(second.code(), "idempotency_key_reused");
+    assert_eq!(app.available(&tee).await, 9);
+    let long = "k".repeat(300);
+    let bad = app
+        .request_with(
+            Method::POST,
+            "/orders",
+            Some(&me),
+            Some(order_body("tok_visa", None)),
+            &[("Idempotency-Key", &long)],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}

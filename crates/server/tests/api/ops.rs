@@ -1,0 +1,104 @@
+//! Health, readiness, metrics, request ids, the OpenAPI document and its docs page.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{Backend, order_body, spawn_app};
+
+crate::backend_tests!(
+    health_ready_and_metrics,
+    openapi_and_docs_are_served,
+    unknown_routes_are_problems
+);
+
+async fn health_ready_and_metrics(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+    assert_eq!(ready.body["checks"]["database"], "ok");
+
+    let tee = app.create_product("TEE", 1_000, 1).await;
+    let me = app.register("metrics@example.com").await;
+    let items = Some(json!([{"product_id": tee, "quantity": 1}]));
+    app.post("/orders", Some(&me), order_body("tok_visa", items.clone()))
+        .await;
+    app.post("/orders", Some(&me), order_body("tok_visa", items))
+        .await;
+
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(metrics.content_type.starts_with("text/plain"));
+    assert!(
+        metrics.text.contains("http_requests_total"),
+        "{}",
+        metrics.text
+    );
+    assert!(metrics.text.contains("route=\"/api/v1/orders\""));
+    assert!(
+        metrics
+            .text
+            .contains("http_request_duration_seconds_bucket")
+    );
+    assert!(
+        metrics
+            .text
+            .contains("matsuri_checkout_total{outcome=\"paid\"}")
+    );
+    assert!(
+        metrics
+            .text
+            .contains("matsuri_checkout_total{outcome=\"out_of_stock\"}")
+    );
+
+    let res = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().contains_key("x-request-id"));
+    let res = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+}
+
+async fn openapi_and_docs_are_served(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let spec = app.get("/api/v1/openapi.json", None).await;
+    assert_eq!(spec.status, StatusCode::OK);
+    assert!(spec.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/api/v1/orders",
+        "/api/v1/auth/register",
+        "/api/v1/admin/products/{id}/stock",
+        "/api/v1/cart/items/{product_id}",
+    ] {
+        assert!(
+            spec.body["paths"].get(path).is_some(),
+            "{path} is documented"
+        );
+    }
+    let docs = app.get("/api/docs/", None).await;
+    assert_eq!(docs.status, StatusCode::OK);
+    assert!(docs.text.contains("swagger"), "{}", docs.text);
+    assert!(
+        !docs.text.contains("cdn."),
+        "the docs page loads nothing from the network"
+    );
+}
+
+async fn unknown_routes_are_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app.get("/api/v1/nothing-here", None).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.content_type, "application/problem+json");
+    let res = app.request(Method::DELETE, "/products", None, None).await;
+    assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.code(), "method_not_allowed");
+}

@@ -1,0 +1,146 @@
+//! The recovery sweep settles orders a crash left `pending_payment`.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use matsuri_core::Yen;
+use matsuri_payments::ChargeRequest;
+
+use crate::helpers::{Backend, order_body, spawn_app_with};
+
+crate::backend_tests!(pending_orders_are_paid_or_released);
+
+async fn pending_orders_are_paid_or_released(backend: Backend) {
+    // A charge that never returns within the request's time limit: the request is cut off
+    // after the order is committed and before the payment is recorded, as in a crash.
+    let app = spawn_app_with(backend, |s| {
+        s.http.request_timeout_seconds = 1;
+        s.payments.slow_latency_ms = 60_000;
+    })
+    .await;
+    let tee = app.create_product("TEE", 1_000, 10).await;
+    let me = app.register("crash@example.com").await;
+    let mut numbers = Vec::new();
+    for key in ["crash-1", "crash-2"] {
+        let body = order_body(
+            "tok_slow",
+            Some(json!([{"product_id": tee, "quantity": 2}])),
+        );
+        let res = app
+            .request_with(
+                Method::POST,
+                "/orders",
+                Some(&me),
+                Some(body),
+                &[("Idempotency-Key", key)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.text);
+        let listed = app.get("/orders", Some(&me)).await;
+        numbers.push(
+            listed.body["items"][0]["number"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(app.available(&tee).await, 6);
+    for number in &numbers {
+        let order = app.get(&format!("/orders/{number}"), Some(&me)).await;
+        assert_eq!(order.body["status"], "pending_payment");
+    }
+
+    // The first order's charge did reach the gateway before the crash.
+    let charge_key: String = sqlx::query_scalar("SELECT charge_key FROM orders WHERE number = $1")
+        .bind(&numbers[0])
+        .fetch_one(app.components.db.reader())
+        .await
+        .unwrap();
+    app.components
+        .gateway
+        .charge(&ChargeRequest {
+            idempotency_key: &charge_key,
+            amount: Yen(2_200),
+            card_token: "tok_visa",
+        })
+        .await
+        .unwrap();
+
+    // Within the grace period nothing is touched.
+    assert_eq!(
+        app.components.shop.recover_pending_orders().await.unwrap(),
+        0
+    );
+    app.clock.advance(Duration::from_secs(
+        app.components.shop.settings().recovery_grace_seconds + 1,
+    ));
+    assert_eq!(
+        app.components.shop.recover_pending_orders().await.unwrap(),
+        2
+    );
+
+    let paid = app.get(&format!("/orders/{}", numbers[0]), Some(&me)).await;
+    assert_eq!(paid.body["status"], "paid");
+    let released = app.get(&format!("/orders/{}", numbers[1]), Some(&me)).await;
+    assert_eq!(released.body["status"], "payment_failed");
+    assert_eq!(
+        app.available(&tee).await,
+        8,
+        "only the released order's units came back"
+    );
+    assert_eq!(
+        app.components.shop.recover_pending_orders().await.unwrap(),
+        0
+    );
+
+    // The interrupted requests' keys now replay the final answers.
+    let body = order_body(
+        "tok_slow",
+        Some(json!([{"product_id": tee, "quantity": 2}])),
+    );
+    let replay = app
+        .request_with(
+            Method::POST,
+            "/orders",
+            Some(&me),
+            Some(body.clone()),
+            &[("Idempotency-Key", "crash-1")],
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert_eq!(replay.body["number"], numbers[0].as_str());
+    let replay = app
+        .request_with(
+            Method::POST,
+            "/orders",
+            Some(&me),
+            Some(body),
+            &[("Idempotency-Key", "crash-2")],
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(app.available(&tee).await, 8);
+
+    // A late charge with the released order's key can no longer succeed.
+    let late_key: String = sqlx::query_scalar("SELECT charge_key FROM orders WHERE number = $1")
+        .bind(&numbers[1])
+        .fetch_one(app.components.db.reader())
+        .await
+        .unwrap();
+    let late = app
+        .components
+        .gateway
+        .charge(&ChargeRequest {
+            idempotency_key: &late_key,
+            amount: Yen(2_200),
+            card_token: "tok_visa",
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        late,
+        matsuri_payments::ChargeOutcome::Declined { .. }
+    ));
+}
