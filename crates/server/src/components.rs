@@ -30,6 +30,7 @@ pub struct Components {
 
 impl Components {
     pub async fn build(settings: &Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        check_supported_backends(settings)?;
         let db = Db::connect(&settings.database_url(), &settings.database).await?;
         Self::migrate(&db).await?;
 
@@ -104,6 +105,27 @@ impl Components {
             tokio::spawn(self.shop.clone().run_recovery(stop)),
         ]
     }
+}
+
+/// Refuses, with a clear message, backends this build does not have yet, rather than
+/// silently running on another one.
+fn check_supported_backends(settings: &Settings) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.coord_url == "memory://",
+        "coord_url {:?} is not supported yet: only memory:// is available",
+        settings.coord_url
+    );
+    anyhow::ensure!(
+        settings.bus_url == "db",
+        "bus_url {:?} is not supported yet: only db (the SQL outbox) is available",
+        settings.bus_url
+    );
+    let blob = settings.blob_url();
+    anyhow::ensure!(
+        blob.starts_with("file://"),
+        "blob_url {blob:?} is not supported yet: only file:// is available"
+    );
+    Ok(())
 }
 
 /// Lets the shop find a customer's mail address.

@@ -5,7 +5,10 @@ use serde_json::json;
 
 use crate::helpers::{Backend, order_body, spawn_app};
 
-crate::backend_tests!(four_hundred_buyers_fifty_units);
+crate::backend_tests!(
+    four_hundred_buyers_fifty_units,
+    declined_payments_give_back_under_a_stampede
+);
 
 async fn four_hundred_buyers_fifty_units(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -60,4 +63,65 @@ async fn four_hundred_buyers_fifty_units(backend: Backend) {
     numbers.sort();
     numbers.dedup();
     assert_eq!(numbers.len(), 50, "order numbers are unique");
+}
+
+async fn declined_payments_give_back_under_a_stampede(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let product = app.create_product("MIXED", 2_000, 30).await;
+    let tokens = futures::future::join_all((0..240).map(|i| {
+        let app = &app;
+        async move { app.register(&format!("mixed{i}@example.com")).await }
+    }))
+    .await;
+    let answers = futures::future::join_all(tokens.iter().enumerate().map(|(i, token)| {
+        // Every third buyer's card is declined; a few more hit a gateway error.
+        let card = match i % 12 {
+            0 | 3 | 6 | 9 => "tok_declined",
+            1 => "tok_gateway_error",
+            _ => "tok_visa",
+        };
+        let body = order_body(card, Some(json!([{"product_id": product, "quantity": 1}])));
+        let app = &app;
+        async move { (card, app.post("/orders", Some(token), body).await) }
+    }))
+    .await;
+
+    let paid = answers
+        .iter()
+        .filter(|(_, a)| a.status == StatusCode::CREATED)
+        .count();
+    for (card, answer) in &answers {
+        let expected: &[StatusCode] = match *card {
+            "tok_visa" => &[StatusCode::CREATED, StatusCode::CONFLICT],
+            "tok_declined" => &[StatusCode::PAYMENT_REQUIRED, StatusCode::CONFLICT],
+            _ => &[StatusCode::BAD_GATEWAY, StatusCode::CONFLICT],
+        };
+        assert!(expected.contains(&answer.status), "{card}: {}", answer.text);
+    }
+    let available = app.available(&product).await;
+    assert!(paid <= 30 && available >= 0);
+    assert_eq!(
+        i64::try_from(paid).unwrap() + available,
+        30,
+        "every failed payment gave its unit back"
+    );
+    let failed_units: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(l.quantity), 0) AS BIGINT) FROM order_lines l JOIN orders o ON o.id = l.order_id \
+         WHERE o.status = 'payment_failed'",
+    )
+    .fetch_one(app.components.db.reader())
+    .await
+    .unwrap();
+    let failed_answers = answers
+        .iter()
+        .filter(|(_, a)| {
+            a.status == StatusCode::PAYMENT_REQUIRED || a.status == StatusCode::BAD_GATEWAY
+        })
+        .count();
+    assert_eq!(failed_units, i64::try_from(failed_answers).unwrap());
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM orders WHERE status = 'pending_payment'")
+            .await,
+        0
+    );
 }
