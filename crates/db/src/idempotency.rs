@@ -117,6 +117,35 @@ impl IdempotencyStore {
         }
     }
 
+    /// Records a finished answer for a request that changed nothing, in one write, when the
+    /// key is new. Returns false when the key was used before; claim it to learn how.
+    pub async fn record_answer(
+        &self,
+        user_id: &str,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        response: &StoredResponse,
+    ) -> Result<bool, sqlx::Error> {
+        let now = self.clock.now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys \
+             (user_id, scope, idem_key, fingerprint, status_code, response_body, created_at, completed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (user_id, scope, idem_key) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(scope)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(i64::from(response.status))
+        .bind(&response.body)
+        .bind(now)
+        .execute(self.db.writer())
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
     /// Records, inside the transaction that creates it, which resource the key made.
     pub async fn link_resource(
         conn: &mut Conn,

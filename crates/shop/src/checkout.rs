@@ -154,16 +154,44 @@ impl ShopService {
             .checkout_inner(user, request, key)
             .instrument(span)
             .await;
-        let outcome = match &result {
-            Ok(_) => "paid",
-            Err(ShopError::OutOfStock { .. }) => "out_of_stock",
-            Err(ShopError::PaymentDeclined { .. }) => "payment_declined",
-            Err(ShopError::GatewayFailed { .. }) => "payment_gateway_error",
-            Err(ShopError::Internal(_)) => "error",
-            Err(_) => "rejected",
-        };
-        metrics::counter!("matsuri_checkout_total", "outcome" => outcome).increment(1);
+        count_outcome(result.as_ref().err());
         result
+    }
+
+    /// Refuses, without writing anything, a checkout that cannot succeed right now: an
+    /// empty cart, an unknown product, or stock visibly short. Passing is no promise; the
+    /// checkout itself decides.
+    pub async fn precheck(
+        &self,
+        user: &UserId,
+        request: &CheckoutRequest,
+    ) -> Result<(), ShopError> {
+        let result = async {
+            let lines = self.lines_of(user, request).await?;
+            self.precheck_stock(&lines).await
+        }
+        .await;
+        if let Err(e) = &result {
+            count_outcome(Some(e));
+        }
+        result
+    }
+
+    async fn lines_of(
+        &self,
+        user: &UserId,
+        request: &CheckoutRequest,
+    ) -> Result<Vec<(String, i64)>, ShopError> {
+        let mut lines = match &request.items {
+            Some(items) => items.clone(),
+            None => self.cart_lines(user).await?,
+        };
+        if lines.is_empty() {
+            return Err(ShopError::CartEmpty);
+        }
+        // One order locks its rows in id order, so two orders can never wait on each other.
+        lines.sort();
+        Ok(lines)
     }
 
     async fn checkout_inner(
@@ -173,15 +201,7 @@ impl ShopService {
         key: Option<KeyLink<'_>>,
     ) -> Result<Order, ShopError> {
         let from_cart = request.items.is_none();
-        let mut lines = match request.items {
-            Some(items) => items,
-            None => self.cart_lines(user).await?,
-        };
-        if lines.is_empty() {
-            return Err(ShopError::CartEmpty);
-        }
-        // One order locks its rows in id order, so two orders can never wait on each other.
-        lines.sort();
+        let lines = self.lines_of(user, &request).await?;
         self.precheck_stock(&lines).await?;
         let reserved = self
             .reserve(user, &lines, &request.shipping, from_cart, key)
@@ -449,6 +469,19 @@ async fn give_back_stock(tx: &mut Tx, order_id: &str, now: i64) -> Result<(), sq
         .await?;
     }
     Ok(())
+}
+
+/// Counts a checkout's outcome in `matsuri_checkout_total`.
+fn count_outcome(error: Option<&ShopError>) {
+    let outcome = match error {
+        None => "paid",
+        Some(ShopError::OutOfStock { .. }) => "out_of_stock",
+        Some(ShopError::PaymentDeclined { .. }) => "payment_declined",
+        Some(ShopError::GatewayFailed { .. }) => "payment_gateway_error",
+        Some(ShopError::Internal(_)) => "error",
+        Some(_) => "rejected",
+    };
+    metrics::counter!("matsuri_checkout_total", "outcome" => outcome).increment(1);
 }
 
 fn overflow() -> ShopError {

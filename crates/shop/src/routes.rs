@@ -238,6 +238,27 @@ async fn create_order(
     let user_id = who.user_id.as_str();
     let print = fingerprint(&serde_json::to_vec(&body).unwrap_or_default());
     let store = shop.idempotency();
+    // A checkout refused before anything changes (the common answer in a stampede) is
+    // answered and remembered for its key in a single write.
+    if let Err(e) = shop.precheck(&who.user_id, &request).await {
+        let err = ApiError::from(e);
+        if err.status().is_server_error() {
+            return err.into_response();
+        }
+        let stored = StoredResponse {
+            status: err.status().as_u16(),
+            body: serde_json::to_string(&err.problem()).unwrap_or_default(),
+        };
+        match store
+            .record_answer(user_id, ORDER_SCOPE, &key, &print, &stored)
+            .await
+        {
+            Ok(true) => return replay(&stored),
+            // The key was used before: claiming it below replays, refuses or waits.
+            Ok(false) => {}
+            Err(e) => return ApiError::internal(e).into_response(),
+        }
+    }
     match store
         .claim_or_wait(user_id, ORDER_SCOPE, &key, &print, KEY_WAIT)
         .await

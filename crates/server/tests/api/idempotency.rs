@@ -7,7 +7,8 @@ use crate::helpers::{Backend, order_body, spawn_app};
 
 crate::backend_tests!(
     twenty_concurrent_retries_make_one_order,
-    a_reused_key_with_another_body_is_refused
+    a_reused_key_with_another_body_is_refused,
+    refusals_are_replayed_too,
 );
 
 async fn twenty_concurrent_retries_make_one_order(backend: Backend) {
@@ -135,4 +136,59 @@ async fn a_reused_key_with_another_body_is_refused(backend: Backend) {
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+async fn refusals_are_replayed_too(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tee = app.create_product("TEE", 2_000, 1).await;
+    let me = app.register("refused@example.com").await;
+    let body = order_body(
+        "tok_visa",
+        Some(json!([{"product_id": tee, "quantity": 2}])),
+    );
+    let post = |key: &'static str, body: serde_json::Value| {
+        let (app, me) = (&app, me.clone());
+        async move {
+            app.request_with(
+                Method::POST,
+                "/orders",
+                Some(&me),
+                Some(body),
+                &[("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    let refused = post("short", body.clone()).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.code(), "out_of_stock");
+
+    // Stock arrives, but the key still answers what it answered first.
+    let staff = app.staff_token().await;
+    app.request(
+        Method::PUT,
+        &format!("/admin/products/{tee}/stock"),
+        Some(&staff),
+        Some(json!({"stock": 5})),
+    )
+    .await;
+    let again = post("short", body.clone()).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.text, refused.text);
+    assert_eq!(app.available(&tee).await, 5);
+
+    // A key that bought replays its order even once the stock is gone.
+    let bought = post("bought", body.clone()).await;
+    assert_eq!(bought.status, StatusCode::CREATED);
+    app.request(
+        Method::PUT,
+        &format!("/admin/products/{tee}/stock"),
+        Some(&staff),
+        Some(json!({"stock": 0})),
+    )
+    .await;
+    let replay = post("bought", body).await;
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert_eq!(replay.text, bought.text);
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 1);
 }
