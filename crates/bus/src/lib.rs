@@ -7,6 +7,8 @@
 //! at least once: a failed attempt is retried with exponential backoff and jitter, and
 //! after `max_attempts` the delivery is marked dead with its last error.
 
+mod admin;
+mod routes;
 mod worker;
 
 use std::sync::Arc;
@@ -17,7 +19,9 @@ use serde::de::DeserializeOwned;
 use matsuri_core::clock::Millis;
 use matsuri_db::{Conn, Migration, MigrationSet};
 
-pub use worker::{Bus, Subscription};
+pub use admin::{BusAdmin, ConsumerStats, DeadLetter};
+pub use routes::routes;
+pub use worker::{Bus, Subscription, backoff_ms};
 
 /// An event as a consumer receives it.
 #[derive(Debug, Clone)]
@@ -69,11 +73,33 @@ pub async fn publish(
     Ok(id)
 }
 
+/// Records that `group` applied `event_id`, on the connection of the transaction that
+/// applies it. False when the group applied it before: the caller must then change
+/// nothing.
+pub async fn apply_once(
+    conn: &mut Conn,
+    group: &str,
+    event_id: &str,
+    now: Millis,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO bus_applied (group_name, event_id, applied_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (group_name, event_id) DO NOTHING",
+    )
+    .bind(group)
+    .bind(event_id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "bus",
     migrations: &[Migration {
         version: 1,
-        name: "outbox and deliveries",
+        name: "outbox, deliveries, dead letters, applied events",
         sql: include_str!("../migrations/0001_outbox.sql"),
         postgres_sql: None,
     }],

@@ -1,4 +1,10 @@
 //! The relay and the group workers of the SQL backend.
+//!
+//! Workers claim due deliveries with one conditional update (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, so several processes share the work), which also moves the delivery's next
+//! attempt past a lease: a worker that dies mid-delivery leaves it to be retried. Within a
+//! group, a delivery whose event has a key waits until every earlier event with that key
+//! is done or dead, so events of one key are handled in order.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +40,16 @@ impl Subscription {
             deadline: Duration::from_secs(30),
         }
     }
+
+    pub fn with_max_attempts(mut self, max_attempts: i64) -> Self {
+        self.max_attempts = max_attempts.max(1);
+        self
+    }
+
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
 }
 
 /// The event bus on the SQL outbox.
@@ -48,6 +64,26 @@ pub struct Bus {
 const BASE_BACKOFF_MS: i64 = 500;
 const MAX_BACKOFF_MS: i64 = 300_000;
 
+const CLAIM_SQLITE: &str = "UPDATE bus_deliveries SET attempts = attempts + 1, next_attempt_at = $3, updated_at = $2 \
+     WHERE group_name = $1 AND event_id IN (\
+       SELECT d.event_id FROM bus_deliveries d JOIN outbox o ON o.id = d.event_id \
+       WHERE d.group_name = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 AND o.topic = $5 \
+       AND (d.event_key IS NULL OR NOT EXISTS (\
+         SELECT 1 FROM bus_deliveries e WHERE e.group_name = d.group_name AND e.event_key = d.event_key \
+         AND e.status = 'pending' AND e.event_id < d.event_id)) \
+       ORDER BY d.event_id LIMIT $4) \
+     RETURNING event_id, attempts";
+
+const CLAIM_POSTGRES: &str = "UPDATE bus_deliveries SET attempts = attempts + 1, next_attempt_at = $3, updated_at = $2 \
+     WHERE group_name = $1 AND event_id IN (\
+       SELECT d.event_id FROM bus_deliveries d JOIN outbox o ON o.id = d.event_id \
+       WHERE d.group_name = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 AND o.topic = $5 \
+       AND (d.event_key IS NULL OR NOT EXISTS (\
+         SELECT 1 FROM bus_deliveries e WHERE e.group_name = d.group_name AND e.event_key = d.event_key \
+         AND e.status = 'pending' AND e.event_id < d.event_id)) \
+       ORDER BY d.event_id LIMIT $4 FOR UPDATE OF d SKIP LOCKED) \
+     RETURNING event_id, attempts";
+
 impl Bus {
     pub fn new(db: Db, clock: SharedClock, subscriptions: Vec<Subscription>) -> Self {
         Self {
@@ -56,6 +92,10 @@ impl Bus {
             subscriptions: Arc::new(subscriptions),
             batch: 200,
         }
+    }
+
+    pub fn subscriptions(&self) -> &[Subscription] {
+        &self.subscriptions
     }
 
     /// Runs the relay and the group workers until `stop` is cancelled; a delivery being
@@ -98,24 +138,25 @@ impl Bus {
         let mut tx = self.db.begin().await?;
         let sql = match self.db.dialect() {
             Dialect::Sqlite => {
-                "SELECT id, topic FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1"
+                "SELECT id, topic, event_key FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1"
             }
             Dialect::Postgres => {
-                "SELECT id, topic FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+                "SELECT id, topic, event_key FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
             }
         };
-        let rows: Vec<(String, String)> = sqlx::query_as(sql)
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(sql)
             .bind(self.batch)
             .fetch_all(&mut *tx)
             .await?;
-        for (id, topic) in &rows {
+        for (id, topic, key) in &rows {
             for sub in self.subscriptions.iter().filter(|s| s.topic == topic) {
                 sqlx::query(
-                    "INSERT INTO bus_deliveries (group_name, event_id, status, next_attempt_at, updated_at) \
-                     VALUES ($1, $2, 'pending', $3, $3) ON CONFLICT (group_name, event_id) DO NOTHING",
+                    "INSERT INTO bus_deliveries (group_name, event_id, event_key, status, next_attempt_at, updated_at) \
+                     VALUES ($1, $2, $3, 'pending', $4, $4) ON CONFLICT (group_name, event_id) DO NOTHING",
                 )
                 .bind(sub.group)
                 .bind(id)
+                .bind(key.as_deref())
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -134,24 +175,10 @@ impl Bus {
         let now = self.clock.now_ms();
         let lease_ms = i64::try_from(sub.deadline.as_millis()).unwrap_or(i64::MAX / 4) + 5_000;
         let claim = match self.db.dialect() {
-            Dialect::Sqlite => {
-                "UPDATE bus_deliveries SET attempts = attempts + 1, next_attempt_at = $3, updated_at = $2 \
-                 WHERE group_name = $1 AND event_id IN (\
-                   SELECT d.event_id FROM bus_deliveries d JOIN outbox o ON o.id = d.event_id \
-                   WHERE d.group_name = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 \
-                   AND o.topic = $5 ORDER BY d.event_id LIMIT $4) \
-                 RETURNING event_id, attempts"
-            }
-            Dialect::Postgres => {
-                "UPDATE bus_deliveries SET attempts = attempts + 1, next_attempt_at = $3, updated_at = $2 \
-                 WHERE group_name = $1 AND event_id IN (\
-                   SELECT d.event_id FROM bus_deliveries d JOIN outbox o ON o.id = d.event_id \
-                   WHERE d.group_name = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 \
-                   AND o.topic = $5 ORDER BY d.event_id LIMIT $4 FOR UPDATE OF d SKIP LOCKED) \
-                 RETURNING event_id, attempts"
-            }
+            Dialect::Sqlite => CLAIM_SQLITE,
+            Dialect::Postgres => CLAIM_POSTGRES,
         };
-        let claimed: Vec<(String, i64)> = sqlx::query_as(claim)
+        let mut claimed: Vec<(String, i64)> = sqlx::query_as(claim)
             .bind(sub.group)
             .bind(now)
             .bind(now.saturating_add(lease_ms))
@@ -159,6 +186,7 @@ impl Bus {
             .bind(sub.topic)
             .fetch_all(self.db.writer())
             .await?;
+        claimed.sort();
         for (event_id, attempts) in &claimed {
             self.deliver_one(sub, event_id, *attempts).await?;
         }
@@ -221,6 +249,7 @@ impl Bus {
                 .await?;
             }
             Err(error) if attempts >= sub.max_attempts => {
+                metrics::counter!("matsuri_bus_failed_total", "group" => sub.group).increment(1);
                 metrics::counter!("matsuri_bus_dead_total", "group" => sub.group).increment(1);
                 tracing::warn!(
                     group = sub.group,
@@ -229,6 +258,7 @@ impl Bus {
                     error,
                     "delivery is dead"
                 );
+                let mut tx = self.db.begin().await?;
                 sqlx::query(
                     "UPDATE bus_deliveries SET status = 'dead', last_error = $3, updated_at = $4 \
                      WHERE group_name = $1 AND event_id = $2",
@@ -237,8 +267,22 @@ impl Bus {
                 .bind(event_id)
                 .bind(&error)
                 .bind(now)
-                .execute(self.db.writer())
+                .execute(&mut *tx)
                 .await?;
+                sqlx::query(
+                    "INSERT INTO bus_dead_letters (id, group_name, topic, event_id, attempts, last_error, dead_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(matsuri_core::ids::new_uuid_v7())
+                .bind(sub.group)
+                .bind(sub.topic)
+                .bind(event_id)
+                .bind(attempts)
+                .bind(&error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
             }
             Err(error) => {
                 metrics::counter!("matsuri_bus_failed_total", "group" => sub.group).increment(1);
@@ -266,7 +310,7 @@ impl Bus {
     }
 }
 
-/// Exponential backoff with full jitter in its upper half: attempt 1 waits 0.25–0.5 s,
+/// Exponential backoff with jitter in its upper half: attempt 1 waits 0.25–0.5 s,
 /// attempt 2 0.5–1 s, and so on up to five minutes.
 pub fn backoff_ms(attempts: i64) -> i64 {
     let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);

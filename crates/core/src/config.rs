@@ -74,6 +74,7 @@ pub struct Settings {
     pub admin_email: Option<String>,
     pub admin_password: Option<Secret>,
     pub auth: AuthSettings,
+    pub bus: BusSettings,
     pub database: DatabaseSettings,
     pub http: HttpSettings,
     pub payments: PaymentSettings,
@@ -97,6 +98,7 @@ impl Default for Settings {
             admin_email: None,
             admin_password: None,
             auth: AuthSettings::default(),
+            bus: BusSettings::default(),
             database: DatabaseSettings::default(),
             http: HttpSettings::default(),
             payments: PaymentSettings::default(),
@@ -128,6 +130,37 @@ impl Default for AuthSettings {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BusSettings {
+    /// Attempts before a delivery goes to the dead letters.
+    pub max_attempts: i64,
+    /// Per consumer group overrides of `max_attempts`, e.g. `notification = 5`.
+    pub group_max_attempts: std::collections::BTreeMap<String, i64>,
+    /// A handler running longer than this has failed.
+    pub handler_deadline_seconds: u64,
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            group_max_attempts: std::collections::BTreeMap::new(),
+            handler_deadline_seconds: 30,
+        }
+    }
+}
+
+impl BusSettings {
+    pub fn max_attempts_of(&self, group: &str) -> i64 {
+        self.group_max_attempts
+            .get(group)
+            .copied()
+            .unwrap_or(self.max_attempts)
+            .max(1)
     }
 }
 

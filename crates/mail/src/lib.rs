@@ -113,6 +113,9 @@ impl Mailer for SmtpMailer {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,48 +144,10 @@ mod tests {
         assert!(text.contains("buyer@example.com"));
     }
 
-    /// Just enough of an SMTP server to accept one mail and hand back its DATA.
-    async fn one_mail_smtp_server() -> (u16, tokio::sync::oneshot::Receiver<String>) {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let (stream, _) = listener.accept().await.unwrap();
-            let (read, mut write) = stream.into_split();
-            let mut lines = BufReader::new(read).lines();
-            write.write_all(b"220 test ESMTP\r\n").await.unwrap();
-            let (mut in_data, mut data, mut tx) = (false, String::new(), Some(tx));
-            while let Ok(Some(line)) = lines.next_line().await {
-                let reply: &[u8] = if in_data {
-                    if line != "." {
-                        data.push_str(&line);
-                        data.push('\n');
-                        continue;
-                    }
-                    in_data = false;
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(std::mem::take(&mut data));
-                    }
-                    b"250 queued\r\n"
-                } else if line.to_ascii_uppercase().starts_with("DATA") {
-                    in_data = true;
-                    b"354 go ahead\r\n"
-                } else if line.to_ascii_uppercase().starts_with("QUIT") {
-                    b"221 bye\r\n"
-                } else {
-                    b"250 ok\r\n"
-                };
-                write.write_all(reply).await.unwrap();
-            }
-        });
-        (port, rx)
-    }
-
     #[tokio::test]
     async fn smtp_backend_delivers_to_an_smtp_server() {
-        let (port, received) = one_mail_smtp_server().await;
-        let mailer = from_url(&format!("smtp://127.0.0.1:{port}"), "shop@example.com").unwrap();
+        let server = testing::SmtpSink::start().await;
+        let mailer = from_url(&server.url(), "shop@example.com").unwrap();
         mailer
             .send(&OutgoingMail {
                 to: "buyer@example.com".into(),
@@ -191,7 +156,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let data = received.await.unwrap();
+        let data = server.received().join("");
         assert!(data.contains("To: buyer@example.com"), "{data}");
         assert!(data.contains("Thank you"), "{data}");
     }

@@ -33,8 +33,13 @@ pub struct Cli {
 enum Command {
     /// Run everything in one process: API, workers, scheduled jobs.
     Serve(ServeArgs),
+    /// Run only the event consumers and scheduled jobs (no HTTP).
+    Worker(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(BackendArgs),
+    /// Inspect, retry and delete dead letters.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -113,6 +118,38 @@ enum UsersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// List dead letters, oldest first.
+    List {
+        /// Only this consumer group's.
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        backends: BackendArgs,
+    },
+    /// Show one dead letter with its payload.
+    Show {
+        id: String,
+        #[command(flatten)]
+        backends: BackendArgs,
+    },
+    /// Send a dead letter back to its group's queue.
+    Retry {
+        id: String,
+        #[command(flatten)]
+        backends: BackendArgs,
+    },
+    /// Delete a dead letter.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        backends: BackendArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Print the resolved configuration, secrets redacted.
     Print(ServeArgs),
@@ -136,6 +173,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app.run_until_stopped(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Worker(args) => {
+            let settings = load(config, &args)?;
+            telemetry::init_tracing(&settings.log);
+            let components = Components::build(&settings, Arc::new(SystemClock)).await?;
+            let stop = tokio_util::sync::CancellationToken::new();
+            let workers = components.spawn_workers(stop.clone());
+            tracing::info!("matsuri worker is running");
+            shutdown_signal().await;
+            tracing::info!("stopping: workers finish their current job");
+            stop.cancel();
+            for worker in workers {
+                let _ = worker.await;
+            }
+            components.db.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dlq(command) => dlq(config, command).await,
         Command::Migrate(args) => {
             let settings = load(config, &args)?;
             telemetry::init_tracing(&settings.log);
@@ -186,5 +240,62 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Loadtest(scenario) => loadtest::run(scenario).await,
+    }
+}
+
+async fn dlq(config: Option<&std::path::Path>, command: DlqCommand) -> anyhow::Result<ExitCode> {
+    let backends = match &command {
+        DlqCommand::List { backends, .. }
+        | DlqCommand::Show { backends, .. }
+        | DlqCommand::Retry { backends, .. }
+        | DlqCommand::Delete { backends, .. } => backends.clone(),
+    };
+    let settings = load(config, &backends)?;
+    let components = Components::build(&settings, Arc::new(SystemClock)).await?;
+    let admin = &components.bus_admin;
+    let found = match command {
+        DlqCommand::List { group, limit, .. } => {
+            let letters = admin
+                .dead_letters(group.as_deref(), None, limit.clamp(1, 10_000))
+                .await?;
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for d in letters.iter().take(limit as usize) {
+                println!(
+                    "{}  {:<14} {:<14} attempts {}  {}  {}",
+                    d.id, d.group, d.topic, d.attempts, d.dead_at, d.last_error
+                );
+            }
+            true
+        }
+        DlqCommand::Show { id, .. } => match admin.dead_letter(&id).await? {
+            Some(d) => {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+                true
+            }
+            None => false,
+        },
+        DlqCommand::Retry { id, .. } => {
+            let done = admin.retry(&id).await?;
+            if done {
+                println!("{id} is queued again");
+            }
+            done
+        }
+        DlqCommand::Delete { id, .. } => {
+            let done = admin.delete(&id).await?;
+            if done {
+                println!("{id} deleted");
+            }
+            done
+        }
+    };
+    components.db.close().await;
+    if found {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("no such dead letter");
+        Ok(ExitCode::from(2))
     }
 }

@@ -7,13 +7,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use matsuri_accounts::{AccountService, PasswordPolicy};
-use matsuri_bus::{Bus, Subscription};
+use std::time::Duration;
+
+use matsuri_bus::{Bus, BusAdmin, SharedConsumer, Subscription};
 use matsuri_core::ids::UserId;
 use matsuri_core::{Settings, SharedClock, TokenKeys};
 use matsuri_db::Db;
+use matsuri_inventory::SaleRecorder;
 use matsuri_mail::SharedMailer;
 use matsuri_payments::{SharedGateway, SimulatedGateway};
-use matsuri_shop::{Contact, Customers, OrderMailer, ShopService, topics};
+use matsuri_shop::{
+    BILLING_GROUP, Billing, Contact, Customers, NOTIFICATION_GROUP, OrderMailer, ShopService,
+    topics,
+};
 
 /// The running system's parts; tests reach into them.
 #[derive(Clone)]
@@ -26,6 +32,7 @@ pub struct Components {
     pub mailer: SharedMailer,
     pub gateway: SharedGateway,
     pub bus: Bus,
+    pub bus_admin: BusAdmin,
 }
 
 impl Components {
@@ -58,12 +65,19 @@ impl Components {
         );
         let mailer = matsuri_mail::from_url(&settings.mail_url(), &settings.mail.from)?;
         let directory: Arc<dyn Customers> = Arc::new(AccountDirectory(accounts.clone()));
-        let bus = Bus::new(
-            db.clone(),
-            clock.clone(),
-            vec![Subscription::new(
-                topics::ORDER_PAID,
-                "notification",
+        let deadline = Duration::from_secs(settings.bus.handler_deadline_seconds.max(1));
+        let subscribe = |group: &'static str, consumer: SharedConsumer| {
+            Subscription::new(topics::ORDER_PAID, group, consumer)
+                .with_max_attempts(settings.bus.max_attempts_of(group))
+                .with_deadline(deadline)
+        };
+        let subscriptions = vec![
+            subscribe(
+                matsuri_inventory::GROUP,
+                Arc::new(SaleRecorder::new(db.clone(), clock.clone())),
+            ),
+            subscribe(
+                NOTIFICATION_GROUP,
                 Arc::new(OrderMailer::new(
                     db.clone(),
                     clock.clone(),
@@ -71,8 +85,14 @@ impl Components {
                     directory,
                     settings.shop.notify_email.clone(),
                 )),
-            )],
-        );
+            ),
+            subscribe(
+                BILLING_GROUP,
+                Arc::new(Billing::new(db.clone(), clock.clone())),
+            ),
+        ];
+        let bus_admin = BusAdmin::new(db.clone(), clock.clone(), &subscriptions);
+        let bus = Bus::new(db.clone(), clock.clone(), subscriptions);
         Ok(Self {
             db,
             clock,
@@ -82,6 +102,7 @@ impl Components {
             mailer,
             gateway,
             bus,
+            bus_admin,
         })
     }
 
@@ -93,12 +114,13 @@ impl Components {
             &matsuri_payments::MIGRATIONS,
             &matsuri_accounts::MIGRATIONS,
             &matsuri_shop::MIGRATIONS,
+            &matsuri_inventory::MIGRATIONS,
         ])
         .await
         .context("applying migrations")
     }
 
-    /// Starts the event bus and the scheduled jobs.
+    /// Starts the event consumers and the scheduled jobs.
     pub fn spawn_workers(&self, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         vec![
             tokio::spawn(self.bus.clone().run(stop.clone())),

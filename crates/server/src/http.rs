@@ -35,7 +35,8 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[openapi(
     info(title = "matsuri", description = "The backend for the moments when everybody comes at once."),
     modifiers(&BearerAuth),
-    tags((name = "users", description = "Accounts and sign-in"), (name = "shop", description = "Catalog, cart, checkout, orders"))
+    tags((name = "users", description = "Accounts and sign-in"), (name = "shop", description = "Catalog, cart, checkout, orders"),
+        (name = "events", description = "Consumer groups, dead letters, invoices, mails"))
 )]
 struct ApiDoc;
 
@@ -59,7 +60,8 @@ impl Modify for BearerAuth {
 pub fn router(c: &Components, timeout: Duration) -> Router {
     let api = OpenApiRouter::new()
         .merge(matsuri_accounts::routes(c.accounts.clone()))
-        .merge(matsuri_shop::routes(c.shop.clone()));
+        .merge(matsuri_shop::routes(c.shop.clone()))
+        .merge(matsuri_bus::routes(c.bus_admin.clone()));
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)
         .split_for_parts();

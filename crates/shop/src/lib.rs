@@ -6,6 +6,7 @@
 //! order paid and clears the cart, or marks it failed and gives back exactly what was
 //! reserved. The recovery sweep settles orders a crash left in between.
 
+mod billing;
 mod cart;
 mod catalog;
 mod checkout;
@@ -19,8 +20,9 @@ mod routes;
 
 use std::sync::Arc;
 
+pub use billing::{BILLING_GROUP, Billing, Invoice, SentMail};
 pub use error::ShopError;
-pub use mails::{Contact, Customers, OrderMailer};
+pub use mails::{Contact, Customers, NOTIFICATION_GROUP, OrderMailer};
 pub use model::*;
 pub use routes::routes;
 
@@ -91,6 +93,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             postgres_sql: Some(include_str!(
                 "../migrations/0002_order_number_seq.postgres.sql"
             )),
+        },
+        Migration {
+            version: 3,
+            name: "invoices",
+            sql: include_str!("../migrations/0003_billing.sql"),
+            postgres_sql: None,
         },
     ],
 };

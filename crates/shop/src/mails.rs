@@ -12,6 +12,9 @@ use matsuri_mail::{OutgoingMail, SharedMailer};
 
 use crate::{Order, OrderEvent};
 
+/// The consumer group name.
+pub const NOTIFICATION_GROUP: &str = "notification";
+
 /// Where to reach a customer.
 #[derive(Debug, Clone)]
 pub struct Contact {

@@ -18,7 +18,9 @@ use matsuri_db::{KeyState, StoredResponse, fingerprint};
 
 use crate::catalog::NewProduct;
 use crate::checkout::KeyLink;
-use crate::{Cart, CheckoutRequest, Order, Product, ShippingAddress, ShopService};
+use crate::{
+    Cart, CheckoutRequest, Invoice, Order, Product, SentMail, ShippingAddress, ShopService,
+};
 
 pub fn routes(shop: Arc<ShopService>) -> OpenApiRouter {
     OpenApiRouter::new()
@@ -31,6 +33,8 @@ pub fn routes(shop: Arc<ShopService>) -> OpenApiRouter {
         .routes(routes!(update_cart_item, remove_cart_item))
         .routes(routes!(create_order, list_orders))
         .routes(routes!(get_order))
+        .routes(routes!(list_invoices))
+        .routes(routes!(list_mails))
         .with_state(shop)
 }
 
@@ -371,4 +375,72 @@ async fn get_order(
     Path(number): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
     Ok(Json(shop.order_of(&who.user_id, &number).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct InvoiceQuery {
+    /// Only the invoice of this order number.
+    pub order: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Invoices made by the billing consumer (staff).
+#[utoipa::path(get, path = "/admin/invoices", tag = "events", security(("bearer" = [])), params(InvoiceQuery),
+    responses((status = 200, body = Page<Invoice>), (status = 403, body = Problem)))]
+async fn list_invoices(
+    State(shop): State<Arc<ShopService>>,
+    _staff: StaffUser,
+    Query(query): Query<InvoiceQuery>,
+) -> Result<Json<Page<Invoice>>, ApiError> {
+    let limit = PageQuery {
+        limit: query.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let rows = shop
+        .invoices(query.order.as_deref(), query.cursor.as_deref(), limit)
+        .await?;
+    let page = Page::from_rows(rows, limit, |(id, _)| id.clone());
+    Ok(Json(Page {
+        items: page.items.into_iter().map(|(_, invoice)| invoice).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct MailQuery {
+    /// Only mails to this address.
+    pub to: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Order mails sent by the notification consumer (staff).
+#[utoipa::path(get, path = "/admin/mails", tag = "events", security(("bearer" = [])), params(MailQuery),
+    responses((status = 200, body = Page<SentMail>), (status = 403, body = Problem)))]
+async fn list_mails(
+    State(shop): State<Arc<ShopService>>,
+    _staff: StaffUser,
+    Query(query): Query<MailQuery>,
+) -> Result<Json<Page<SentMail>>, ApiError> {
+    let limit = PageQuery {
+        limit: query.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let offset = match query.cursor.as_deref() {
+        None => 0,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::invalid_request("not a cursor from this list"))?,
+    };
+    let rows = shop.sent_mails(query.to.as_deref(), offset, limit).await?;
+    let more = rows.len() > limit as usize;
+    let mut items = rows;
+    items.truncate(limit as usize);
+    let next_cursor = more.then(|| (offset + i64::from(limit)).to_string());
+    Ok(Json(Page { items, next_cursor }))
 }

@@ -10,6 +10,7 @@ mod bad_input;
 mod cart;
 mod catalog;
 mod checkout;
+mod events;
 mod idempotency;
 mod ops;
 mod recovery;
