@@ -9,6 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use futures::StreamExt;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -58,8 +61,12 @@ pub struct Bus {
     db: Db,
     clock: SharedClock,
     subscriptions: Arc<Vec<Subscription>>,
-    batch: i64,
+    relay_batch: i64,
+    delivery_batch: i64,
 }
+
+/// Deliveries of one group handled at once (each of a different key).
+const HANDLERS_AT_ONCE: usize = 32;
 
 const BASE_BACKOFF_MS: i64 = 500;
 const MAX_BACKOFF_MS: i64 = 300_000;
@@ -90,7 +97,8 @@ impl Bus {
             db,
             clock,
             subscriptions: Arc::new(subscriptions),
-            batch: 200,
+            relay_batch: 1_000,
+            delivery_batch: 500,
         }
     }
 
@@ -132,45 +140,51 @@ impl Bus {
         Ok(worked)
     }
 
-    /// Copies new outbox events into a delivery per subscribed group.
+    /// Copies new outbox events into a delivery per subscribed group, a batch at a time,
+    /// set-based.
     async fn relay(&self) -> anyhow::Result<usize> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
         let sql = match self.db.dialect() {
-            Dialect::Sqlite => {
-                "SELECT id, topic, event_key FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1"
-            }
+            Dialect::Sqlite => "SELECT id FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1",
             Dialect::Postgres => {
-                "SELECT id, topic, event_key FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+                "SELECT id FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
             }
         };
-        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(sql)
-            .bind(self.batch)
+        let ids: Vec<String> = sqlx::query_scalar(sql)
+            .bind(self.relay_batch)
             .fetch_all(&mut *tx)
             .await?;
-        for (id, topic, key) in &rows {
-            for sub in self.subscriptions.iter().filter(|s| s.topic == topic) {
-                sqlx::query(
-                    "INSERT INTO bus_deliveries (group_name, event_id, event_key, status, next_attempt_at, updated_at) \
-                     VALUES ($1, $2, $3, 'pending', $4, $4) ON CONFLICT (group_name, event_id) DO NOTHING",
-                )
-                .bind(sub.group)
-                .bind(id)
-                .bind(key.as_deref())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query("UPDATE outbox SET relayed = 1 WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            tx.rollback().await?;
+            return Ok(0);
+        };
+        for sub in self.subscriptions.iter() {
+            sqlx::query(
+                "INSERT INTO bus_deliveries (group_name, event_id, event_key, status, next_attempt_at, updated_at) \
+                 SELECT $1, id, event_key, 'pending', $2, $2 FROM outbox \
+                 WHERE relayed = 0 AND topic = $3 AND id >= $4 AND id <= $5 \
+                 ON CONFLICT (group_name, event_id) DO NOTHING",
+            )
+            .bind(sub.group)
+            .bind(now)
+            .bind(sub.topic)
+            .bind(first)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
         }
+        sqlx::query("UPDATE outbox SET relayed = 1 WHERE relayed = 0 AND id >= $1 AND id <= $2")
+            .bind(first)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(rows.len())
+        Ok(ids.len())
     }
 
-    /// Claims a batch of one group's due deliveries, handles them, records the outcome.
+    /// Claims a batch of one group's due deliveries, handles them (events of different keys
+    /// concurrently; the claim never hands out two of one key), records the outcomes.
     async fn deliver(&self, sub: &Subscription) -> anyhow::Result<usize> {
         let now = self.clock.now_ms();
         let lease_ms = i64::try_from(sub.deadline.as_millis()).unwrap_or(i64::MAX / 4) + 5_000;
@@ -178,136 +192,185 @@ impl Bus {
             Dialect::Sqlite => CLAIM_SQLITE,
             Dialect::Postgres => CLAIM_POSTGRES,
         };
-        let mut claimed: Vec<(String, i64)> = sqlx::query_as(claim)
+        let claimed: Vec<(String, i64)> = sqlx::query_as(claim)
             .bind(sub.group)
             .bind(now)
             .bind(now.saturating_add(lease_ms))
-            .bind(self.batch)
+            .bind(self.delivery_batch)
             .bind(sub.topic)
             .fetch_all(self.db.writer())
             .await?;
-        claimed.sort();
-        for (event_id, attempts) in &claimed {
-            self.deliver_one(sub, event_id, *attempts).await?;
+        if claimed.is_empty() {
+            return Ok(0);
         }
-        Ok(claimed.len())
+        let events = self
+            .load_events(claimed.iter().map(|(id, _)| id.as_str()))
+            .await?;
+        let outcomes: Vec<(String, i64, Result<(), String>)> = futures::stream::iter(claimed)
+            .filter_map(|(event_id, attempts)| {
+                let event = events.get(&event_id).cloned();
+                async move { event.map(|e| (e, attempts)) }
+            })
+            .map(|(event, attempts)| async move {
+                let span = tracing::info_span!("bus.deliver", group = sub.group, topic = sub.topic, event_id = %event.id, attempt = attempts);
+                let outcome = match tokio::time::timeout(sub.deadline, sub.consumer.handle(&event)).instrument(span).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(format!("{e:#}")),
+                    Err(_) => Err(format!("handler exceeded its deadline of {:?}", sub.deadline)),
+                };
+                (event.id, attempts, outcome)
+            })
+            .buffer_unordered(HANDLERS_AT_ONCE)
+            .collect()
+            .await;
+        let handled = outcomes.len();
+        let done: Vec<&str> = outcomes
+            .iter()
+            .filter(|(_, _, o)| o.is_ok())
+            .map(|(id, _, _)| id.as_str())
+            .collect();
+        self.mark_done(sub, &done).await?;
+        for (event_id, attempts, outcome) in &outcomes {
+            if let Err(error) = outcome {
+                self.record_failure(sub, event_id, *attempts, error).await?;
+            }
+        }
+        Ok(handled)
     }
 
-    async fn deliver_one(
+    /// The claimed events, by id.
+    async fn load_events<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> anyhow::Result<HashMap<String, Event>> {
+        let ids: Vec<&str> = ids.collect();
+        let sql = format!(
+            "SELECT id, topic, event_key, payload, created_at FROM outbox WHERE id IN ({})",
+            placeholders(ids.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String, Option<String>, String, i64)>(
+            sqlx::AssertSqlSafe(sql),
+        );
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(self.db.reader()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, topic, key, payload, created_at)| {
+                let event = Event {
+                    id: id.clone(),
+                    topic,
+                    key,
+                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+                    created_at,
+                };
+                (id, event)
+            })
+            .collect())
+    }
+
+    async fn mark_done(&self, sub: &Subscription, ids: &[&str]) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE bus_deliveries SET status = 'done', last_error = NULL, updated_at = $1 \
+             WHERE group_name = $2 AND event_id IN ({})",
+            placeholders_from(3, ids.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.clock.now_ms())
+            .bind(sub.group);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.execute(self.db.writer()).await?;
+        metrics::counter!("matsuri_bus_processed_total", "group" => sub.group)
+            .increment(ids.len() as u64);
+        Ok(())
+    }
+
+    /// Schedules another attempt with backoff, or, after the last, moves the delivery to
+    /// the dead letters.
+    async fn record_failure(
         &self,
         sub: &Subscription,
         event_id: &str,
         attempts: i64,
+        error: &str,
     ) -> anyhow::Result<()> {
-        let row: Option<(String, Option<String>, String, i64)> = sqlx::query_as(
-            "SELECT topic, event_key, payload, created_at FROM outbox WHERE id = $1",
-        )
-        .bind(event_id)
-        .fetch_optional(self.db.reader())
-        .await?;
-        let Some((topic, key, payload, created_at)) = row else {
-            return Ok(());
-        };
-        let event = Event {
-            id: event_id.to_owned(),
-            topic,
-            key,
-            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-            created_at,
-        };
-        let span = tracing::info_span!(
-            "bus.deliver",
-            group = sub.group,
-            topic = sub.topic,
-            event_id,
-            attempt = attempts
-        );
-        let outcome = async {
-            match tokio::time::timeout(sub.deadline, sub.consumer.handle(&event)).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(format!("{e:#}")),
-                Err(_) => Err(format!(
-                    "handler exceeded its deadline of {:?}",
-                    sub.deadline
-                )),
-            }
-        }
-        .instrument(span)
-        .await;
         let now = self.clock.now_ms();
-        match outcome {
-            Ok(()) => {
-                metrics::counter!("matsuri_bus_processed_total", "group" => sub.group).increment(1);
-                sqlx::query(
-                    "UPDATE bus_deliveries SET status = 'done', last_error = NULL, updated_at = $3 \
-                     WHERE group_name = $1 AND event_id = $2",
-                )
-                .bind(sub.group)
-                .bind(event_id)
-                .bind(now)
-                .execute(self.db.writer())
-                .await?;
-            }
-            Err(error) if attempts >= sub.max_attempts => {
-                metrics::counter!("matsuri_bus_failed_total", "group" => sub.group).increment(1);
-                metrics::counter!("matsuri_bus_dead_total", "group" => sub.group).increment(1);
-                tracing::warn!(
-                    group = sub.group,
-                    event_id,
-                    attempts,
-                    error,
-                    "delivery is dead"
-                );
-                let mut tx = self.db.begin().await?;
-                sqlx::query(
-                    "UPDATE bus_deliveries SET status = 'dead', last_error = $3, updated_at = $4 \
-                     WHERE group_name = $1 AND event_id = $2",
-                )
-                .bind(sub.group)
-                .bind(event_id)
-                .bind(&error)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO bus_dead_letters (id, group_name, topic, event_id, attempts, last_error, dead_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(matsuri_core::ids::new_uuid_v7())
-                .bind(sub.group)
-                .bind(sub.topic)
-                .bind(event_id)
-                .bind(attempts)
-                .bind(&error)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-            }
-            Err(error) => {
-                metrics::counter!("matsuri_bus_failed_total", "group" => sub.group).increment(1);
-                tracing::info!(
-                    group = sub.group,
-                    event_id,
-                    attempts,
-                    error,
-                    "delivery failed; will retry"
-                );
-                sqlx::query(
-                    "UPDATE bus_deliveries SET last_error = $3, next_attempt_at = $4, updated_at = $5 \
-                     WHERE group_name = $1 AND event_id = $2",
-                )
-                .bind(sub.group)
-                .bind(event_id)
-                .bind(&error)
-                .bind(now.saturating_add(backoff_ms(attempts)))
-                .bind(now)
-                .execute(self.db.writer())
-                .await?;
-            }
+        metrics::counter!("matsuri_bus_failed_total", "group" => sub.group).increment(1);
+        if attempts < sub.max_attempts {
+            tracing::info!(
+                group = sub.group,
+                event_id,
+                attempts,
+                error,
+                "delivery failed; will retry"
+            );
+            sqlx::query(
+                "UPDATE bus_deliveries SET last_error = $3, next_attempt_at = $4, updated_at = $5 \
+                 WHERE group_name = $1 AND event_id = $2",
+            )
+            .bind(sub.group)
+            .bind(event_id)
+            .bind(error)
+            .bind(now.saturating_add(backoff_ms(attempts)))
+            .bind(now)
+            .execute(self.db.writer())
+            .await?;
+            return Ok(());
         }
+        metrics::counter!("matsuri_bus_dead_total", "group" => sub.group).increment(1);
+        tracing::warn!(
+            group = sub.group,
+            event_id,
+            attempts,
+            error,
+            "delivery is dead"
+        );
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "UPDATE bus_deliveries SET status = 'dead', last_error = $3, updated_at = $4 \
+             WHERE group_name = $1 AND event_id = $2",
+        )
+        .bind(sub.group)
+        .bind(event_id)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO bus_dead_letters (id, group_name, topic, event_id, attempts, last_error, dead_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(matsuri_core::ids::new_uuid_v7())
+        .bind(sub.group)
+        .bind(sub.topic)
+        .bind(event_id)
+        .bind(attempts)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
+}
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    placeholders_from(1, n)
+}
+
+/// `$first, …, $(first + n - 1)`.
+fn placeholders_from(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Exponential backoff with jitter in its upper half: attempt 1 waits 0.25–0.5 s,
