@@ -3,6 +3,7 @@
 //! exits non-zero when an invariant fails.
 
 mod client;
+mod fanout;
 mod flash_sale;
 mod stats;
 
@@ -14,10 +15,13 @@ use clap::Subcommand;
 pub enum Scenario {
     /// Many buyers, one product, limited stock (seed 000 §1 under a stampede).
     FlashSale(flash_sale::FlashSaleArgs),
+    /// Events through the outbox to three consumer groups (seed 004's fan-out).
+    Fanout(fanout::FanoutArgs),
 }
 
 pub async fn run(scenario: Scenario) -> anyhow::Result<ExitCode> {
     match scenario {
         Scenario::FlashSale(args) => flash_sale::run(args).await,
+        Scenario::Fanout(args) => fanout::run(args).await,
     }
 }

@@ -1,0 +1,156 @@
+//! `matsuri loadtest fanout`: events written through the outbox and handled by three
+//! consumer groups, end to end. Prints the produce rate, the lag every second, and the
+//! end-to-end rate; checks that every group handled every event.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use matsuri_bus::{Bus, Consumer, Event, Subscription};
+use matsuri_core::config::DatabaseSettings;
+use matsuri_core::{SharedClock, SystemClock};
+use matsuri_db::Db;
+use matsuri_server::Components;
+
+#[derive(Debug, Args)]
+pub struct FanoutArgs {
+    /// sqlite://… or postgres://… (its tables are created there); default: a fresh SQLite
+    /// file in a temporary folder.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Events to publish.
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    /// Events per producing transaction.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Distinct event keys, each handled in order (0: no keys).
+    #[arg(long, default_value_t = 1_000)]
+    keys: usize,
+    /// Bus worker tasks sharing the work.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+}
+
+const TOPIC: &str = "bench.fanout";
+const GROUPS: [&str; 3] = ["inventory", "notification", "billing"];
+
+/// Counts what it handles and which events it has seen.
+#[derive(Default)]
+struct Counter {
+    handled: AtomicU64,
+    seen: Mutex<HashSet<String>>,
+}
+
+#[async_trait::async_trait]
+impl Consumer for Counter {
+    async fn handle(&self, event: &Event) -> anyhow::Result<()> {
+        self.handled.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(event.id.clone());
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("fanout.db").display()));
+    let settings = DatabaseSettings {
+        max_connections: 16,
+        ..DatabaseSettings::default()
+    };
+    let db = Db::connect(&url, &settings).await?;
+    Components::migrate(&db).await?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let counters: Vec<Arc<Counter>> = GROUPS.iter().map(|_| Arc::new(Counter::default())).collect();
+    let subscriptions = GROUPS
+        .iter()
+        .zip(&counters)
+        .map(|(group, counter)| Subscription::new(TOPIC, group, counter.clone()))
+        .collect();
+    let bus = Bus::new(db.clone(), clock.clone(), subscriptions);
+    println!(
+        "fanout: {} events, {} per transaction, {} keys, {} workers, 3 groups, on {}",
+        args.events,
+        args.batch,
+        args.keys,
+        args.workers,
+        url.split(':').next().unwrap_or_default()
+    );
+
+    let stop = CancellationToken::new();
+    let workers: Vec<_> = (0..args.workers.max(1)).map(|_| tokio::spawn(bus.clone().run(stop.clone()))).collect();
+    let started = Instant::now();
+    let producer = {
+        let (db, clock) = (db.clone(), clock.clone());
+        let (events, batch, keys) = (args.events, args.batch.max(1), args.keys);
+        tokio::spawn(async move {
+            let mut n = 0;
+            while n < events {
+                let mut tx = db.begin().await?;
+                for _ in 0..batch.min(events - n) {
+                    let key = (keys > 0).then(|| format!("key-{}", n % keys));
+                    matsuri_bus::publish(&mut tx, clock.now_ms(), TOPIC, key.as_deref(), &serde_json::json!({ "n": n })).await?;
+                    n += 1;
+                }
+                tx.commit().await?;
+            }
+            anyhow::Ok(started.elapsed())
+        })
+    };
+
+    let total = (args.events * GROUPS.len()) as u64;
+    let handled = || counters.iter().map(|c| c.handled.load(Ordering::Relaxed)).sum::<u64>();
+    let mut produced_in = None;
+    let deadline = Instant::now() + Duration::from_secs(1_800);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    while handled() < total && Instant::now() < deadline {
+        tick.tick().await;
+        if produced_in.is_none() && producer.is_finished() {
+            produced_in = Some(started.elapsed());
+        }
+        let done = handled();
+        println!(
+            "t={:>4.0}s  handled {:>9}  lag {:>9}  ({:.0} deliveries/s so far)",
+            started.elapsed().as_secs_f64(),
+            done,
+            total.saturating_sub(done),
+            done as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+    let elapsed = started.elapsed();
+    stop.cancel();
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let produce_time = producer.await??;
+    let produce_time = produced_in.map_or(produce_time, |p| p.min(produce_time));
+
+    println!();
+    println!("published     {} events in {:.2} s ({:.0} events/s)", args.events, produce_time.as_secs_f64(), args.events as f64 / produce_time.as_secs_f64());
+    println!("end to end    {:.2} s: {:.0} events/s × 3 groups ({:.0} deliveries/s)", elapsed.as_secs_f64(), args.events as f64 / elapsed.as_secs_f64(), handled() as f64 / elapsed.as_secs_f64());
+    let mut ok = true;
+    for (group, counter) in GROUPS.iter().zip(&counters) {
+        let distinct = counter.seen.lock().map(|s| s.len()).unwrap_or(0);
+        let handled = counter.handled.load(Ordering::Relaxed);
+        let complete = distinct == args.events;
+        ok &= complete;
+        println!(
+            "invariant     {group}: every event handled: {} ({distinct} distinct, {} redelivered)",
+            if complete { "ok" } else { "FAILED" },
+            handled.saturating_sub(distinct as u64)
+        );
+    }
+    db.close().await;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
