@@ -77,39 +77,35 @@ impl BusAdmin {
     pub async fn consumers(&self) -> Result<Vec<ConsumerStats>, sqlx::Error> {
         let mut out = Vec::with_capacity(self.subscriptions.len());
         for (topic, group) in &self.subscriptions {
-            let (processed, failed, pending): (i64, i64, i64) = sqlx::query_as(
-                "SELECT \
-                   CAST(COALESCE(SUM(CASE WHEN d.status = 'done' THEN 1 ELSE 0 END), 0) AS BIGINT), \
-                   CAST(COALESCE(SUM(CASE WHEN d.status = 'done' THEN d.attempts - 1 \
-                                          WHEN d.status = 'dead' THEN d.attempts \
-                                          WHEN d.last_error IS NULL THEN 0 ELSE d.attempts END), 0) AS BIGINT), \
-                   CAST(COALESCE(SUM(CASE WHEN d.status = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT) \
-                 FROM bus_deliveries d JOIN outbox o ON o.id = d.event_id \
-                 WHERE d.group_name = $1 AND o.topic = $2",
-            )
-            .bind(group)
-            .bind(topic)
-            .fetch_one(self.db.reader())
-            .await?;
-            let dead: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM bus_dead_letters WHERE group_name = $1 AND topic = $2",
-            )
-            .bind(group)
-            .bind(topic)
-            .fetch_one(self.db.reader())
-            .await?;
-            let unrelayed: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE relayed = 0 AND topic = $1")
+            let cursor: Option<(i64, i64, i64)> =
+                sqlx::query_as("SELECT position, processed, failed FROM bus_cursors WHERE group_name = $1 AND topic = $2")
+                    .bind(group)
                     .bind(topic)
-                    .fetch_one(self.db.reader())
+                    .fetch_optional(self.db.reader())
                     .await?;
+            let (position, processed, failed) = cursor.unwrap_or_default();
+            let (dead, parked): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM bus_dead_letters WHERE group_name = $1 AND topic = $2), \
+                        (SELECT COUNT(*) FROM bus_parked WHERE group_name = $1 AND topic = $2 AND status = 'pending')",
+            )
+            .bind(*group)
+            .bind(*topic)
+            .fetch_one(self.db.reader())
+            .await?;
+            let behind: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox WHERE topic = $1 AND (seq IS NULL OR seq > $2)",
+            )
+            .bind(*topic)
+            .bind(position)
+            .fetch_one(self.db.reader())
+            .await?;
             out.push(ConsumerStats {
                 topic: (*topic).to_owned(),
                 group: (*group).to_owned(),
                 processed,
                 failed,
                 dead,
-                lag: pending + unrelayed,
+                lag: behind + parked,
             });
         }
         Ok(out)
@@ -148,21 +144,22 @@ impl BusAdmin {
     pub async fn retry(&self, id: &str) -> Result<bool, sqlx::Error> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
-        let taken: Option<(String, String)> = sqlx::query_as(
-            "DELETE FROM bus_dead_letters WHERE id = $1 RETURNING group_name, event_id",
+        let taken: Option<(String, String, String)> = sqlx::query_as(
+            "DELETE FROM bus_dead_letters WHERE id = $1 RETURNING group_name, topic, event_id",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((group, event_id)) = taken else {
+        let Some((group, topic, event_id)) = taken else {
             tx.rollback().await?;
             return Ok(false);
         };
         sqlx::query(
-            "UPDATE bus_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $3, last_error = NULL, \
-             updated_at = $3 WHERE group_name = $1 AND event_id = $2",
+            "UPDATE bus_parked SET status = 'pending', attempts = 0, next_attempt_at = $4, last_error = NULL \
+             WHERE group_name = $1 AND topic = $2 AND event_id = $3",
         )
         .bind(&group)
+        .bind(&topic)
         .bind(&event_id)
         .bind(now)
         .execute(&mut *tx)

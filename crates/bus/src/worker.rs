@@ -1,15 +1,19 @@
-//! The relay and the group workers of the SQL backend.
+//! The SQL backend's relay and group workers.
 //!
-//! Workers claim due deliveries with one conditional update (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, so several processes share the work), which also moves the delivery's next
-//! attempt past a lease: a worker that dies mid-delivery leaves it to be retried. Within a
-//! group, a delivery whose event has a key waits until every earlier event with that key
-//! is done or dead, so events of one key are handled in order.
+//! The relay gives committed outbox events their place in the log (`seq`), a batch at a
+//! time and one relay at a time, so the log's order is the order events became visible.
+//! Each subscription (a group on a topic) keeps a cursor into the log. A worker leases the
+//! cursor, reads the next batch, hands it to the consumer — events of different keys at
+//! once, events of one key one after another — and moves the cursor past the batch in one
+//! transaction. An event that fails is parked with its next attempt time (exponential
+//! backoff with jitter) and the later events of its key are parked behind it, so a key's
+//! events are always handled in order; after `max_attempts` the event is dead and goes to
+//! the dead letters, which unblocks its key. Handling happens before the cursor moves:
+//! a crash means the batch is delivered again (at least once).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::collections::HashMap;
 
 use futures::StreamExt;
 use rand::Rng;
@@ -17,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use matsuri_core::SharedClock;
-use matsuri_db::{Db, Dialect};
+use matsuri_db::{Db, Dialect, Tx};
 
 use crate::{Event, SharedConsumer};
 
@@ -27,7 +31,7 @@ pub struct Subscription {
     pub topic: &'static str,
     pub group: &'static str,
     pub consumer: SharedConsumer,
-    /// Attempts before the delivery is dead (default 3).
+    /// Attempts before the event is dead (default 3).
     pub max_attempts: i64,
     /// A handler running longer than this has failed.
     pub deadline: Duration,
@@ -53,6 +57,13 @@ impl Subscription {
         self.deadline = deadline;
         self
     }
+
+    /// How long a worker may hold the cursor before another may take over.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.deadline.as_millis().saturating_mul(4))
+            .unwrap_or(i64::MAX / 4)
+            .max(60_000)
+    }
 }
 
 /// The event bus on the SQL outbox.
@@ -62,34 +73,32 @@ pub struct Bus {
     clock: SharedClock,
     subscriptions: Arc<Vec<Subscription>>,
     relay_batch: i64,
-    delivery_batch: i64,
+    read_batch: i64,
 }
 
-/// Deliveries of one group handled at once (each of a different key).
+/// Events of one group handled at once (each of a different key).
 const HANDLERS_AT_ONCE: usize = 32;
-
 const BASE_BACKOFF_MS: i64 = 500;
 const MAX_BACKOFF_MS: i64 = 300_000;
+/// Serialises relays on PostgreSQL ("outbox" in ASCII).
+const RELAY_LOCK: i64 = 0x006f_7574_626f_78;
 
-const CLAIM_SQLITE: &str = "UPDATE bus_deliveries SET attempts = attempts + 1, next_attempt_at = $3, updated_at = $2 \
-     WHERE group_name = $1 AND event_id IN (\
-       SELECT d.event_id FROM bus_deliveries d JOIN outbox o ON o.id = d.event_id \
-       WHERE d.group_name = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 AND o.topic = $5 \
-       AND (d.event_key IS NULL OR NOT EXISTS (\
-         SELECT 1 FROM bus_deliveries e WHERE e.group_name = d.group_name AND e.event_key = d.event_key \
-         AND e.status = 'pending' AND e.event_id < d.event_id)) \
-       ORDER BY d.event_id LIMIT $4) \
-     RETURNING event_id, attempts";
+/// An event read from the log, with its position.
+#[derive(Clone)]
+struct Logged {
+    seq: i64,
+    event: Event,
+}
 
-const CLAIM_POSTGRES: &str = "UPDATE bus_deliveries SET attempts = attempts + 1, next_attempt_at = $3, updated_at = $2 \
-     WHERE group_name = $1 AND event_id IN (\
-       SELECT d.event_id FROM bus_deliveries d JOIN outbox o ON o.id = d.event_id \
-       WHERE d.group_name = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 AND o.topic = $5 \
-       AND (d.event_key IS NULL OR NOT EXISTS (\
-         SELECT 1 FROM bus_deliveries e WHERE e.group_name = d.group_name AND e.event_key = d.event_key \
-         AND e.status = 'pending' AND e.event_id < d.event_id)) \
-       ORDER BY d.event_id LIMIT $4 FOR UPDATE OF d SKIP LOCKED) \
-     RETURNING event_id, attempts";
+/// What handling one unit (one key's events of a batch, or one keyless event) left.
+#[derive(Default)]
+struct UnitOutcome {
+    handled: i64,
+    /// The event that failed and why.
+    failure: Option<(Logged, String)>,
+    /// Later events of the failed event's key, not handled.
+    behind: Vec<Logged>,
+}
 
 impl Bus {
     pub fn new(db: Db, clock: SharedClock, subscriptions: Vec<Subscription>) -> Self {
@@ -97,8 +106,8 @@ impl Bus {
             db,
             clock,
             subscriptions: Arc::new(subscriptions),
-            relay_batch: 1_000,
-            delivery_batch: 500,
+            relay_batch: 2_000,
+            read_batch: 1_000,
         }
     }
 
@@ -106,7 +115,7 @@ impl Bus {
         &self.subscriptions
     }
 
-    /// Runs the relay and the group workers until `stop` is cancelled; a delivery being
+    /// Runs the relay and the group workers until `stop` is cancelled; a batch being
     /// handled when it is finishes first.
     pub async fn run(self, stop: CancellationToken) {
         let mut idle = Duration::from_millis(20);
@@ -119,9 +128,9 @@ impl Bus {
                 }
             };
             idle = if worked > 0 {
-                Duration::from_millis(1)
+                Duration::ZERO
             } else {
-                (idle * 2).min(Duration::from_millis(200))
+                (idle * 2).clamp(Duration::from_millis(5), Duration::from_millis(200))
             };
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -130,115 +139,263 @@ impl Bus {
         }
     }
 
-    /// One pass: relay new events, then give every group a batch of due deliveries.
-    /// Returns how many events were relayed or handled.
+    /// One pass: relay new events, then advance every subscription by a batch. Returns how
+    /// many events were relayed or handled.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let mut worked = self.relay().await?;
         for sub in self.subscriptions.iter() {
-            worked += self.deliver(sub).await?;
+            worked += self.advance(sub).await?;
         }
         Ok(worked)
     }
 
-    /// Copies new outbox events into a delivery per subscribed group, a batch at a time,
-    /// set-based.
+    /// Gives the next batch of committed events their places in the log.
     async fn relay(&self) -> anyhow::Result<usize> {
-        let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
-        let sql = match self.db.dialect() {
-            Dialect::Sqlite => "SELECT id FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1",
-            Dialect::Postgres => {
-                "SELECT id FROM outbox WHERE relayed = 0 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
-            }
-        };
-        let ids: Vec<String> = sqlx::query_scalar(sql)
-            .bind(self.relay_batch)
-            .fetch_all(&mut *tx)
-            .await?;
-        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
-            tx.rollback().await?;
-            return Ok(0);
-        };
-        for sub in self.subscriptions.iter() {
-            sqlx::query(
-                "INSERT INTO bus_deliveries (group_name, event_id, event_key, status, next_attempt_at, updated_at) \
-                 SELECT $1, id, event_key, 'pending', $2, $2 FROM outbox \
-                 WHERE relayed = 0 AND topic = $3 AND id >= $4 AND id <= $5 \
-                 ON CONFLICT (group_name, event_id) DO NOTHING",
-            )
-            .bind(sub.group)
-            .bind(now)
-            .bind(sub.topic)
-            .bind(first)
-            .bind(last)
-            .execute(&mut *tx)
-            .await?;
+        if self.db.dialect() == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(RELAY_LOCK)
+                .execute(&mut *tx)
+                .await?;
         }
-        sqlx::query("UPDATE outbox SET relayed = 1 WHERE relayed = 0 AND id >= $1 AND id <= $2")
-            .bind(first)
-            .bind(last)
-            .execute(&mut *tx)
-            .await?;
+        let base: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM outbox")
+                .fetch_one(&mut *tx)
+                .await?;
+        let relayed = sqlx::query(
+            "UPDATE outbox SET seq = v.n FROM (\
+               SELECT id, $1 + ROW_NUMBER() OVER (ORDER BY id) AS n FROM (\
+                 SELECT id FROM outbox WHERE seq IS NULL ORDER BY id LIMIT $2) AS b) AS v \
+             WHERE outbox.id = v.id",
+        )
+        .bind(base)
+        .bind(self.relay_batch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
-        Ok(ids.len())
+        Ok(usize::try_from(relayed).unwrap_or(usize::MAX))
     }
 
-    /// Claims a batch of one group's due deliveries, handles them (events of different keys
-    /// concurrently; the claim never hands out two of one key), records the outcomes.
-    async fn deliver(&self, sub: &Subscription) -> anyhow::Result<usize> {
+    /// Leases the subscription's cursor, retries its due parked events and handles its
+    /// next batch. Another worker holding the lease means there is nothing to do here.
+    async fn advance(&self, sub: &Subscription) -> anyhow::Result<usize> {
+        let token = matsuri_core::ids::new_uuid_v7();
         let now = self.clock.now_ms();
-        let lease_ms = i64::try_from(sub.deadline.as_millis()).unwrap_or(i64::MAX / 4) + 5_000;
-        let claim = match self.db.dialect() {
-            Dialect::Sqlite => CLAIM_SQLITE,
-            Dialect::Postgres => CLAIM_POSTGRES,
+        let position: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO bus_cursors (group_name, topic, position, leased_until, lease_token) VALUES ($1, $2, 0, $3, $4) \
+             ON CONFLICT (group_name, topic) DO UPDATE SET leased_until = excluded.leased_until, \
+               lease_token = excluded.lease_token \
+             WHERE bus_cursors.leased_until <= $5 \
+             RETURNING position",
+        )
+        .bind(sub.group)
+        .bind(sub.topic)
+        .bind(now.saturating_add(sub.lease_ms()))
+        .bind(&token)
+        .bind(now)
+        .fetch_optional(self.db.writer())
+        .await?;
+        let Some(position) = position else {
+            return Ok(0);
         };
-        let claimed: Vec<(String, i64)> = sqlx::query_as(claim)
+        let result = async {
+            let retried = self.retry_parked(sub).await?;
+            let handled = self.handle_next_batch(sub, position, &token).await?;
+            anyhow::Ok(retried + handled)
+        }
+        .await;
+        sqlx::query("UPDATE bus_cursors SET leased_until = 0 WHERE group_name = $1 AND topic = $2 AND lease_token = $3")
             .bind(sub.group)
-            .bind(now)
-            .bind(now.saturating_add(lease_ms))
-            .bind(self.delivery_batch)
             .bind(sub.topic)
-            .fetch_all(self.db.writer())
+            .bind(&token)
+            .execute(self.db.writer())
             .await?;
-        if claimed.is_empty() {
+        result
+    }
+
+    /// Handles the parked events whose time has come and that are first of their key.
+    async fn retry_parked(&self, sub: &Subscription) -> anyhow::Result<usize> {
+        let now = self.clock.now_ms();
+        let due: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT p.event_id, p.seq, p.attempts FROM bus_parked p \
+             WHERE p.group_name = $1 AND p.topic = $2 AND p.status = 'pending' AND p.next_attempt_at <= $3 \
+             AND (p.event_key IS NULL OR NOT EXISTS (\
+               SELECT 1 FROM bus_parked q WHERE q.group_name = p.group_name AND q.topic = p.topic \
+               AND q.event_key = p.event_key AND q.status = 'pending' AND q.seq < p.seq)) \
+             ORDER BY p.seq LIMIT $4",
+        )
+        .bind(sub.group)
+        .bind(sub.topic)
+        .bind(now)
+        .bind(self.read_batch)
+        .fetch_all(self.db.reader())
+        .await?;
+        if due.is_empty() {
             return Ok(0);
         }
-        let events = self
-            .load_events(claimed.iter().map(|(id, _)| id.as_str()))
+        let mut events = self
+            .load_events(due.iter().map(|(id, _, _)| id.as_str()))
             .await?;
-        let outcomes: Vec<(String, i64, Result<(), String>)> = futures::stream::iter(claimed)
-            .filter_map(|(event_id, attempts)| {
-                let event = events.get(&event_id).cloned();
-                async move { event.map(|e| (e, attempts)) }
-            })
-            .map(|(event, attempts)| async move {
-                let span = tracing::info_span!("bus.deliver", group = sub.group, topic = sub.topic, event_id = %event.id, attempt = attempts);
-                let outcome = match tokio::time::timeout(sub.deadline, sub.consumer.handle(&event)).instrument(span).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(format!("{e:#}")),
-                    Err(_) => Err(format!("handler exceeded its deadline of {:?}", sub.deadline)),
-                };
-                (event.id, attempts, outcome)
+        let attempts: Vec<(Event, i64)> = due
+            .into_iter()
+            .filter_map(|(id, _, attempts)| events.remove(&id).map(|e| (e, attempts + 1)))
+            .collect();
+        let outcomes: Vec<(Event, i64, Result<(), String>)> = futures::stream::iter(attempts)
+            .map(|(event, attempt)| async move {
+                let outcome = handle(sub, &event, attempt).await;
+                (event, attempt, outcome)
             })
             .buffer_unordered(HANDLERS_AT_ONCE)
             .collect()
             .await;
-        let handled = outcomes.len();
-        let done: Vec<&str> = outcomes
-            .iter()
-            .filter(|(_, _, o)| o.is_ok())
-            .map(|(id, _, _)| id.as_str())
-            .collect();
-        self.mark_done(sub, &done).await?;
-        for (event_id, attempts, outcome) in &outcomes {
-            if let Err(error) = outcome {
-                self.record_failure(sub, event_id, *attempts, error).await?;
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let (mut ok, mut failed) = (0_i64, 0_i64);
+        for (event, attempt, outcome) in &outcomes {
+            match outcome {
+                Ok(()) => {
+                    ok += 1;
+                    sqlx::query("DELETE FROM bus_parked WHERE group_name = $1 AND topic = $2 AND event_id = $3")
+                        .bind(sub.group)
+                        .bind(sub.topic)
+                        .bind(&event.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Err(error) => {
+                    failed += 1;
+                    self.record_failure(&mut tx, sub, &event.id, *attempt, error, now)
+                        .await?;
+                }
             }
         }
-        Ok(handled)
+        count(&mut tx, sub, ok, failed).await?;
+        tx.commit().await?;
+        Ok(outcomes.len())
     }
 
-    /// The claimed events, by id.
+    /// Reads the next batch after `position`, handles it, parks what failed and what
+    /// waits behind it, and moves the cursor past the batch.
+    async fn handle_next_batch(
+        &self,
+        sub: &Subscription,
+        position: i64,
+        token: &str,
+    ) -> anyhow::Result<usize> {
+        let rows: Vec<(i64, String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT seq, id, event_key, payload, created_at FROM outbox WHERE topic = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(sub.topic)
+        .bind(position)
+        .bind(self.read_batch)
+        .fetch_all(self.db.reader())
+        .await?;
+        let Some(last_seq) = rows.last().map(|r| r.0) else {
+            return Ok(0);
+        };
+        let blocked: HashSet<String> = sqlx::query_scalar(
+            "SELECT DISTINCT event_key FROM bus_parked WHERE group_name = $1 AND topic = $2 \
+             AND status = 'pending' AND event_key IS NOT NULL",
+        )
+        .bind(sub.group)
+        .bind(sub.topic)
+        .fetch_all(self.db.reader())
+        .await?
+        .into_iter()
+        .collect();
+
+        // Units: each key's events in log order, or one keyless event; keys already waiting
+        // behind a parked event queue up behind it untouched.
+        let mut queued = Vec::new();
+        let mut units: Vec<Vec<Logged>> = Vec::new();
+        let mut unit_of_key: HashMap<String, usize> = HashMap::new();
+        let count_read = rows.len();
+        for (seq, id, key, payload, created_at) in rows {
+            let logged = Logged {
+                seq,
+                event: Event {
+                    id,
+                    topic: sub.topic.to_owned(),
+                    key: key.clone(),
+                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+                    created_at,
+                },
+            };
+            match key {
+                Some(key) if blocked.contains(&key) => queued.push(logged),
+                Some(key) => match unit_of_key.get(&key) {
+                    Some(&i) => units[i].push(logged),
+                    None => {
+                        unit_of_key.insert(key, units.len());
+                        units.push(vec![logged]);
+                    }
+                },
+                None => units.push(vec![logged]),
+            }
+        }
+        let outcomes: Vec<UnitOutcome> = futures::stream::iter(units)
+            .map(|unit| async move {
+                let mut outcome = UnitOutcome::default();
+                let mut events = unit.into_iter();
+                for logged in events.by_ref() {
+                    match handle(sub, &logged.event, 1).await {
+                        Ok(()) => outcome.handled += 1,
+                        Err(error) => {
+                            outcome.failure = Some((logged, error));
+                            break;
+                        }
+                    }
+                }
+                outcome.behind = events.collect();
+                outcome
+            })
+            .buffer_unordered(HANDLERS_AT_ONCE)
+            .collect()
+            .await;
+
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let (mut ok, mut failed) = (0_i64, 0_i64);
+        for outcome in outcomes {
+            ok += outcome.handled;
+            if let Some((logged, error)) = outcome.failure {
+                failed += 1;
+                park(&mut tx, sub, &logged, 0, now).await?;
+                self.record_failure(&mut tx, sub, &logged.event.id, 1, &error, now)
+                    .await?;
+            }
+            queued.extend(outcome.behind);
+        }
+        for logged in &queued {
+            park(&mut tx, sub, logged, 0, now).await?;
+        }
+        count(&mut tx, sub, ok, failed).await?;
+        let moved = sqlx::query(
+            "UPDATE bus_cursors SET position = $4 WHERE group_name = $1 AND topic = $2 AND lease_token = $3 AND position = $5",
+        )
+        .bind(sub.group)
+        .bind(sub.topic)
+        .bind(token)
+        .bind(last_seq)
+        .bind(position)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            // The lease ran out and another worker took over; it handles this batch again.
+            tx.rollback().await?;
+            tracing::warn!(
+                group = sub.group,
+                "lost the cursor lease while handling a batch"
+            );
+            return Ok(0);
+        }
+        tx.commit().await?;
+        Ok(count_read)
+    }
+
+    /// The events with these ids.
     async fn load_events<'a>(
         &self,
         ids: impl Iterator<Item = &'a str>,
@@ -270,56 +427,36 @@ impl Bus {
             .collect())
     }
 
-    async fn mark_done(&self, sub: &Subscription, ids: &[&str]) -> anyhow::Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let sql = format!(
-            "UPDATE bus_deliveries SET status = 'done', last_error = NULL, updated_at = $1 \
-             WHERE group_name = $2 AND event_id IN ({})",
-            placeholders_from(3, ids.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(self.clock.now_ms())
-            .bind(sub.group);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        query.execute(self.db.writer()).await?;
-        metrics::counter!("matsuri_bus_processed_total", "group" => sub.group)
-            .increment(ids.len() as u64);
-        Ok(())
-    }
-
-    /// Schedules another attempt with backoff, or, after the last, moves the delivery to
-    /// the dead letters.
+    /// After a failed attempt: the next attempt with backoff, or, after the last, dead.
     async fn record_failure(
         &self,
+        tx: &mut Tx,
         sub: &Subscription,
         event_id: &str,
-        attempts: i64,
+        attempt: i64,
         error: &str,
+        now: i64,
     ) -> anyhow::Result<()> {
-        let now = self.clock.now_ms();
         metrics::counter!("matsuri_bus_failed_total", "group" => sub.group).increment(1);
-        if attempts < sub.max_attempts {
+        if attempt < sub.max_attempts {
             tracing::info!(
                 group = sub.group,
                 event_id,
-                attempts,
+                attempt,
                 error,
                 "delivery failed; will retry"
             );
             sqlx::query(
-                "UPDATE bus_deliveries SET last_error = $3, next_attempt_at = $4, updated_at = $5 \
-                 WHERE group_name = $1 AND event_id = $2",
+                "UPDATE bus_parked SET attempts = $4, last_error = $5, next_attempt_at = $6 \
+                 WHERE group_name = $1 AND topic = $2 AND event_id = $3",
             )
             .bind(sub.group)
+            .bind(sub.topic)
             .bind(event_id)
+            .bind(attempt)
             .bind(error)
-            .bind(now.saturating_add(backoff_ms(attempts)))
-            .bind(now)
-            .execute(self.db.writer())
+            .bind(now.saturating_add(backoff_ms(attempt)))
+            .execute(&mut **tx)
             .await?;
             return Ok(());
         }
@@ -327,20 +464,20 @@ impl Bus {
         tracing::warn!(
             group = sub.group,
             event_id,
-            attempts,
+            attempt,
             error,
             "delivery is dead"
         );
-        let mut tx = self.db.begin().await?;
         sqlx::query(
-            "UPDATE bus_deliveries SET status = 'dead', last_error = $3, updated_at = $4 \
-             WHERE group_name = $1 AND event_id = $2",
+            "UPDATE bus_parked SET status = 'dead', attempts = $4, last_error = $5 \
+             WHERE group_name = $1 AND topic = $2 AND event_id = $3",
         )
         .bind(sub.group)
+        .bind(sub.topic)
         .bind(event_id)
+        .bind(attempt)
         .bind(error)
-        .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query(
             "INSERT INTO bus_dead_letters (id, group_name, topic, event_id, attempts, last_error, dead_at) \
@@ -350,24 +487,79 @@ impl Bus {
         .bind(sub.group)
         .bind(sub.topic)
         .bind(event_id)
-        .bind(attempts)
+        .bind(attempt)
         .bind(error)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 }
 
-/// `$1, $2, …, $n`.
-fn placeholders(n: usize) -> String {
-    placeholders_from(1, n)
+/// One attempt at one event, with the subscription's deadline.
+async fn handle(sub: &Subscription, event: &Event, attempt: i64) -> Result<(), String> {
+    let span = tracing::info_span!("bus.deliver", group = sub.group, topic = sub.topic, event_id = %event.id, attempt);
+    match tokio::time::timeout(sub.deadline, sub.consumer.handle(event))
+        .instrument(span)
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(_) => Err(format!(
+            "handler exceeded its deadline of {:?}",
+            sub.deadline
+        )),
+    }
 }
 
-/// `$first, …, $(first + n - 1)`.
-fn placeholders_from(first: usize, n: usize) -> String {
-    (first..first + n)
+/// Parks an event for the subscription, due at `now`.
+async fn park(
+    tx: &mut Tx,
+    sub: &Subscription,
+    logged: &Logged,
+    attempts: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO bus_parked (group_name, topic, event_id, seq, event_key, status, attempts, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) ON CONFLICT (group_name, topic, event_id) DO NOTHING",
+    )
+    .bind(sub.group)
+    .bind(sub.topic)
+    .bind(&logged.event.id)
+    .bind(logged.seq)
+    .bind(logged.event.key.as_deref())
+    .bind(attempts)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// Adds to the subscription's counters.
+async fn count(
+    tx: &mut Tx,
+    sub: &Subscription,
+    processed: i64,
+    failed: i64,
+) -> Result<(), sqlx::Error> {
+    if processed > 0 {
+        metrics::counter!("matsuri_bus_processed_total", "group" => sub.group)
+            .increment(processed.unsigned_abs());
+    }
+    sqlx::query("UPDATE bus_cursors SET processed = processed + $3, failed = failed + $4 WHERE group_name = $1 AND topic = $2")
+        .bind(sub.group)
+        .bind(sub.topic)
+        .bind(processed)
+        .bind(failed)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -398,5 +590,10 @@ mod tests {
             );
         }
         assert!(backoff_ms(100) <= MAX_BACKOFF_MS);
+    }
+
+    #[test]
+    fn placeholders_are_numbered() {
+        assert_eq!(placeholders(3), "$1, $2, $3");
     }
 }

@@ -71,7 +71,10 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
     let db = Db::connect(&url, &settings).await?;
     Components::migrate(&db).await?;
     let clock: SharedClock = Arc::new(SystemClock);
-    let counters: Vec<Arc<Counter>> = GROUPS.iter().map(|_| Arc::new(Counter::default())).collect();
+    let counters: Vec<Arc<Counter>> = GROUPS
+        .iter()
+        .map(|_| Arc::new(Counter::default()))
+        .collect();
     let subscriptions = GROUPS
         .iter()
         .zip(&counters)
@@ -88,7 +91,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
     );
 
     let stop = CancellationToken::new();
-    let workers: Vec<_> = (0..args.workers.max(1)).map(|_| tokio::spawn(bus.clone().run(stop.clone()))).collect();
+    let workers: Vec<_> = (0..args.workers.max(1))
+        .map(|_| tokio::spawn(bus.clone().run(stop.clone())))
+        .collect();
     let started = Instant::now();
     let producer = {
         let (db, clock) = (db.clone(), clock.clone());
@@ -99,7 +104,14 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
                 let mut tx = db.begin().await?;
                 for _ in 0..batch.min(events - n) {
                     let key = (keys > 0).then(|| format!("key-{}", n % keys));
-                    matsuri_bus::publish(&mut tx, clock.now_ms(), TOPIC, key.as_deref(), &serde_json::json!({ "n": n })).await?;
+                    matsuri_bus::publish(
+                        &mut tx,
+                        clock.now_ms(),
+                        TOPIC,
+                        key.as_deref(),
+                        &serde_json::json!({ "n": n }),
+                    )
+                    .await?;
                     n += 1;
                 }
                 tx.commit().await?;
@@ -109,7 +121,12 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
     };
 
     let total = (args.events * GROUPS.len()) as u64;
-    let handled = || counters.iter().map(|c| c.handled.load(Ordering::Relaxed)).sum::<u64>();
+    let handled = || {
+        counters
+            .iter()
+            .map(|c| c.handled.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
     let mut produced_in = None;
     let deadline = Instant::now() + Duration::from_secs(1_800);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -137,8 +154,18 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
     let produce_time = produced_in.map_or(produce_time, |p| p.min(produce_time));
 
     println!();
-    println!("published     {} events in {:.2} s ({:.0} events/s)", args.events, produce_time.as_secs_f64(), args.events as f64 / produce_time.as_secs_f64());
-    println!("end to end    {:.2} s: {:.0} events/s × 3 groups ({:.0} deliveries/s)", elapsed.as_secs_f64(), args.events as f64 / elapsed.as_secs_f64(), handled() as f64 / elapsed.as_secs_f64());
+    println!(
+        "published     {} events in {:.2} s ({:.0} events/s)",
+        args.events,
+        produce_time.as_secs_f64(),
+        args.events as f64 / produce_time.as_secs_f64()
+    );
+    println!(
+        "end to end    {:.2} s: {:.0} events/s × 3 groups ({:.0} deliveries/s)",
+        elapsed.as_secs_f64(),
+        args.events as f64 / elapsed.as_secs_f64(),
+        handled() as f64 / elapsed.as_secs_f64()
+    );
     let mut ok = true;
     for (group, counter) in GROUPS.iter().zip(&counters) {
         let distinct = counter.seen.lock().map(|s| s.len()).unwrap_or(0);
@@ -152,5 +179,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
         );
     }
     db.close().await;
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -81,7 +81,7 @@ async fn paid_order_clears_the_cart_and_mails_once(backend: Backend) {
     assert!(mails.iter().any(|m| m.contains("buyer@example.com")));
     assert!(mails.iter().any(|m| m.contains("shop@matsuri.localhost")));
     // A redelivered event sends nothing twice.
-    sqlx::query("UPDATE bus_deliveries SET status = 'pending', next_attempt_at = 0")
+    sqlx::query("UPDATE bus_cursors SET position = 0")
         .execute(app.components.db.writer())
         .await
         .unwrap();

@@ -46,7 +46,7 @@ async fn drain(app: &TestApp) {
     for _ in 0..50 {
         let worked = app.components.bus.run_once().await.unwrap();
         let waiting = app
-            .count("SELECT COUNT(*) FROM bus_deliveries WHERE status = 'pending'")
+            .count("SELECT COUNT(*) FROM bus_parked WHERE status = 'pending'")
             .await;
         if worked == 0 && waiting == 0 {
             return;
@@ -81,14 +81,14 @@ async fn a_failing_group_is_isolated_and_its_dead_letter_retries_once(backend: B
     app.components.bus.run_once().await.unwrap();
     let mut waits = Vec::new();
     for attempt in 1..=3 {
-        let (attempts, next, updated): (i64, i64, i64) = sqlx::query_as(
-            "SELECT attempts, next_attempt_at, updated_at FROM bus_deliveries WHERE group_name = 'notification'",
+        let (attempts, next): (i64, i64) = sqlx::query_as(
+            "SELECT attempts, next_attempt_at FROM bus_parked WHERE group_name = 'notification'",
         )
         .fetch_one(app.components.db.reader())
         .await
         .unwrap();
         assert_eq!(attempts, attempt);
-        waits.push(next - updated);
+        waits.push(next - matsuri_core::Clock::now_ms(&*app.clock));
         app.clock.advance(Duration::from_secs(600));
         app.components.bus.run_once().await.unwrap();
     }
@@ -197,7 +197,10 @@ async fn attempts_follow_the_group_setting_and_deleted_letters_stay_dead(backend
     assert_eq!(after.body["items"].as_array().unwrap().len(), 0);
     drain(&app).await;
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM bus_deliveries WHERE group_name = 'notification' AND status = 'dead'").await,
+        app.count(
+            "SELECT COUNT(*) FROM bus_parked WHERE group_name = 'notification' AND status = 'dead'"
+        )
+        .await,
         1,
         "a deleted dead letter is not retried"
     );
@@ -218,7 +221,7 @@ async fn committed_events_survive_a_relay_that_never_ran(backend: Backend) {
     let number = paid_order(&app).await;
     // The process dies after the commit, before any relay: the events wait in the outbox.
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM outbox WHERE relayed = 0")
+        app.count("SELECT COUNT(*) FROM outbox WHERE seq IS NULL")
             .await,
         2
     );
@@ -255,12 +258,10 @@ async fn redelivery_changes_nothing_twice(backend: Backend) {
     };
     assert_eq!(mails(), 2);
     for _ in 0..2 {
-        sqlx::query(
-            "UPDATE bus_deliveries SET status = 'pending', attempts = 0, next_attempt_at = 0",
-        )
-        .execute(app.components.db.writer())
-        .await
-        .unwrap();
+        sqlx::query("UPDATE bus_cursors SET position = 0")
+            .execute(app.components.db.writer())
+            .await
+            .unwrap();
         drain(&app).await;
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM invoices").await, 1);
@@ -334,7 +335,7 @@ async fn events_of_one_key_are_handled_in_order(backend: Backend) {
     for _ in 0..100 {
         if bus.run_once().await.unwrap() == 0
             && app
-                .count("SELECT COUNT(*) FROM bus_deliveries WHERE status = 'pending'")
+                .count("SELECT COUNT(*) FROM bus_parked WHERE status = 'pending'")
                 .await
                 == 0
         {
