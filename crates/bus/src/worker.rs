@@ -81,7 +81,7 @@ const HANDLERS_AT_ONCE: usize = 32;
 const BASE_BACKOFF_MS: i64 = 500;
 const MAX_BACKOFF_MS: i64 = 300_000;
 /// Serialises relays on PostgreSQL ("outbox" in ASCII).
-const RELAY_LOCK: i64 = 0x006f_7574_626f_78;
+const RELAY_LOCK: i64 = 0x0000_6f75_7462_6f78;
 
 /// An event read from the log, with its position.
 #[derive(Clone)]
