@@ -62,3 +62,9 @@ CREATE TABLE bus_applied (
     applied_at BIGINT NOT NULL,
     PRIMARY KEY (group_name, event_id)
 );
+
+-- With the JetStream backend: how far each stream has been published from the log.
+CREATE TABLE bus_nats_published (
+    stream TEXT PRIMARY KEY,
+    seq    BIGINT NOT NULL
+);

@@ -8,6 +8,7 @@
 //! after `max_attempts` the delivery is marked dead with its last error.
 
 mod admin;
+mod nats;
 mod routes;
 mod worker;
 
@@ -20,8 +21,9 @@ use matsuri_core::clock::Millis;
 use matsuri_db::{Conn, Migration, MigrationSet};
 
 pub use admin::{BusAdmin, ConsumerStats, DeadLetter};
+pub use nats::NatsLink;
 pub use routes::routes;
-pub use worker::{Bus, Subscription, backoff_ms};
+pub use worker::{Bus, Subscription, Transport, backoff_ms};
 
 /// An event as a consumer receives it.
 #[derive(Debug, Clone)]

@@ -23,6 +23,7 @@ use tracing::Instrument;
 use matsuri_core::SharedClock;
 use matsuri_db::{Db, Dialect, Tx};
 
+use crate::nats::NatsLink;
 use crate::{Event, SharedConsumer};
 
 /// One consumer group's subscription to one topic.
@@ -59,21 +60,44 @@ impl Subscription {
     }
 
     /// How long a worker may hold the cursor before another may take over.
-    fn lease_ms(&self) -> i64 {
+    pub(crate) fn lease_ms(&self) -> i64 {
         i64::try_from(self.deadline.as_millis().saturating_mul(4))
             .unwrap_or(i64::MAX / 4)
             .max(60_000)
     }
 }
 
-/// The event bus on the SQL outbox.
+/// Where the log goes after the relay has ordered it.
+#[derive(Clone, Debug, Default)]
+pub enum Transport {
+    /// Subscriptions read the log in SQL (`bus_url = "db"`).
+    #[default]
+    Sql,
+    /// The relay publishes the log to JetStream; subscriptions read their consumers.
+    Nats(Arc<NatsLink>),
+}
+
+/// The event bus: the outbox, the relay, and the subscriptions' workers.
 #[derive(Clone)]
 pub struct Bus {
     db: Db,
     clock: SharedClock,
     subscriptions: Arc<Vec<Subscription>>,
+    transport: Transport,
     relay_batch: i64,
     read_batch: i64,
+}
+
+/// One key's run through a batch: how many it handled, the event that failed and why,
+/// and the events of the key left behind it.
+type UnitResult = (i64, Option<(Logged, String)>, Vec<Logged>);
+
+/// What a batch's handling left to record.
+#[derive(Default)]
+struct BatchOutcome {
+    handled: i64,
+    failures: Vec<(Logged, i64, String)>,
+    queued: Vec<Logged>,
 }
 
 /// Events of one group handled at once (each of a different key).
@@ -90,25 +114,26 @@ struct Logged {
     event: Event,
 }
 
-/// What handling one unit (one key's events of a batch, or one keyless event) left.
-#[derive(Default)]
-struct UnitOutcome {
-    handled: i64,
-    /// The event that failed and why.
-    failure: Option<(Logged, String)>,
-    /// Later events of the failed event's key, not handled.
-    behind: Vec<Logged>,
-}
-
 impl Bus {
     pub fn new(db: Db, clock: SharedClock, subscriptions: Vec<Subscription>) -> Self {
         Self {
             db,
             clock,
             subscriptions: Arc::new(subscriptions),
+            transport: Transport::Sql,
             relay_batch: 2_000,
             read_batch: 1_000,
         }
+    }
+
+    /// The same bus over another transport.
+    pub fn with_transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     pub fn subscriptions(&self) -> &[Subscription] {
@@ -143,8 +168,19 @@ impl Bus {
     /// many events were relayed or handled.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let mut worked = self.relay().await?;
-        for sub in self.subscriptions.iter() {
-            worked += self.advance(sub).await?;
+        match &self.transport {
+            Transport::Sql => {
+                for sub in self.subscriptions.iter() {
+                    worked += self.advance(sub).await?;
+                }
+            }
+            Transport::Nats(link) => {
+                self.publish_log(link).await?;
+                for sub in self.subscriptions.iter() {
+                    worked += self.retry_parked(sub).await?;
+                    worked += self.handle_nats_batch(link, sub).await?;
+                }
+            }
         }
         Ok(worked)
     }
@@ -294,83 +330,23 @@ impl Bus {
         let Some(last_seq) = rows.last().map(|r| r.0) else {
             return Ok(0);
         };
-        let blocked: HashSet<String> = sqlx::query_scalar(
-            "SELECT DISTINCT event_key FROM bus_parked WHERE group_name = $1 AND topic = $2 \
-             AND status = 'pending' AND event_key IS NOT NULL",
-        )
-        .bind(sub.group)
-        .bind(sub.topic)
-        .fetch_all(self.db.reader())
-        .await?
-        .into_iter()
-        .collect();
-
-        // Units: each key's events in log order, or one keyless event; keys already waiting
-        // behind a parked event queue up behind it untouched.
-        let mut queued = Vec::new();
-        let mut units: Vec<Vec<Logged>> = Vec::new();
-        let mut unit_of_key: HashMap<String, usize> = HashMap::new();
-        let count_read = rows.len();
-        for (seq, id, key, payload, created_at) in rows {
-            let logged = Logged {
+        let logged: Vec<Logged> = rows
+            .into_iter()
+            .map(|(seq, id, key, payload, created_at)| Logged {
                 seq,
                 event: Event {
                     id,
                     topic: sub.topic.to_owned(),
-                    key: key.clone(),
+                    key,
                     payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
                     created_at,
                 },
-            };
-            match key {
-                Some(key) if blocked.contains(&key) => queued.push(logged),
-                Some(key) => match unit_of_key.get(&key) {
-                    Some(&i) => units[i].push(logged),
-                    None => {
-                        unit_of_key.insert(key, units.len());
-                        units.push(vec![logged]);
-                    }
-                },
-                None => units.push(vec![logged]),
-            }
-        }
-        let outcomes: Vec<UnitOutcome> = futures::stream::iter(units)
-            .map(|unit| async move {
-                let mut outcome = UnitOutcome::default();
-                let mut events = unit.into_iter();
-                for logged in events.by_ref() {
-                    match handle(sub, &logged.event, 1).await {
-                        Ok(()) => outcome.handled += 1,
-                        Err(error) => {
-                            outcome.failure = Some((logged, error));
-                            break;
-                        }
-                    }
-                }
-                outcome.behind = events.collect();
-                outcome
             })
-            .buffer_unordered(HANDLERS_AT_ONCE)
-            .collect()
-            .await;
-
-        let now = self.clock.now_ms();
+            .collect();
+        let count_read = logged.len();
+        let outcome = self.handle_batch(sub, logged, 1).await?;
         let mut tx = self.db.begin().await?;
-        let (mut ok, mut failed) = (0_i64, 0_i64);
-        for outcome in outcomes {
-            ok += outcome.handled;
-            if let Some((logged, error)) = outcome.failure {
-                failed += 1;
-                park(&mut tx, sub, &logged, 0, now).await?;
-                self.record_failure(&mut tx, sub, &logged.event.id, 1, &error, now)
-                    .await?;
-            }
-            queued.extend(outcome.behind);
-        }
-        for logged in &queued {
-            park(&mut tx, sub, logged, 0, now).await?;
-        }
-        count(&mut tx, sub, ok, failed).await?;
+        self.record_batch(&mut tx, sub, outcome).await?;
         let moved = sqlx::query(
             "UPDATE bus_cursors SET position = $4 WHERE group_name = $1 AND topic = $2 AND lease_token = $3 AND position = $5",
         )
@@ -393,6 +369,197 @@ impl Bus {
         }
         tx.commit().await?;
         Ok(count_read)
+    }
+
+    /// Handles a batch read in log order: events of one key one after another (a failure
+    /// leaves the rest of its key queued), different keys at once; keys already waiting
+    /// behind a parked event queue up untouched. `attempt` is the attempt this is.
+    async fn handle_batch(
+        &self,
+        sub: &Subscription,
+        batch: Vec<Logged>,
+        attempt: i64,
+    ) -> anyhow::Result<BatchOutcome> {
+        let blocked: HashSet<String> = sqlx::query_scalar(
+            "SELECT DISTINCT event_key FROM bus_parked WHERE group_name = $1 AND topic = $2 \
+             AND status = 'pending' AND event_key IS NOT NULL",
+        )
+        .bind(sub.group)
+        .bind(sub.topic)
+        .fetch_all(self.db.reader())
+        .await?
+        .into_iter()
+        .collect();
+        let mut outcome = BatchOutcome::default();
+        let mut units: Vec<Vec<Logged>> = Vec::new();
+        let mut unit_of_key: HashMap<String, usize> = HashMap::new();
+        for logged in batch {
+            match logged.event.key.clone() {
+                Some(key) if blocked.contains(&key) => outcome.queued.push(logged),
+                Some(key) => match unit_of_key.get(&key) {
+                    Some(&i) => units[i].push(logged),
+                    None => {
+                        unit_of_key.insert(key, units.len());
+                        units.push(vec![logged]);
+                    }
+                },
+                None => units.push(vec![logged]),
+            }
+        }
+        let results: Vec<UnitResult> = futures::stream::iter(units)
+            .map(|unit| async move {
+                let mut handled = 0;
+                let mut failure = None;
+                let mut events = unit.into_iter();
+                for logged in events.by_ref() {
+                    match handle(sub, &logged.event, attempt).await {
+                        Ok(()) => handled += 1,
+                        Err(error) => {
+                            failure = Some((logged, error));
+                            break;
+                        }
+                    }
+                }
+                (handled, failure, events.collect())
+            })
+            .buffer_unordered(HANDLERS_AT_ONCE)
+            .collect()
+            .await;
+        for (handled, failure, behind) in results {
+            outcome.handled += handled;
+            if let Some((logged, error)) = failure {
+                outcome.failures.push((logged, attempt, error));
+            }
+            outcome.queued.extend(behind);
+        }
+        Ok(outcome)
+    }
+
+    /// Parks what failed (with its next attempt) and what waits behind it, and adds to the
+    /// subscription's counters.
+    async fn record_batch(
+        &self,
+        tx: &mut Tx,
+        sub: &Subscription,
+        outcome: BatchOutcome,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now_ms();
+        let failed = i64::try_from(outcome.failures.len()).unwrap_or(i64::MAX);
+        for (logged, attempt, error) in &outcome.failures {
+            park(tx, sub, logged, 0, now).await?;
+            self.record_failure(tx, sub, &logged.event.id, *attempt, error, now)
+                .await?;
+        }
+        for logged in &outcome.queued {
+            park(tx, sub, logged, 0, now).await?;
+        }
+        count(tx, sub, outcome.handled, failed).await?;
+        Ok(())
+    }
+
+    /// Publishes the log past what this stream has, in order.
+    async fn publish_log(&self, link: &NatsLink) -> anyhow::Result<usize> {
+        let upto: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM bus_nats_published WHERE stream = $1")
+                .bind(link.stream_name())
+                .fetch_optional(self.db.reader())
+                .await?;
+        let rows: Vec<(i64, String, String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT seq, id, topic, event_key, payload, created_at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(upto.unwrap_or(0))
+        .bind(self.relay_batch)
+        .fetch_all(self.db.reader())
+        .await?;
+        let Some(last) = rows.last().map(|r| r.0) else {
+            return Ok(0);
+        };
+        let published = rows.len();
+        let events = rows
+            .into_iter()
+            .map(|(seq, id, topic, key, payload, created_at)| {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(crate::nats::SEQ_HEADER, seq.to_string().as_str());
+                headers.insert(crate::nats::CREATED_HEADER, created_at.to_string().as_str());
+                if let Some(key) = &key {
+                    headers.insert(crate::nats::KEY_HEADER, key.as_str());
+                }
+                (id, topic, headers, payload)
+            })
+            .collect();
+        link.publish(events).await?;
+        sqlx::query(
+            "INSERT INTO bus_nats_published (stream, seq) VALUES ($1, $2) \
+             ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq WHERE bus_nats_published.seq < excluded.seq",
+        )
+        .bind(link.stream_name())
+        .bind(last)
+        .execute(self.db.writer())
+        .await?;
+        Ok(published)
+    }
+
+    /// Handles what the subscription's JetStream consumer has waiting, records the
+    /// outcome, then acknowledges the messages.
+    async fn handle_nats_batch(
+        &self,
+        link: &NatsLink,
+        sub: &Subscription,
+    ) -> anyhow::Result<usize> {
+        let messages = link
+            .fetch(sub, usize::try_from(self.read_batch).unwrap_or(1_000))
+            .await?;
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let mut fresh = Vec::new();
+        let mut dead_on_arrival = Vec::new();
+        for message in &messages {
+            let Some(logged) = logged_from(sub, message) else {
+                tracing::warn!(subject = %message.subject, "a message without matsuri headers; acknowledging it");
+                continue;
+            };
+            let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+            if delivered > sub.max_attempts {
+                dead_on_arrival.push(logged);
+            } else {
+                fresh.push(logged);
+            }
+        }
+        let last_seq = fresh
+            .iter()
+            .chain(&dead_on_arrival)
+            .map(|l| l.seq)
+            .max()
+            .unwrap_or(0);
+        let mut outcome = self.handle_batch(sub, fresh, 1).await?;
+        for logged in dead_on_arrival {
+            outcome.failures.push((
+                logged,
+                sub.max_attempts,
+                "the worker handling it stopped before it finished".to_owned(),
+            ));
+        }
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO bus_cursors (group_name, topic, position) VALUES ($1, $2, $3) \
+             ON CONFLICT (group_name, topic) DO UPDATE SET position = excluded.position \
+             WHERE bus_cursors.position < excluded.position",
+        )
+        .bind(sub.group)
+        .bind(sub.topic)
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await?;
+        self.record_batch(&mut tx, sub, outcome).await?;
+        tx.commit().await?;
+        for message in &messages {
+            message
+                .ack()
+                .await
+                .map_err(|e| anyhow::anyhow!("acknowledging to JetStream: {e}"))?;
+        }
+        Ok(messages.len())
     }
 
     /// The events with these ids.
@@ -494,6 +661,24 @@ impl Bus {
         .await?;
         Ok(())
     }
+}
+
+/// The event a JetStream message carries, or `None` when it lacks matsuri's headers.
+fn logged_from(sub: &Subscription, message: &async_nats::jetstream::Message) -> Option<Logged> {
+    let headers = message.headers.as_ref()?;
+    let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
+    Some(Logged {
+        seq: header(crate::nats::SEQ_HEADER)?.parse().ok()?,
+        event: Event {
+            id: header("Nats-Msg-Id")?,
+            topic: sub.topic.to_owned(),
+            key: header(crate::nats::KEY_HEADER),
+            payload: serde_json::from_slice(&message.payload).unwrap_or(serde_json::Value::Null),
+            created_at: header(crate::nats::CREATED_HEADER)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        },
+    })
 }
 
 /// One attempt at one event, with the subscription's deadline.

@@ -142,6 +142,9 @@ pub struct BusSettings {
     pub group_max_attempts: std::collections::BTreeMap<String, i64>,
     /// A handler running longer than this has failed.
     pub handler_deadline_seconds: u64,
+    /// With `bus_url = "nats://…"`: names the JetStream stream (`<PREFIX>_EVENTS`) and
+    /// its subjects (`<prefix>.<topic>`), so deployments can share a NATS server.
+    pub nats_prefix: String,
 }
 
 impl Default for BusSettings {
@@ -150,6 +153,7 @@ impl Default for BusSettings {
             max_attempts: 3,
             group_max_attempts: std::collections::BTreeMap::new(),
             handler_deadline_seconds: 30,
+            nats_prefix: "matsuri".into(),
         }
     }
 }

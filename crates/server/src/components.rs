@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use matsuri_accounts::{AccountService, PasswordPolicy};
 use std::time::Duration;
 
-use matsuri_bus::{Bus, BusAdmin, SharedConsumer, Subscription};
+use matsuri_bus::{Bus, BusAdmin, NatsLink, SharedConsumer, Subscription, Transport};
 use matsuri_core::ids::UserId;
 use matsuri_core::{Settings, SharedClock, TokenKeys};
 use matsuri_db::Db;
@@ -92,7 +92,17 @@ impl Components {
             ),
         ];
         let bus_admin = BusAdmin::new(db.clone(), clock.clone(), &subscriptions);
-        let bus = Bus::new(db.clone(), clock.clone(), subscriptions);
+        let transport = match settings.bus_url.as_str() {
+            "db" => Transport::Sql,
+            url if url.starts_with("nats://") => Transport::Nats(Arc::new(
+                NatsLink::connect(url, &settings.bus.nats_prefix).await?,
+            )),
+            other => anyhow::bail!(
+                "unsupported bus_url {:?}: expected db or nats://host:port",
+                other.split(':').next().unwrap_or_default()
+            ),
+        };
+        let bus = Bus::new(db.clone(), clock.clone(), subscriptions).with_transport(transport);
         Ok(Self {
             db,
             clock,
@@ -136,11 +146,6 @@ fn check_supported_backends(settings: &Settings) -> anyhow::Result<()> {
         settings.coord_url == "memory://",
         "coord_url {:?} is not supported yet: only memory:// is available",
         settings.coord_url
-    );
-    anyhow::ensure!(
-        settings.bus_url == "db",
-        "bus_url {:?} is not supported yet: only db (the SQL outbox) is available",
-        settings.bus_url
     );
     let blob = settings.blob_url();
     anyhow::ensure!(

@@ -166,9 +166,13 @@ async fn healthz() -> &'static str {
 async fn readyz(State(c): State<Components>) -> Response {
     let database = c.db.ping().await.map_err(anyhow::Error::from);
     let mail = c.mailer.ping().await;
+    let mut results = vec![("database", database), ("mail", mail)];
+    if let matsuri_bus::Transport::Nats(link) = c.bus.transport() {
+        results.push(("bus", link.ping().await));
+    }
     let mut ready = true;
     let mut checks = serde_json::Map::new();
-    for (name, result) in [("database", database), ("mail", mail)] {
+    for (name, result) in results {
         let state = match result {
             Ok(()) => "ok",
             Err(e) => {

@@ -20,9 +20,26 @@ pub const PASSWORD: &str = "customer-password";
 pub enum Backend {
     Sqlite,
     Postgres(String),
+    /// SQLite for the database, JetStream at this URL for the event bus.
+    Nats(String),
 }
 
 impl Backend {
+    /// JetStream when `MATSURI_TEST_NATS_URL` is set; in CI its absence is a failure.
+    pub fn nats() -> Option<Backend> {
+        match std::env::var("MATSURI_TEST_NATS_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Nats(url)),
+            _ => {
+                assert!(
+                    std::env::var("CI").is_err(),
+                    "MATSURI_TEST_NATS_URL must be set in CI"
+                );
+                eprintln!("MATSURI_TEST_NATS_URL is not set: skipping the JetStream run");
+                None
+            }
+        }
+    }
+
     /// PostgreSQL when `MATSURI_TEST_POSTGRES_URL` is set; in CI its absence is a failure.
     pub fn postgres() -> Option<Backend> {
         match std::env::var("MATSURI_TEST_POSTGRES_URL") {
@@ -62,6 +79,51 @@ macro_rules! backend_tests {
             )*
         }
     };
+}
+
+/// Runs each named `async fn(Backend)` on SQLite, PostgreSQL, and SQLite with the
+/// JetStream bus: the event bus's conformance story.
+#[macro_export]
+macro_rules! bus_backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!($($name),*);
+        mod nats {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::helpers::Backend::nats() {
+                        super::$name(backend).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A JetStream stream made for one test and deleted after it.
+struct ScratchStream {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for ScratchStream {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(link) = matsuri_bus::NatsLink::connect(&url, &prefix).await {
+                    let _ = link.delete_stream().await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 /// A PostgreSQL database made for one test and dropped after it.
@@ -128,6 +190,7 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
     _database: Option<ScratchDatabase>,
+    _stream: Option<ScratchStream>,
 }
 
 /// Starts matsuri on port 0 with a fresh database. Background workers are off: tests run
@@ -142,11 +205,21 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     });
     let dir = tempfile::tempdir().expect("a temporary folder");
+    let sqlite_url = format!("sqlite://{}", dir.path().join("matsuri.db").display());
+    let mut stream = None;
     let (database, url) = match &backend {
-        Backend::Sqlite => (
-            None,
-            format!("sqlite://{}", dir.path().join("matsuri.db").display()),
-        ),
+        Backend::Sqlite => (None, sqlite_url),
+        Backend::Nats(nats) => {
+            stream = Some(ScratchStream {
+                url: nats.clone(),
+                prefix: format!(
+                    "{}_{}",
+                    std::env::var("MATSURI_TEST_RUN_ID").unwrap_or_else(|_| "test".into()),
+                    uuid::Uuid::new_v4().simple()
+                ),
+            });
+            (None, sqlite_url)
+        }
         Backend::Postgres(admin) => {
             let (db, url) = ScratchDatabase::create(admin).await;
             (Some(db), url)
@@ -166,6 +239,10 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     settings.auth.argon2_memory_kib = 64;
     settings.auth.argon2_iterations = 1;
     settings.database.max_connections = 8;
+    if let Some(stream) = &stream {
+        settings.bus_url = stream.url.clone();
+        settings.bus.nats_prefix = stream.prefix.clone();
+    }
     tweak(&mut settings);
 
     let clock = Arc::new(ManualClock::starting_now());
@@ -174,6 +251,12 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         .expect("the application builds");
     let addr = app.local_addr().expect("a bound address");
     let components = app.components().clone();
+    if let Backend::Nats(_) = backend {
+        assert!(matches!(
+            components.bus.transport(),
+            matsuri_bus::Transport::Nats(_)
+        ));
+    }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -191,6 +274,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         server: Some(server),
         _dir: dir,
         _database: database,
+        _stream: stream,
     }
 }
 
