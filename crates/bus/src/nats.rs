@@ -116,16 +116,20 @@ impl NatsLink {
         Ok(())
     }
 
-    /// Up to `max` messages waiting for the subscription, without waiting for more.
+    /// Up to `max` messages waiting for the subscription, waiting at most 50 ms for them.
     pub(crate) async fn fetch(
         &self,
         sub: &Subscription,
         max: usize,
     ) -> anyhow::Result<Vec<jetstream::Message>> {
         let consumer = self.consumer(sub).await?;
+        // A pull request that expires, rather than a no-wait fetch: the server closes it
+        // after the last message it sends for it, so none is sent to a request the client
+        // has stopped reading.
         let mut batch = consumer
-            .fetch()
+            .batch()
             .max_messages(max)
+            .expires(Duration::from_millis(50))
             .messages()
             .await
             .context("fetching from JetStream")?;

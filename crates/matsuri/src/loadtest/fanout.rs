@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use matsuri_bus::{Bus, Consumer, Event, Subscription};
+use matsuri_bus::{Bus, Consumer, Event, NatsLink, Subscription, Transport};
 use matsuri_core::config::DatabaseSettings;
 use matsuri_core::{SharedClock, SystemClock};
 use matsuri_db::Db;
@@ -39,6 +39,10 @@ pub struct FanoutArgs {
     /// drains (otherwise producer and workers run together).
     #[arg(long)]
     preload: bool,
+    /// Carry the events over JetStream at this URL (`nats://…`) instead of the SQL log;
+    /// a stream of its own is made and deleted afterwards.
+    #[arg(long)]
+    nats_url: Option<String>,
 }
 
 const TOPIC: &str = "bench.fanout";
@@ -63,6 +67,10 @@ impl Consumer for Counter {
 }
 
 pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
+    matsuri_server::telemetry::init_tracing(&matsuri_core::config::LogSettings {
+        filter: "warn".into(),
+        ..Default::default()
+    });
     let dir = tempfile::tempdir()?;
     let url = args
         .database_url
@@ -84,14 +92,27 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
         .zip(&counters)
         .map(|(group, counter)| Subscription::new(TOPIC, group, counter.clone()))
         .collect();
-    let bus = Bus::new(db.clone(), clock.clone(), subscriptions);
+    let mut bus = Bus::new(db.clone(), clock.clone(), subscriptions);
+    let link = match &args.nats_url {
+        Some(url) => Some(Arc::new(
+            NatsLink::connect(url, &format!("fanout_{}", std::process::id())).await?,
+        )),
+        None => None,
+    };
+    if let Some(link) = &link {
+        bus = bus.with_transport(Transport::Nats(link.clone()));
+    }
     println!(
         "fanout: {} events, {} per transaction, {} keys, {} workers, 3 groups, on {}",
         args.events,
         args.batch,
         args.keys,
         args.workers,
-        url.split(':').next().unwrap_or_default()
+        format!(
+            "{}{}",
+            url.split(':').next().unwrap_or_default(),
+            if link.is_some() { " + JetStream" } else { "" }
+        )
     );
 
     let stop = CancellationToken::new();
@@ -205,6 +226,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
             if complete { "ok" } else { "FAILED" },
             handled.saturating_sub(distinct as u64)
         );
+    }
+    if let Some(link) = link {
+        link.delete_stream().await?;
     }
     db.close().await;
     Ok(if ok {
