@@ -103,16 +103,13 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<ExitCode> {
         bus = bus.with_transport(Transport::Nats(link.clone()));
     }
     println!(
-        "fanout: {} events, {} per transaction, {} keys, {} workers, 3 groups, on {}",
+        "fanout: {} events, {} per transaction, {} keys, {} workers, 3 groups, on {}{}",
         args.events,
         args.batch,
         args.keys,
         args.workers,
-        format!(
-            "{}{}",
-            url.split(':').next().unwrap_or_default(),
-            if link.is_some() { " + JetStream" } else { "" }
-        )
+        url.split(':').next().unwrap_or_default(),
+        if link.is_some() { " + JetStream" } else { "" }
     );
 
     let stop = CancellationToken::new();
