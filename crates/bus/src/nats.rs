@@ -34,6 +34,12 @@ impl std::fmt::Debug for NatsLink {
     }
 }
 
+/// How long a pull request waits for a batch to fill.
+const FETCH_WAIT: Duration = Duration::from_millis(50);
+
+/// Messages a subscription may have delivered and not yet acknowledged.
+const MAX_IN_FLIGHT: i64 = 20_000;
+
 /// Header names on published events.
 pub(crate) const SEQ_HEADER: &str = "Matsuri-Seq";
 pub(crate) const KEY_HEADER: &str = "Matsuri-Key";
@@ -116,7 +122,7 @@ impl NatsLink {
         Ok(())
     }
 
-    /// Up to `max` messages waiting for the subscription, waiting at most 50 ms for them.
+    /// Up to `max` messages waiting for the subscription, waiting at most `FETCH_WAIT`.
     pub(crate) async fn fetch(
         &self,
         sub: &Subscription,
@@ -129,7 +135,7 @@ impl NatsLink {
         let mut batch = consumer
             .batch()
             .max_messages(max)
-            .expires(Duration::from_millis(50))
+            .expires(FETCH_WAIT)
             .messages()
             .await
             .context("fetching from JetStream")?;
@@ -162,6 +168,8 @@ impl NatsLink {
                         u64::try_from(sub.lease_ms()).unwrap_or(60_000),
                     ),
                     max_deliver: sub.max_attempts + 1,
+                    // Room for several workers' batches in flight at once.
+                    max_ack_pending: MAX_IN_FLIGHT,
                     ..Default::default()
                 },
             )
