@@ -45,10 +45,6 @@ impl ManualClock {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
-
-    pub fn set(&self, to: Millis) {
-        self.0.store(to, Ordering::SeqCst);
-    }
 }
 
 impl Clock for ManualClock {

@@ -117,17 +117,6 @@ impl ApiError {
         err
     }
 
-    /// 503 `service_unavailable` for a backend that cannot be reached right now.
-    pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
-        let mut err = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "a backend service is unavailable; try again shortly",
-        );
-        err.cause = Some(cause.into());
-        err
-    }
-
     /// Adds a member to the problem document.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(key.to_owned(), value.into());

@@ -29,10 +29,6 @@ macro_rules! define_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
-
-            pub fn into_string(self) -> String {
-                self.0
-            }
         }
 
         impl std::fmt::Display for $name {
