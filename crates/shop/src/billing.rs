@@ -9,6 +9,7 @@ use matsuri_core::timefmt::rfc3339;
 use matsuri_core::{SharedClock, Yen};
 use matsuri_db::Db;
 
+use crate::orders::{LineRow, order_line};
 use crate::{OrderEvent, OrderLine, ShopError, ShopService, TAX_PERCENT};
 
 /// The consumer group name.
@@ -130,26 +131,14 @@ impl ShopService {
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for (id, order_number, subtotal, tax, total, status, created_at) in rows {
-            let lines: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
+            let lines: Vec<LineRow> = sqlx::query_as(
                 "SELECT product_id, sku, name, unit_price, quantity, line_total FROM invoice_lines \
                  WHERE invoice_id = $1 ORDER BY line_no",
             )
             .bind(&id)
             .fetch_all(&mut *conn)
             .await?;
-            let lines = lines
-                .into_iter()
-                .map(
-                    |(product_id, sku, name, unit_price, quantity, line_total)| OrderLine {
-                        product_id,
-                        sku,
-                        name,
-                        unit_price,
-                        quantity,
-                        line_total,
-                    },
-                )
-                .collect();
+            let lines = lines.into_iter().map(order_line).collect();
             out.push((
                 id,
                 Invoice {

@@ -6,6 +6,22 @@ use matsuri_db::Conn;
 
 use crate::{Order, OrderLine, OrderStatus, ShippingAddress, ShopError, ShopService};
 
+/// A stored order or invoice line: product id, SKU, name, unit price, quantity, total.
+pub(crate) type LineRow = (String, String, String, i64, i64, i64);
+
+pub(crate) fn order_line(
+    (product_id, sku, name, unit_price, quantity, line_total): LineRow,
+) -> OrderLine {
+    OrderLine {
+        product_id,
+        sku,
+        name,
+        unit_price,
+        quantity,
+        line_total,
+    }
+}
+
 type OrderRow = (
     String,
     String,
@@ -54,19 +70,7 @@ pub(crate) async fn load_order(conn: &mut Conn, order_id: &str) -> Result<Order,
     Ok(Order {
         number,
         status: OrderStatus::parse(&status),
-        items: lines
-            .into_iter()
-            .map(
-                |(product_id, sku, name, unit_price, quantity, line_total)| OrderLine {
-                    product_id,
-                    sku,
-                    name,
-                    unit_price,
-                    quantity,
-                    line_total,
-                },
-            )
-            .collect(),
+        items: lines.into_iter().map(order_line).collect(),
         subtotal,
         tax,
         total,

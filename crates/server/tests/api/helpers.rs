@@ -25,33 +25,25 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// JetStream when `MATSURI_TEST_NATS_URL` is set; in CI its absence is a failure.
-    pub fn nats() -> Option<Backend> {
-        match std::env::var("MATSURI_TEST_NATS_URL") {
-            Ok(url) if !url.is_empty() => Some(Backend::Nats(url)),
-            _ => {
-                assert!(
-                    std::env::var("CI").is_err(),
-                    "MATSURI_TEST_NATS_URL must be set in CI"
-                );
-                eprintln!("MATSURI_TEST_NATS_URL is not set: skipping the JetStream run");
-                None
-            }
-        }
-    }
-
     /// PostgreSQL when `MATSURI_TEST_POSTGRES_URL` is set; in CI its absence is a failure.
     pub fn postgres() -> Option<Backend> {
-        match std::env::var("MATSURI_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
-            _ => {
-                assert!(
-                    std::env::var("CI").is_err(),
-                    "MATSURI_TEST_POSTGRES_URL must be set in CI"
-                );
-                eprintln!("MATSURI_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
-                None
-            }
+        service_url("MATSURI_TEST_POSTGRES_URL").map(Backend::Postgres)
+    }
+
+    /// JetStream when `MATSURI_TEST_NATS_URL` is set; in CI its absence is a failure.
+    pub fn nats() -> Option<Backend> {
+        service_url("MATSURI_TEST_NATS_URL").map(Backend::Nats)
+    }
+}
+
+/// The URL of a test service from `var`; `None` (the run is skipped) outside CI.
+fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(std::env::var("CI").is_err(), "{var} must be set in CI");
+            eprintln!("{var} is not set: skipping this backend");
+            None
         }
     }
 }
