@@ -185,6 +185,68 @@ impl Bus {
         Ok(worked)
     }
 
+    /// Deletes events older than `before` (ms) that every subscription has passed (and,
+    /// on JetStream, that were published), except those parked or dead; and the applied
+    /// records older than that. Returns how many events went.
+    pub async fn prune(&self, before: i64) -> anyhow::Result<u64> {
+        let mut passed: Option<i64> = None;
+        for sub in self.subscriptions.iter() {
+            let position: i64 =
+                sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM bus_cursors WHERE group_name = $1 AND topic = $2")
+                    .bind(sub.group)
+                    .bind(sub.topic)
+                    .fetch_one(self.db.reader())
+                    .await?;
+            passed = Some(passed.map_or(position, |p| p.min(position)));
+        }
+        if let Transport::Nats(link) = &self.transport {
+            let published: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(seq), 0) FROM bus_nats_published WHERE stream = $1",
+            )
+            .bind(link.stream_name())
+            .fetch_one(self.db.reader())
+            .await?;
+            passed = Some(passed.map_or(published, |p| p.min(published)));
+        }
+        let deleted = sqlx::query(
+            "DELETE FROM outbox WHERE seq IS NOT NULL AND seq <= $1 AND created_at < $2 \
+             AND NOT EXISTS (SELECT 1 FROM bus_parked p WHERE p.event_id = outbox.id) \
+             AND NOT EXISTS (SELECT 1 FROM bus_dead_letters d WHERE d.event_id = outbox.id)",
+        )
+        .bind(passed.unwrap_or(i64::MAX))
+        .bind(before)
+        .execute(self.db.writer())
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM bus_applied WHERE applied_at < $1")
+            .bind(before)
+            .execute(self.db.writer())
+            .await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "pruned handled events");
+        }
+        Ok(deleted)
+    }
+
+    /// Runs [`Self::prune`] every hour, keeping `retention`, until `stop`.
+    pub async fn run_pruning(self, retention: Duration, stop: CancellationToken) {
+        let keep = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_secs(3_600)) => {}
+            }
+            let before = self.clock.now_ms().saturating_sub(keep);
+            if let Err(e) = self
+                .prune(before)
+                .instrument(tracing::info_span!("job.bus_prune"))
+                .await
+            {
+                tracing::warn!(error = format!("{e:#}"), "pruning the event log failed");
+            }
+        }
+    }
+
     /// Gives the next batch of committed events their places in the log.
     async fn relay(&self) -> anyhow::Result<usize> {
         let mut tx = self.db.begin().await?;

@@ -145,6 +145,9 @@ pub struct BusSettings {
     /// With `bus_url = "nats://…"`: names the JetStream stream (`<PREFIX>_EVENTS`) and
     /// its subjects (`<prefix>.<topic>`), so deployments can share a NATS server.
     pub nats_prefix: String,
+    /// Handled events, and the record of which consumer applied them, are deleted after
+    /// this many hours; parked and dead ones stay until handled or deleted.
+    pub retention_hours: u64,
 }
 
 impl Default for BusSettings {
@@ -154,6 +157,7 @@ impl Default for BusSettings {
             group_max_attempts: std::collections::BTreeMap::new(),
             handler_deadline_seconds: 30,
             nats_prefix: "matsuri".into(),
+            retention_hours: 7 * 24,
         }
     }
 }

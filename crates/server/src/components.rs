@@ -33,6 +33,8 @@ pub struct Components {
     pub gateway: SharedGateway,
     pub bus: Bus,
     pub bus_admin: BusAdmin,
+    /// How long handled events are kept.
+    pub retention: Duration,
 }
 
 impl Components {
@@ -113,6 +115,7 @@ impl Components {
             gateway,
             bus,
             bus_admin,
+            retention: Duration::from_secs(settings.bus.retention_hours.saturating_mul(3_600)),
         })
     }
 
@@ -134,7 +137,8 @@ impl Components {
     pub fn spawn_workers(&self, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         vec![
             tokio::spawn(self.bus.clone().run(stop.clone())),
-            tokio::spawn(self.shop.clone().run_recovery(stop)),
+            tokio::spawn(self.shop.clone().run_recovery(stop.clone())),
+            tokio::spawn(self.bus.clone().run_pruning(self.retention, stop)),
         ]
     }
 }

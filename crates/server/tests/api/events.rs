@@ -20,6 +20,7 @@ crate::bus_backend_tests!(
     redelivery_changes_nothing_twice,
     events_of_one_key_are_handled_in_order,
     admin_api_refuses_bad_input,
+    handled_events_are_pruned_and_dead_ones_kept,
 );
 
 /// A local port with nothing listening on it (yet).
@@ -431,4 +432,36 @@ async fn admin_api_refuses_bad_input(backend: Backend) {
         app.get("/admin/mails?cursor=-4", Some(&staff)).await.status,
         StatusCode::BAD_REQUEST
     );
+}
+
+async fn handled_events_are_pruned_and_dead_ones_kept(backend: Backend) {
+    let port = free_port();
+    let app = spawn_app_with(backend, |s| {
+        s.mail_url = Some(matsuri_core::config::Secret::new(format!(
+            "smtp://127.0.0.1:{port}"
+        )));
+    })
+    .await;
+    paid_order(&app).await;
+    drain(&app).await;
+    let bus = &app.components.bus;
+    let week = 7 * 86_400_000;
+    let now = || matsuri_core::Clock::now_ms(&*app.clock);
+    assert_eq!(
+        bus.prune(now() - week).await.unwrap(),
+        0,
+        "recent events stay"
+    );
+    app.clock.advance(Duration::from_secs(8 * 86_400));
+    assert_eq!(
+        bus.prune(now() - week).await.unwrap(),
+        1,
+        "order.placed goes"
+    );
+    // order.paid stays: the notification group's dead letter still needs it.
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM bus_applied").await, 0);
+    let staff = app.staff_token().await;
+    let dead = app.get("/admin/dead-letters", Some(&staff)).await;
+    assert_eq!(dead.body["items"][0]["payload"]["order"]["status"], "paid");
 }
