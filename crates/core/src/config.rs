@@ -66,9 +66,11 @@ pub struct Settings {
     /// `file://…` (`.eml` files) or `smtp://host:port`; defaults to `file://<data_dir>/mail`.
     pub mail_url: Option<Secret>,
     /// Seed a demo catalog and users at start.
+    #[serde(deserialize_with = "flag")]
     pub demo: bool,
     /// Run the event consumers and scheduled jobs inside `serve` (off when separate
     /// `worker` processes run them).
+    #[serde(deserialize_with = "flag")]
     pub workers: bool,
     /// With `admin_password`: the staff user created at start if absent.
     pub admin_email: Option<String>,
@@ -350,6 +352,33 @@ impl Settings {
     }
 }
 
+/// A yes/no setting: `true`/`false`, and from the environment also `1`/`0`, `yes`/`no`,
+/// `on`/`off`.
+fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Number(i64),
+        Text(String),
+    }
+    match Flag::deserialize(deserializer)? {
+        Flag::Bool(b) => Ok(b),
+        Flag::Number(1) => Ok(true),
+        Flag::Number(0) => Ok(false),
+        Flag::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" | "" => Ok(false),
+            other => Err(serde::de::Error::custom(format!(
+                "expected true or false, got {other:?}"
+            ))),
+        },
+        Flag::Number(n) => Err(serde::de::Error::custom(format!(
+            "expected true or false, got {n}"
+        ))),
+    }
+}
+
 /// `postgres://user:pw@host/db` → `postgres://user:[redacted]@host/db`.
 pub fn redact_url_password(raw: &str) -> String {
     match url::Url::parse(raw) {
@@ -376,6 +405,31 @@ mod tests {
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("[redacted]"));
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn flags_accept_the_usual_spellings() {
+        for (text, expected) in [
+            ("1", true),
+            ("true", true),
+            ("yes", true),
+            ("0", false),
+            ("off", false),
+        ] {
+            let figment = Figment::from(Serialized::defaults(Settings::default())).merge(
+                figment::providers::Toml::string(&format!("demo = \"{text}\"")),
+            );
+            let settings: Settings = figment.extract().unwrap();
+            assert_eq!(settings.demo, expected, "{text}");
+        }
+        let figment = Figment::from(Serialized::defaults(Settings::default())).merge(
+            figment::providers::Toml::string("demo = 1\nworkers = false"),
+        );
+        let settings: Settings = figment.extract().unwrap();
+        assert!(settings.demo && !settings.workers);
+        let bad = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(figment::providers::Toml::string("demo = \"maybe\""));
+        assert!(bad.extract::<Settings>().is_err());
     }
 
     #[test]
