@@ -261,43 +261,46 @@ async fn attack(
         "shipping_address": {"name": "Load Test", "postal_code": "100-0001", "address": "Chiyoda 1-1, Tokyo"},
         "payment": {"method": "card", "card_token": "tok_visa"},
     }));
-    let results: Vec<(Outcome, Duration)> = futures::stream::iter(who)
-        .map(|i| {
-            let api = api.clone();
-            let bar = bar.clone();
-            let mut body: Value = (*body).clone();
-            body["payment"]["card_token"] = Value::from(buyers[i].card);
-            let key = format!("{run_id}-{i}-{wave}");
-            let token = buyers[i].token.clone();
-            async move {
-                let t = Instant::now();
-                let answer = api
-                    .send(
-                        Method::POST,
-                        "/orders",
-                        Some(&token),
-                        Some(&body),
-                        Some(&key),
-                    )
-                    .await;
-                let outcome = match answer {
-                    Ok((201, _)) => Outcome::Paid,
-                    Ok((409, _)) => Outcome::OutOfStock,
-                    Ok((402, _)) => Outcome::Declined,
-                    Ok((status, _)) => Outcome::Other(status),
-                    Err(_) => Outcome::Transport,
-                };
-                bar.inc(1);
-                (outcome, t.elapsed())
-            }
-        })
-        .buffered(concurrency)
-        .collect()
-        .await;
+    let mut results: Vec<(usize, Outcome, Duration)> =
+        futures::stream::iter(who.into_iter().enumerate())
+            .map(|(slot, i)| {
+                let api = api.clone();
+                let bar = bar.clone();
+                let mut body: Value = (*body).clone();
+                body["payment"]["card_token"] = Value::from(buyers[i].card);
+                let key = format!("{run_id}-{i}-{wave}");
+                let token = buyers[i].token.clone();
+                async move {
+                    let t = Instant::now();
+                    let answer = api
+                        .send(
+                            Method::POST,
+                            "/orders",
+                            Some(&token),
+                            Some(&body),
+                            Some(&key),
+                        )
+                        .await;
+                    let outcome = match answer {
+                        Ok((201, _)) => Outcome::Paid,
+                        Ok((409, _)) => Outcome::OutOfStock,
+                        Ok((402, _)) => Outcome::Declined,
+                        Ok((status, _)) => Outcome::Other(status),
+                        Err(_) => Outcome::Transport,
+                    };
+                    bar.inc(1);
+                    (slot, outcome, t.elapsed())
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+    // Answers arrive as they finish; put them back in the order asked.
+    results.sort_unstable_by_key(|(slot, _, _)| *slot);
     let mut latencies = Latencies::default();
     let outcomes = results
         .into_iter()
-        .map(|(o, d)| {
+        .map(|(_, o, d)| {
             latencies.record(d);
             o
         })
