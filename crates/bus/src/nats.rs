@@ -24,6 +24,8 @@ pub struct NatsLink {
     prefix: String,
     stream: String,
     consumers: Mutex<HashMap<(&'static str, &'static str), PullConsumer>>,
+    /// Held while this process publishes, so its workers do not publish the same events.
+    publishing: Mutex<()>,
 }
 
 impl std::fmt::Debug for NatsLink {
@@ -75,6 +77,7 @@ impl NatsLink {
             prefix: prefix.to_owned(),
             stream,
             consumers: Mutex::new(HashMap::new()),
+            publishing: Mutex::new(()),
         })
     }
 
@@ -99,6 +102,11 @@ impl NatsLink {
             .await
             .context("deleting the stream")?;
         Ok(())
+    }
+
+    /// Claims this process's turn to publish; `None` while another worker is at it.
+    pub(crate) fn publishing_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.publishing.try_lock().ok()
     }
 
     /// Publishes events in order and waits until JetStream has stored every one.

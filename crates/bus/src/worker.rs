@@ -521,6 +521,9 @@ impl Bus {
 
     /// Publishes the log past what this stream has, in order.
     async fn publish_log(&self, link: &NatsLink) -> anyhow::Result<usize> {
+        let Some(_turn) = link.publishing_turn() else {
+            return Ok(0);
+        };
         let upto: Option<i64> =
             sqlx::query_scalar("SELECT seq FROM bus_nats_published WHERE stream = $1")
                 .bind(link.stream_name())
