@@ -9,7 +9,10 @@
 
 use std::time::Duration;
 
+use std::collections::HashSet;
+
 use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::{Conn, Db};
 use matsuri_core::SharedClock;
@@ -44,11 +47,28 @@ pub fn fingerprint(bytes: &[u8]) -> String {
 pub struct IdempotencyStore {
     db: Db,
     clock: SharedClock,
+    answers: mpsc::Sender<Answer>,
 }
 
+/// An answer waiting to be written, and who waits for the outcome.
+struct Answer {
+    user_id: String,
+    scope: String,
+    key: String,
+    fingerprint: String,
+    response: StoredResponse,
+    done: oneshot::Sender<Result<bool, sqlx::Error>>,
+}
+
+/// Most answers written in one statement.
+const ANSWER_BATCH: usize = 200;
+
 impl IdempotencyStore {
+    /// Must be called inside a tokio runtime: it starts the task that writes answers.
     pub fn new(db: Db, clock: SharedClock) -> Self {
-        Self { db, clock }
+        let (answers, queue) = mpsc::channel(4 * ANSWER_BATCH);
+        tokio::spawn(write_answers(db.clone(), clock.clone(), queue));
+        Self { db, clock, answers }
     }
 
     /// Claims `key`, or reports what an earlier request with it left.
@@ -117,8 +137,9 @@ impl IdempotencyStore {
         }
     }
 
-    /// Records a finished answer for a request that changed nothing, in one write, when the
-    /// key is new. Returns false when the key was used before; claim it to learn how.
+    /// Records a finished answer for a request that changed nothing, when the key is new.
+    /// Returns false when the key was used before; claim it to learn how. Answers arriving
+    /// together are written together, in one statement.
     pub async fn record_answer(
         &self,
         user_id: &str,
@@ -127,23 +148,19 @@ impl IdempotencyStore {
         fingerprint: &str,
         response: &StoredResponse,
     ) -> Result<bool, sqlx::Error> {
-        let now = self.clock.now_ms();
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys \
-             (user_id, scope, idem_key, fingerprint, status_code, response_body, created_at, completed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (user_id, scope, idem_key) DO NOTHING",
-        )
-        .bind(user_id)
-        .bind(scope)
-        .bind(key)
-        .bind(fingerprint)
-        .bind(i64::from(response.status))
-        .bind(&response.body)
-        .bind(now)
-        .execute(self.db.writer())
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
+        let (done, result) = oneshot::channel();
+        let answer = Answer {
+            user_id: user_id.to_owned(),
+            scope: scope.to_owned(),
+            key: key.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            response: response.clone(),
+            done,
+        };
+        if self.answers.send(answer).await.is_err() {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        result.await.unwrap_or(Err(sqlx::Error::PoolClosed))
     }
 
     /// Records, inside the transaction that creates it, which resource the key made.
@@ -248,4 +265,79 @@ impl IdempotencyStore {
         .await
         .map(|_| ())
     }
+}
+
+/// Writes queued answers, as many as are waiting (up to a batch) per statement. Each
+/// waiter learns whether its key was new. Ends when every store is dropped.
+async fn write_answers(db: Db, clock: SharedClock, mut queue: mpsc::Receiver<Answer>) {
+    let mut batch = Vec::with_capacity(ANSWER_BATCH);
+    while queue.recv_many(&mut batch, ANSWER_BATCH).await > 0 {
+        // One row per key: a second answer for a key in the same batch is not new.
+        let mut seen = HashSet::new();
+        let (rows, repeats): (Vec<Answer>, Vec<Answer>) = batch
+            .drain(..)
+            .partition(|a| seen.insert((a.user_id.clone(), a.scope.clone(), a.key.clone())));
+        for repeat in repeats {
+            let _ = repeat.done.send(Ok(false));
+        }
+        match insert_answers(&db, clock.now_ms(), &rows).await {
+            Ok(inserted) => {
+                for row in rows {
+                    let new = inserted.contains(&(
+                        row.user_id.clone(),
+                        row.scope.clone(),
+                        row.key.clone(),
+                    ));
+                    let _ = row.done.send(Ok(new));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for row in rows {
+                    let _ = row.done.send(Err(sqlx::Error::Protocol(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+async fn insert_answers(
+    db: &Db,
+    now: i64,
+    rows: &[Answer],
+) -> Result<HashSet<(String, String, String)>, sqlx::Error> {
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let p = i * 7;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 7
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO idempotency_keys \
+         (user_id, scope, idem_key, fingerprint, status_code, response_body, created_at, completed_at) \
+         VALUES {} ON CONFLICT (user_id, scope, idem_key) DO NOTHING RETURNING user_id, scope, idem_key",
+        values.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
+    for row in rows {
+        query = query
+            .bind(&row.user_id)
+            .bind(&row.scope)
+            .bind(&row.key)
+            .bind(&row.fingerprint)
+            .bind(i64::from(row.response.status))
+            .bind(&row.response.body)
+            .bind(now);
+    }
+    Ok(query.fetch_all(db.writer()).await?.into_iter().collect())
 }

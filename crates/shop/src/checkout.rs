@@ -252,7 +252,18 @@ impl ShopService {
     /// conditional decrement in [`Self::reserve`] is still what guarantees the stock.
     async fn precheck_stock(&self, lines: &[(String, i64)]) -> Result<(), ShopError> {
         for (product_id, quantity) in lines {
-            match self.stock_of(product_id).await? {
+            if let Some(available) = self.hints.short_of(product_id, *quantity) {
+                return Err(ShopError::OutOfStock {
+                    product_id: product_id.clone(),
+                    available,
+                    requested: *quantity,
+                });
+            }
+            let stock = self.stock_of(product_id).await?;
+            if let Some(available) = stock {
+                self.hints.observe(product_id, available);
+            }
+            match stock {
                 None => return Err(ShopError::ProductNotFound(product_id.clone())),
                 Some(available) if available < *quantity => {
                     return Err(ShopError::OutOfStock {
@@ -294,6 +305,7 @@ impl ShopService {
             let Some((sku, name, price)) = row else {
                 tx.rollback().await?;
                 let available = self.stock_of(product_id).await?.unwrap_or(0);
+                self.hints.observe(product_id, available);
                 return Err(ShopError::OutOfStock {
                     product_id: product_id.clone(),
                     available,
@@ -410,6 +422,7 @@ impl ShopService {
             let mut conn = self.db.reader().acquire().await?;
             return Ok(load_order(&mut conn, order_id).await?);
         };
+        let mut given_back = Vec::new();
         let topic = match settlement {
             Settlement::Paid { .. } => {
                 if from_cart == 1 {
@@ -425,7 +438,7 @@ impl ShopService {
                 topics::ORDER_PAID
             }
             Settlement::Failed { .. } => {
-                give_back_stock(&mut tx, order_id, now).await?;
+                given_back = give_back_stock(&mut tx, order_id, now).await?;
                 topics::ORDER_PAYMENT_FAILED
             }
         };
@@ -445,30 +458,40 @@ impl ShopService {
         )
         .await?;
         tx.commit().await?;
+        for product_id in &given_back {
+            self.hints.forget(product_id);
+        }
         tracing::info!(order_number = %order.number, status, "order settled");
         Ok(order)
     }
 }
 
-/// Adds every line's quantity back to its product.
-async fn give_back_stock(tx: &mut Tx, order_id: &str, now: i64) -> Result<(), sqlx::Error> {
+/// Adds every line's quantity back to its product; returns the products.
+async fn give_back_stock(
+    tx: &mut Tx,
+    order_id: &str,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
     let lines: Vec<(String, i64)> = sqlx::query_as(
         "SELECT product_id, quantity FROM order_lines WHERE order_id = $1 ORDER BY product_id",
     )
     .bind(order_id)
     .fetch_all(&mut **tx)
     .await?;
-    for (product_id, quantity) in lines {
+    for (product_id, quantity) in &lines {
         sqlx::query(
             "UPDATE products SET available = available + $2, updated_at = $3 WHERE id = $1",
         )
-        .bind(&product_id)
+        .bind(product_id)
         .bind(quantity)
         .bind(now)
         .execute(&mut **tx)
         .await?;
     }
-    Ok(())
+    Ok(lines
+        .into_iter()
+        .map(|(product_id, _)| product_id)
+        .collect())
 }
 
 /// Counts a checkout's outcome in `matsuri_checkout_total`.

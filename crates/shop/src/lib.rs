@@ -11,6 +11,7 @@ mod cart;
 mod catalog;
 mod checkout;
 mod error;
+mod hints;
 mod mails;
 mod model;
 mod numbers;
@@ -49,6 +50,7 @@ pub struct ShopService {
     idempotency: IdempotencyStore,
     settings: ShopSettings,
     numbers: numbers::OrderNumbers,
+    hints: hints::StockHints,
 }
 
 impl ShopService {
@@ -61,6 +63,7 @@ impl ShopService {
         Arc::new(Self {
             idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
             numbers: numbers::OrderNumbers::default(),
+            hints: hints::StockHints::default(),
             db,
             clock,
             gateway,
