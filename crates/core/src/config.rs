@@ -59,6 +59,8 @@ pub struct Settings {
     pub database_url: Option<Secret>,
     /// `memory://` or `redis://…`.
     pub coord_url: String,
+    /// With Redis: every key is stored under `<coord_prefix>:`.
+    pub coord_prefix: String,
     /// `db` (the SQL outbox) or `nats://…`.
     pub bus_url: String,
     /// `file://…` or `s3://…`; defaults to `file://<data_dir>/blobs`.
@@ -92,6 +94,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             coord_url: "memory://".into(),
+            coord_prefix: "matsuri".into(),
             bus_url: "db".into(),
             blob_url: None,
             mail_url: None,

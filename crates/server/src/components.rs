@@ -10,6 +10,7 @@ use matsuri_accounts::{AccountService, PasswordPolicy};
 use std::time::Duration;
 
 use matsuri_bus::{Bus, BusAdmin, NatsLink, SharedConsumer, Subscription, Transport};
+use matsuri_coord::SharedCoord;
 use matsuri_core::ids::UserId;
 use matsuri_core::{Settings, SharedClock, TokenKeys};
 use matsuri_db::Db;
@@ -33,6 +34,7 @@ pub struct Components {
     pub gateway: SharedGateway,
     pub bus: Bus,
     pub bus_admin: BusAdmin,
+    pub coord: SharedCoord,
     /// How long handled events are kept.
     pub retention: Duration,
 }
@@ -43,6 +45,9 @@ impl Components {
         let db = Db::connect(&settings.database_url(), &settings.database).await?;
         Self::migrate(&db).await?;
 
+        let coord =
+            matsuri_coord::from_url(&settings.coord_url, &settings.coord_prefix, clock.clone())
+                .await?;
         let secret = crate::bootstrap::token_secret(settings)?;
         let keys = Arc::new(TokenKeys::new(
             secret.as_bytes(),
@@ -115,6 +120,7 @@ impl Components {
             gateway,
             bus,
             bus_admin,
+            coord,
             retention: Duration::from_secs(settings.bus.retention_hours.saturating_mul(3_600)),
         })
     }
@@ -146,11 +152,6 @@ impl Components {
 /// Refuses, with a clear message, backends this build does not have yet, rather than
 /// silently running on another one.
 fn check_supported_backends(settings: &Settings) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        settings.coord_url == "memory://",
-        "coord_url {:?} is not supported yet: only memory:// is available",
-        settings.coord_url
-    );
     let blob = settings.blob_url();
     anyhow::ensure!(
         blob.starts_with("file://"),

@@ -166,7 +166,8 @@ async fn healthz() -> &'static str {
 async fn readyz(State(c): State<Components>) -> Response {
     let database = c.db.ping().await.map_err(anyhow::Error::from);
     let mail = c.mailer.ping().await;
-    let mut results = vec![("database", database), ("mail", mail)];
+    let coord = c.coord.ping().await;
+    let mut results = vec![("database", database), ("mail", mail), ("coord", coord)];
     if let matsuri_bus::Transport::Nats(link) = c.bus.transport() {
         results.push(("bus", link.ping().await));
     }

@@ -17,6 +17,7 @@ async fn health_ready_and_metrics(backend: Backend) {
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
     assert_eq!(ready.body["checks"]["database"], "ok");
+    assert_eq!(ready.body["checks"]["coord"], "ok");
 
     let tee = app.create_product("TEE", 1_000, 1).await;
     let me = app.register("metrics@example.com").await;

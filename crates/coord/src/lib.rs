@@ -1,0 +1,60 @@
+//! The `coord` port: the Redis-shaped coordination primitives the stampede systems need
+//! (sorted sets for waiting queues, keys with a time to live for tokens and holds,
+//! set-if-absent, counters, and many keys set in one round trip). `memory://` keeps them
+//! in this process, on the injected clock; `redis://…` keeps them in Redis, every key under
+//! a prefix so deployments and test runs can share a server.
+
+mod memory;
+mod redis_backend;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use matsuri_core::SharedClock;
+
+pub use memory::MemoryCoord;
+pub use redis_backend::RedisCoord;
+
+#[async_trait::async_trait]
+pub trait Coord: Send + Sync + 'static {
+    /// A round trip to the backend.
+    async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Adds `member` with `score` unless it is there already; true when added.
+    async fn zadd_nx(&self, key: &str, member: &str, score: i64) -> anyhow::Result<bool>;
+    /// The member's 0-based rank by score (then member), if present.
+    async fn zrank(&self, key: &str, member: &str) -> anyhow::Result<Option<u64>>;
+    async fn zcard(&self, key: &str) -> anyhow::Result<u64>;
+    /// Removes and returns up to `count` members with the lowest scores, lowest first.
+    async fn zpopmin(&self, key: &str, count: usize) -> anyhow::Result<Vec<(String, i64)>>;
+    /// True when the member was there.
+    async fn zrem(&self, key: &str, member: &str) -> anyhow::Result<bool>;
+
+    /// Sets `key` to `value` for `ttl` unless it exists; true when set.
+    async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool>;
+    /// Sets every key for `ttl`, in one round trip.
+    async fn set_many(&self, entries: &[(String, String)], ttl: Duration) -> anyhow::Result<()>;
+    async fn get(&self, key: &str) -> anyhow::Result<Option<String>>;
+    /// True when the key existed.
+    async fn del(&self, key: &str) -> anyhow::Result<bool>;
+    /// Adds `delta` to a counter (missing counts as 0) and returns the new value.
+    async fn incr_by(&self, key: &str, delta: i64) -> anyhow::Result<i64>;
+    /// How long the key has left, or `None` for a missing key or one without a TTL.
+    async fn ttl(&self, key: &str) -> anyhow::Result<Option<Duration>>;
+}
+
+pub type SharedCoord = Arc<dyn Coord>;
+
+/// Picks the backend from the URL: `memory://` or `redis://…` (`rediss://` for TLS).
+pub async fn from_url(url: &str, prefix: &str, clock: SharedClock) -> anyhow::Result<SharedCoord> {
+    if url == "memory://" {
+        Ok(Arc::new(MemoryCoord::new(clock)))
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(Arc::new(RedisCoord::connect(url, prefix).await?))
+    } else {
+        anyhow::bail!(
+            "unsupported coord URL scheme (expected memory:// or redis://): {}",
+            url.split(':').next().unwrap_or_default()
+        )
+    }
+}

@@ -1,0 +1,218 @@
+//! The in-process backend. Time to live follows the injected clock, so tests expire keys
+//! by moving the clock.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use matsuri_core::SharedClock;
+use matsuri_core::clock::Millis;
+
+use crate::Coord;
+
+#[derive(Default)]
+struct SortedSet {
+    scores: HashMap<String, i64>,
+    order: BTreeSet<(i64, String)>,
+}
+
+enum Value {
+    Text(String),
+    Sorted(SortedSet),
+}
+
+struct Entry {
+    value: Value,
+    expires_at: Option<Millis>,
+}
+
+pub struct MemoryCoord {
+    clock: SharedClock,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl MemoryCoord {
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            clock,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `f` on the live entries (expired ones dropped first) under the lock.
+    fn with<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut HashMap<String, Entry>, Millis) -> T,
+    ) -> anyhow::Result<T> {
+        let now = self.clock.now_ms();
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the coordination store lock is poisoned"))?;
+        if entries
+            .get(key)
+            .is_some_and(|e| e.expires_at.is_some_and(|at| at <= now))
+        {
+            entries.remove(key);
+        }
+        Ok(f(&mut entries, now))
+    }
+}
+
+fn sorted<'a>(
+    entries: &'a mut HashMap<String, Entry>,
+    key: &str,
+) -> anyhow::Result<&'a mut SortedSet> {
+    let entry = entries.entry(key.to_owned()).or_insert_with(|| Entry {
+        value: Value::Sorted(SortedSet::default()),
+        expires_at: None,
+    });
+    match &mut entry.value {
+        Value::Sorted(set) => Ok(set),
+        Value::Text(_) => anyhow::bail!("{key} does not hold a sorted set"),
+    }
+}
+
+#[async_trait::async_trait]
+impl Coord for MemoryCoord {
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.with("", |_, _| ())
+    }
+
+    async fn zadd_nx(&self, key: &str, member: &str, score: i64) -> anyhow::Result<bool> {
+        self.with(key, |entries, _| {
+            let set = sorted(entries, key)?;
+            if set.scores.contains_key(member) {
+                return Ok(false);
+            }
+            set.scores.insert(member.to_owned(), score);
+            set.order.insert((score, member.to_owned()));
+            Ok(true)
+        })?
+    }
+
+    async fn zrank(&self, key: &str, member: &str) -> anyhow::Result<Option<u64>> {
+        self.with(key, |entries, _| {
+            let set = sorted(entries, key)?;
+            let Some(score) = set.scores.get(member) else {
+                return Ok(None);
+            };
+            let rank = set.order.range(..(*score, member.to_owned())).count();
+            Ok(Some(u64::try_from(rank)?))
+        })?
+    }
+
+    async fn zcard(&self, key: &str) -> anyhow::Result<u64> {
+        self.with(key, |entries, _| {
+            Ok(u64::try_from(sorted(entries, key)?.scores.len())?)
+        })?
+    }
+
+    async fn zpopmin(&self, key: &str, count: usize) -> anyhow::Result<Vec<(String, i64)>> {
+        self.with(key, |entries, _| {
+            let set = sorted(entries, key)?;
+            let mut out = Vec::with_capacity(count.min(set.order.len()));
+            while out.len() < count {
+                let Some((score, member)) = set.order.pop_first() else {
+                    break;
+                };
+                set.scores.remove(&member);
+                out.push((member, score));
+            }
+            Ok(out)
+        })?
+    }
+
+    async fn zrem(&self, key: &str, member: &str) -> anyhow::Result<bool> {
+        self.with(key, |entries, _| {
+            let set = sorted(entries, key)?;
+            match set.scores.remove(member) {
+                Some(score) => {
+                    set.order.remove(&(score, member.to_owned()));
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })?
+    }
+
+    async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
+        self.with(key, |entries, now| {
+            if entries.contains_key(key) {
+                return false;
+            }
+            entries.insert(
+                key.to_owned(),
+                Entry {
+                    value: Value::Text(value.to_owned()),
+                    expires_at: Some(now.saturating_add(ttl_ms(ttl))),
+                },
+            );
+            true
+        })
+    }
+
+    async fn set_many(&self, pairs: &[(String, String)], ttl: Duration) -> anyhow::Result<()> {
+        let now = self.clock.now_ms();
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the coordination store lock is poisoned"))?;
+        for (key, value) in pairs {
+            entries.insert(
+                key.clone(),
+                Entry {
+                    value: Value::Text(value.clone()),
+                    expires_at: Some(now.saturating_add(ttl_ms(ttl))),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> anyhow::Result<Option<String>> {
+        self.with(key, |entries, _| match entries.get(key).map(|e| &e.value) {
+            Some(Value::Text(text)) => Ok(Some(text.clone())),
+            Some(Value::Sorted(_)) => anyhow::bail!("{key} holds a sorted set"),
+            None => Ok(None),
+        })?
+    }
+
+    async fn del(&self, key: &str) -> anyhow::Result<bool> {
+        self.with(key, |entries, _| entries.remove(key).is_some())
+    }
+
+    async fn incr_by(&self, key: &str, delta: i64) -> anyhow::Result<i64> {
+        self.with(key, |entries, _| {
+            let entry = entries.entry(key.to_owned()).or_insert_with(|| Entry {
+                value: Value::Text("0".into()),
+                expires_at: None,
+            });
+            let Value::Text(text) = &mut entry.value else {
+                anyhow::bail!("{key} holds a sorted set");
+            };
+            let current: i64 = text
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{key} is not a counter"))?;
+            let next = current
+                .checked_add(delta)
+                .ok_or_else(|| anyhow::anyhow!("{key} would overflow"))?;
+            *text = next.to_string();
+            Ok(next)
+        })?
+    }
+
+    async fn ttl(&self, key: &str) -> anyhow::Result<Option<Duration>> {
+        self.with(key, |entries, now| {
+            entries
+                .get(key)
+                .and_then(|e| e.expires_at)
+                .map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0)))
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! The Redis backend: one multiplexed connection (reconnecting on failure); every key is
+//! stored as `<prefix>:<key>`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::aio::ConnectionManager;
+
+use crate::Coord;
+
+pub struct RedisCoord {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisCoord {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).context("reading the Redis URL")?;
+        let conn = ConnectionManager::new(client)
+            .await
+            .context("connecting to Redis")?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}:{key}", self.prefix)
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> anyhow::Result<T> {
+        let mut conn = self.conn.clone();
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait::async_trait]
+impl Coord for RedisCoord {
+    async fn ping(&self) -> anyhow::Result<()> {
+        let _: String = self.run(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    async fn zadd_nx(&self, key: &str, member: &str, score: i64) -> anyhow::Result<bool> {
+        let added: i64 = self
+            .run(
+                redis::cmd("ZADD")
+                    .arg(self.key(key))
+                    .arg("NX")
+                    .arg(score)
+                    .arg(member),
+            )
+            .await?;
+        Ok(added == 1)
+    }
+
+    async fn zrank(&self, key: &str, member: &str) -> anyhow::Result<Option<u64>> {
+        self.run(redis::cmd("ZRANK").arg(self.key(key)).arg(member))
+            .await
+    }
+
+    async fn zcard(&self, key: &str) -> anyhow::Result<u64> {
+        self.run(redis::cmd("ZCARD").arg(self.key(key))).await
+    }
+
+    async fn zpopmin(&self, key: &str, count: usize) -> anyhow::Result<Vec<(String, i64)>> {
+        let popped: Vec<(String, f64)> = self
+            .run(redis::cmd("ZPOPMIN").arg(self.key(key)).arg(count))
+            .await?;
+        // Scores are whole milliseconds, exact in a double up to 2^53.
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(popped.into_iter().map(|(m, s)| (m, s as i64)).collect())
+    }
+
+    async fn zrem(&self, key: &str, member: &str) -> anyhow::Result<bool> {
+        let removed: i64 = self
+            .run(redis::cmd("ZREM").arg(self.key(key)).arg(member))
+            .await?;
+        Ok(removed == 1)
+    }
+
+    async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
+        let set: Option<String> = self
+            .run(
+                redis::cmd("SET")
+                    .arg(self.key(key))
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl)),
+            )
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn set_many(&self, entries: &[(String, String)], ttl: Duration) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (key, value) in entries {
+            pipe.cmd("SET")
+                .arg(self.key(key))
+                .arg(value)
+                .arg("PX")
+                .arg(millis(ttl))
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        let () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> anyhow::Result<Option<String>> {
+        self.run(redis::cmd("GET").arg(self.key(key))).await
+    }
+
+    async fn del(&self, key: &str) -> anyhow::Result<bool> {
+        let removed: i64 = self.run(redis::cmd("DEL").arg(self.key(key))).await?;
+        Ok(removed == 1)
+    }
+
+    async fn incr_by(&self, key: &str, delta: i64) -> anyhow::Result<i64> {
+        self.run(redis::cmd("INCRBY").arg(self.key(key)).arg(delta))
+            .await
+    }
+
+    async fn ttl(&self, key: &str) -> anyhow::Result<Option<Duration>> {
+        let ms: i64 = self.run(redis::cmd("PTTL").arg(self.key(key))).await?;
+        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+    }
+}

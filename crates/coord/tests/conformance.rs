@@ -1,0 +1,151 @@
+//! One story, run against every backend of the `coord` port: memory always, Redis when
+//! `MATSURI_TEST_REDIS_URL` is set (in CI it must be).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use matsuri_coord::{Coord, MemoryCoord, RedisCoord};
+use matsuri_core::ManualClock;
+
+/// The story; `expire` makes `ttl` pass (moving a manual clock, or deleting the keys
+/// for Redis, whose clock is its own).
+async fn story(coord: &dyn Coord, expire: impl AsyncFn(&[&str])) {
+    coord.ping().await.unwrap();
+
+    // A waiting queue: first come, first served; joining twice keeps the first place.
+    assert!(coord.zadd_nx("queue", "ann", 100).await.unwrap());
+    assert!(coord.zadd_nx("queue", "bob", 200).await.unwrap());
+    assert!(coord.zadd_nx("queue", "cy", 150).await.unwrap());
+    assert!(!coord.zadd_nx("queue", "ann", 999).await.unwrap());
+    assert_eq!(coord.zcard("queue").await.unwrap(), 3);
+    assert_eq!(coord.zrank("queue", "ann").await.unwrap(), Some(0));
+    assert_eq!(coord.zrank("queue", "bob").await.unwrap(), Some(2));
+    assert_eq!(coord.zrank("queue", "nobody").await.unwrap(), None);
+    let admitted = coord.zpopmin("queue", 2).await.unwrap();
+    assert_eq!(
+        admitted,
+        vec![("ann".to_owned(), 100), ("cy".to_owned(), 150)]
+    );
+    assert_eq!(coord.zrank("queue", "bob").await.unwrap(), Some(0));
+    assert!(coord.zrem("queue", "bob").await.unwrap());
+    assert!(!coord.zrem("queue", "bob").await.unwrap());
+    assert!(coord.zpopmin("queue", 5).await.unwrap().is_empty());
+
+    // Tokens with a time to live, set-if-absent, and many set in one round trip.
+    assert!(
+        coord
+            .set_nx("hold:seat-1", "alice", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !coord
+            .set_nx("hold:seat-1", "bob", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        coord.get("hold:seat-1").await.unwrap().as_deref(),
+        Some("alice")
+    );
+    let ttl = coord.ttl("hold:seat-1").await.unwrap().unwrap();
+    assert!(
+        ttl <= Duration::from_secs(60) && ttl > Duration::from_secs(50),
+        "{ttl:?}"
+    );
+    let tokens: Vec<(String, String)> = (0..50)
+        .map(|i| (format!("token:{i}"), format!("user-{i}")))
+        .collect();
+    coord
+        .set_many(&tokens, Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(
+        coord.get("token:49").await.unwrap().as_deref(),
+        Some("user-49")
+    );
+    expire(&["hold:seat-1", "token:49"]).await;
+    assert_eq!(coord.get("hold:seat-1").await.unwrap(), None);
+    assert_eq!(coord.get("token:49").await.unwrap(), None);
+    assert_eq!(coord.ttl("hold:seat-1").await.unwrap(), None);
+    assert!(
+        coord
+            .set_nx("hold:seat-1", "bob", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(coord.del("hold:seat-1").await.unwrap());
+    assert!(!coord.del("hold:seat-1").await.unwrap());
+
+    // Counters, hammered from many tasks: no update is lost.
+    assert_eq!(coord.incr_by("active", 5).await.unwrap(), 5);
+    assert_eq!(coord.incr_by("active", -2).await.unwrap(), 3);
+    let bumps = futures::future::join_all((0..200).map(|_| coord.incr_by("active", 1))).await;
+    assert!(bumps.iter().all(Result::is_ok));
+    assert_eq!(coord.incr_by("active", 0).await.unwrap(), 203);
+}
+
+#[tokio::test]
+async fn memory_backend() {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let coord = MemoryCoord::new(clock.clone());
+    story(&coord, async |_keys: &[&str]| {
+        clock.advance(Duration::from_secs(601))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn memory_counters_under_concurrency() {
+    let coord = Arc::new(MemoryCoord::new(Arc::new(ManualClock::new(0))));
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let coord = coord.clone();
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    coord.incr_by("n", 1).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    assert_eq!(coord.incr_by("n", 0).await.unwrap(), 8_000);
+}
+
+#[tokio::test]
+async fn redis_backend() {
+    let url = match std::env::var("MATSURI_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "MATSURI_TEST_REDIS_URL must be set in CI"
+            );
+            eprintln!("MATSURI_TEST_REDIS_URL is not set: skipping the Redis run");
+            return;
+        }
+    };
+    let prefix = format!(
+        "{}:{}",
+        std::env::var("MATSURI_TEST_RUN_ID").unwrap_or_else(|_| "test".into()),
+        uuid::Uuid::now_v7().simple()
+    );
+    let coord = RedisCoord::connect(&url, &prefix).await.unwrap();
+    // Redis keeps its own time: expiring means the keys are gone, as TTL would make them.
+    story(&coord, async |keys: &[&str]| {
+        for key in keys {
+            coord.del(key).await.unwrap();
+        }
+    })
+    .await;
+    for key in ["queue", "active"] {
+        coord.del(key).await.unwrap();
+    }
+    let tokens: Vec<String> = (0..50).map(|i| format!("token:{i}")).collect();
+    for key in tokens {
+        coord.del(&key).await.unwrap();
+    }
+}
