@@ -23,6 +23,13 @@ crate::bus_backend_tests!(
     handled_events_are_pruned_and_dead_ones_kept,
 );
 
+/// Sends mail over SMTP to `port` on this machine.
+fn mail_server_at(settings: &mut matsuri_core::Settings, port: u16) {
+    settings.mail_url = Some(matsuri_core::config::Secret::new(format!(
+        "smtp://127.0.0.1:{port}"
+    )));
+}
+
 /// A local port with nothing listening on it (yet).
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -70,9 +77,7 @@ async fn consumers(app: &TestApp, staff: &str) -> serde_json::Value {
 async fn a_failing_group_is_isolated_and_its_dead_letter_retries_once(backend: Backend) {
     let port = free_port();
     let app = spawn_app_with(backend, |s| {
-        s.mail_url = Some(matsuri_core::config::Secret::new(format!(
-            "smtp://127.0.0.1:{port}"
-        )))
+        mail_server_at(s, port);
     })
     .await;
     let staff = app.staff_token().await;
@@ -170,9 +175,7 @@ async fn a_failing_group_is_isolated_and_its_dead_letter_retries_once(backend: B
 async fn attempts_follow_the_group_setting_and_deleted_letters_stay_dead(backend: Backend) {
     let port = free_port();
     let app = spawn_app_with(backend, |s| {
-        s.mail_url = Some(matsuri_core::config::Secret::new(format!(
-            "smtp://127.0.0.1:{port}"
-        )));
+        mail_server_at(s, port);
         s.bus.group_max_attempts.insert("notification".into(), 5);
     })
     .await;
@@ -437,9 +440,7 @@ async fn admin_api_refuses_bad_input(backend: Backend) {
 async fn handled_events_are_pruned_and_dead_ones_kept(backend: Backend) {
     let port = free_port();
     let app = spawn_app_with(backend, |s| {
-        s.mail_url = Some(matsuri_core::config::Secret::new(format!(
-            "smtp://127.0.0.1:{port}"
-        )));
+        mail_server_at(s, port);
     })
     .await;
     paid_order(&app).await;

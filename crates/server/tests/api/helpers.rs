@@ -92,6 +92,20 @@ macro_rules! bus_backend_tests {
     };
 }
 
+/// Runs async clean-up from `Drop`, which may run inside a runtime that must not be
+/// blocked: on a thread with a runtime of its own, waiting for it to finish.
+fn clean_up(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(work);
+        }
+    })
+    .join();
+}
+
 /// A JetStream stream made for one test and deleted after it.
 struct ScratchStream {
     url: String,
@@ -101,20 +115,11 @@ struct ScratchStream {
 impl Drop for ScratchStream {
     fn drop(&mut self) {
         let (url, prefix) = (self.url.clone(), self.prefix.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(link) = matsuri_bus::NatsLink::connect(&url, &prefix).await {
-                    let _ = link.delete_stream().await;
-                }
-            });
-        })
-        .join();
+        clean_up(async move {
+            if let Ok(link) = matsuri_bus::NatsLink::connect(&url, &prefix).await {
+                let _ = link.delete_stream().await;
+            }
+        });
     }
 }
 
@@ -150,25 +155,15 @@ impl Drop for ScratchDatabase {
     fn drop(&mut self) {
         let admin_url = self.admin_url.clone();
         let name = self.name.clone();
-        // Drop runs outside any runtime we may block, so use a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                }
-            });
-        })
-        .join();
+        clean_up(async move {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
+            }
+        });
     }
 }
 
