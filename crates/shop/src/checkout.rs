@@ -140,18 +140,24 @@ struct Reserved {
     charge_key: String,
 }
 
+/// An order's lines, resolved and found in stock by [`ShopService::precheck`].
+#[derive(Debug)]
+pub struct CheckedLines(Vec<(String, i64)>);
+
 impl ShopService {
-    /// Places an order for `user` and pays for it.
+    /// Places an order for `user` and pays for it. `checked` are the lines a
+    /// [`Self::precheck`] of this request found, so they are not looked up again.
     pub async fn checkout(
         &self,
         user: &UserId,
         request: CheckoutRequest,
+        checked: Option<CheckedLines>,
         key: Option<KeyLink<'_>>,
     ) -> Result<Order, ShopError> {
         let span =
             tracing::info_span!("checkout", user_id = %user, order_number = tracing::field::Empty);
         let result = self
-            .checkout_inner(user, request, key)
+            .checkout_inner(user, request, checked, key)
             .instrument(span)
             .await;
         count_outcome(result.as_ref().err());
@@ -165,16 +171,22 @@ impl ShopService {
         &self,
         user: &UserId,
         request: &CheckoutRequest,
-    ) -> Result<(), ShopError> {
-        let result = async {
-            let lines = self.lines_of(user, request).await?;
-            self.precheck_stock(&lines).await
-        }
-        .await;
+    ) -> Result<CheckedLines, ShopError> {
+        let result = self.check_lines(user, request).await;
         if let Err(e) = &result {
             count_outcome(Some(e));
         }
         result
+    }
+
+    async fn check_lines(
+        &self,
+        user: &UserId,
+        request: &CheckoutRequest,
+    ) -> Result<CheckedLines, ShopError> {
+        let lines = self.lines_of(user, request).await?;
+        self.precheck_stock(&lines).await?;
+        Ok(CheckedLines(lines))
     }
 
     async fn lines_of(
@@ -198,11 +210,14 @@ impl ShopService {
         &self,
         user: &UserId,
         request: CheckoutRequest,
+        checked: Option<CheckedLines>,
         key: Option<KeyLink<'_>>,
     ) -> Result<Order, ShopError> {
         let from_cart = request.items.is_none();
-        let lines = self.lines_of(user, &request).await?;
-        self.precheck_stock(&lines).await?;
+        let CheckedLines(lines) = match checked {
+            Some(checked) => checked,
+            None => self.check_lines(user, &request).await?,
+        };
         let reserved = self
             .reserve(user, &lines, &request.shipping, from_cart, key)
             .await?;

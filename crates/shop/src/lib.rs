@@ -33,7 +33,7 @@ use matsuri_db::{Db, IdempotencyStore, Migration, MigrationSet};
 use matsuri_payments::SharedGateway;
 
 pub use catalog::NewProduct;
-pub use checkout::CheckoutRequest;
+pub use checkout::{CheckedLines, CheckoutRequest};
 
 /// Topics this crate publishes.
 pub mod topics {

@@ -233,7 +233,7 @@ async fn create_order(
         Err(e) => return e.into_response(),
     };
     let Some(key) = key else {
-        return match shop.checkout(&who.user_id, request, None).await {
+        return match shop.checkout(&who.user_id, request, None, None).await {
             Ok(order) => (StatusCode::CREATED, Json(order)).into_response(),
             Err(e) => ApiError::from(e).into_response(),
         };
@@ -244,25 +244,28 @@ async fn create_order(
     let store = shop.idempotency();
     // A checkout refused before anything changes (the common answer in a stampede) is
     // answered and remembered for its key in a single write.
-    if let Err(e) = shop.precheck(&who.user_id, &request).await {
-        let err = ApiError::from(e);
-        if err.status().is_server_error() {
-            return err.into_response();
+    let checked = match shop.precheck(&who.user_id, &request).await {
+        Ok(checked) => Some(checked),
+        Err(e) => {
+            let err = ApiError::from(e);
+            if err.status().is_server_error() {
+                return err.into_response();
+            }
+            let stored = StoredResponse {
+                status: err.status().as_u16(),
+                body: serde_json::to_string(&err.problem()).unwrap_or_default(),
+            };
+            match store
+                .record_answer(user_id, ORDER_SCOPE, &key, &print, &stored)
+                .await
+            {
+                Ok(true) => return replay(&stored),
+                // The key was used before: claiming it below replays, refuses or waits.
+                Ok(false) => None,
+                Err(e) => return ApiError::internal(e).into_response(),
+            }
         }
-        let stored = StoredResponse {
-            status: err.status().as_u16(),
-            body: serde_json::to_string(&err.problem()).unwrap_or_default(),
-        };
-        match store
-            .record_answer(user_id, ORDER_SCOPE, &key, &print, &stored)
-            .await
-        {
-            Ok(true) => return replay(&stored),
-            // The key was used before: claiming it below replays, refuses or waits.
-            Ok(false) => {}
-            Err(e) => return ApiError::internal(e).into_response(),
-        }
-    }
+    };
     match store
         .claim_or_wait(user_id, ORDER_SCOPE, &key, &print, KEY_WAIT)
         .await
@@ -293,7 +296,10 @@ async fn create_order(
         scope: ORDER_SCOPE,
         key: &key,
     };
-    let stored = match shop.checkout(&who.user_id, request, Some(link)).await {
+    let stored = match shop
+        .checkout(&who.user_id, request, checked, Some(link))
+        .await
+    {
         Ok(order) => StoredResponse {
             status: StatusCode::CREATED.as_u16(),
             body: serde_json::to_string(&order).unwrap_or_default(),
