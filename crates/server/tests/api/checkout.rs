@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, order_body, spawn_app};
+use crate::helpers::{Backend, one_line, order_body, spawn_app};
 
 crate::backend_tests!(
     paid_order_clears_the_cart_and_mails_once,
@@ -171,14 +171,7 @@ async fn orders_are_private(backend: Backend) {
     let alice = app.register("alice@example.com").await;
     let bob = app.register("bob@example.com").await;
     let res = app
-        .post(
-            "/orders",
-            Some(&alice),
-            order_body(
-                "tok_visa",
-                Some(json!([{"product_id": tee, "quantity": 1}])),
-            ),
-        )
+        .post("/orders", Some(&alice), one_line("tok_visa", &tee, 1))
         .await;
     let number = res.body["number"].as_str().unwrap();
     let peek = app.get(&format!("/orders/{number}"), Some(&bob)).await;
@@ -212,14 +205,7 @@ async fn order_numbers_rise_within_a_day(backend: Backend) {
     let mut numbers = Vec::new();
     for _ in 0..5 {
         let res = app
-            .post(
-                "/orders",
-                Some(&me),
-                order_body(
-                    "tok_visa",
-                    Some(json!([{"product_id": tee, "quantity": 1}])),
-                ),
-            )
+            .post("/orders", Some(&me), one_line("tok_visa", &tee, 1))
             .await;
         numbers.push(res.body["number"].as_str().unwrap().to_owned());
     }

@@ -348,6 +348,18 @@ impl TestApp {
         }
     }
 
+    /// `POST /orders` with an `Idempotency-Key`.
+    pub async fn order_with_key(&self, token: &str, body: Value, key: &str) -> Answer {
+        self.request_with(
+            Method::POST,
+            "/orders",
+            Some(token),
+            Some(body),
+            &[("Idempotency-Key", key)],
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
         self.request(Method::GET, path, token, None).await
     }
@@ -404,6 +416,14 @@ impl TestApp {
             .await
             .expect("a count")
     }
+}
+
+/// A valid checkout body paying with `card` for `quantity` units of one product.
+pub fn one_line(card: &str, product_id: &str, quantity: i64) -> Value {
+    order_body(
+        card,
+        Some(json!([{"product_id": product_id, "quantity": quantity}])),
+    )
 }
 
 /// A valid checkout body paying with `card`, for `items` or (when `None`) the cart.

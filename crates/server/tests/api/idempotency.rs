@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Backend, order_body, spawn_app};
+use crate::helpers::{Backend, one_line, order_body, spawn_app};
 
 crate::backend_tests!(
     twenty_concurrent_retries_make_one_order,
@@ -15,24 +15,12 @@ async fn twenty_concurrent_retries_make_one_order(backend: Backend) {
     let app = spawn_app(backend).await;
     let tee = app.create_product("TEE", 2_000, 100).await;
     let me = app.register("retry@example.com").await;
-    let body = order_body(
-        "tok_visa",
-        Some(json!([{"product_id": tee, "quantity": 3}])),
-    );
+    let body = one_line("tok_visa", &tee, 3);
 
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (app, me, body) = (&app, me.clone(), body.clone());
-            async move {
-                app.request_with(
-                    Method::POST,
-                    "/orders",
-                    Some(&me),
-                    Some(body),
-                    &[("Idempotency-Key", "checkout-7f3a")],
-                )
-                .await
-            }
+            async move { app.order_with_key(&me, body, "checkout-7f3a").await }
         })
         .collect();
     let answers = futures::future::join_all(tasks).await;
@@ -48,28 +36,9 @@ async fn twenty_concurrent_retries_make_one_order(backend: Backend) {
     );
 
     // A declined answer is replayed too, and charges nothing again.
-    let declined = order_body(
-        "tok_declined",
-        Some(json!([{"product_id": tee, "quantity": 1}])),
-    );
-    let first = app
-        .request_with(
-            Method::POST,
-            "/orders",
-            Some(&me),
-            Some(declined.clone()),
-            &[("Idempotency-Key", "k2")],
-        )
-        .await;
-    let again = app
-        .request_with(
-            Method::POST,
-            "/orders",
-            Some(&me),
-            Some(declined),
-            &[("Idempotency-Key", "k2")],
-        )
-        .await;
+    let declined = one_line("tok_declined", &tee, 1);
+    let first = app.order_with_key(&me, declined.clone(), "k2").await;
+    let again = app.order_with_key(&me, declined, "k2").await;
     assert_eq!(first.status, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(again.status, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(first.text, again.text);
@@ -78,15 +47,7 @@ async fn twenty_concurrent_retries_make_one_order(backend: Backend) {
 
     // Keys belong to their user: the same key from someone else is a new request.
     let other = app.register("other@example.com").await;
-    let theirs = app
-        .request_with(
-            Method::POST,
-            "/orders",
-            Some(&other),
-            Some(body),
-            &[("Idempotency-Key", "checkout-7f3a")],
-        )
-        .await;
+    let theirs = app.order_with_key(&other, body, "checkout-7f3a").await;
     assert_eq!(theirs.status, StatusCode::CREATED);
     assert_ne!(theirs.body["number"], answers[0].body["number"]);
 }
@@ -95,45 +56,17 @@ async fn a_reused_key_with_another_body_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let tee = app.create_product("TEE", 2_000, 10).await;
     let me = app.register("reuse@example.com").await;
-    let one = order_body(
-        "tok_visa",
-        Some(json!([{"product_id": tee, "quantity": 1}])),
-    );
-    let two = order_body(
-        "tok_visa",
-        Some(json!([{"product_id": tee, "quantity": 2}])),
-    );
-    let first = app
-        .request_with(
-            Method::POST,
-            "/orders",
-            Some(&me),
-            Some(one),
-            &[("Idempotency-Key", "same")],
-        )
-        .await;
+    let one = one_line("tok_visa", &tee, 1);
+    let two = one_line("tok_visa", &tee, 2);
+    let first = app.order_with_key(&me, one, "same").await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let second = app
-        .request_with(
-            Method::POST,
-            "/orders",
-            Some(&me),
-            Some(two),
-            &[("Idempotency-Key", "same")],
-        )
-        .await;
+    let second = app.order_with_key(&me, two, "same").await;
     assert_eq!(second.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(second.code(), "idempotency_key_reused");
     assert_eq!(app.available(&tee).await, 9);
     let long = "k".repeat(300);
     let bad = app
-        .request_with(
-            Method::POST,
-            "/orders",
-            Some(&me),
-            Some(order_body("tok_visa", None)),
-            &[("Idempotency-Key", &long)],
-        )
+        .order_with_key(&me, order_body("tok_visa", None), &long)
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
@@ -142,22 +75,10 @@ async fn refusals_are_replayed_too(backend: Backend) {
     let app = spawn_app(backend).await;
     let tee = app.create_product("TEE", 2_000, 1).await;
     let me = app.register("refused@example.com").await;
-    let body = order_body(
-        "tok_visa",
-        Some(json!([{"product_id": tee, "quantity": 2}])),
-    );
+    let body = one_line("tok_visa", &tee, 2);
     let post = |key: &'static str, body: serde_json::Value| {
         let (app, me) = (&app, me.clone());
-        async move {
-            app.request_with(
-                Method::POST,
-                "/orders",
-                Some(&me),
-                Some(body),
-                &[("Idempotency-Key", key)],
-            )
-            .await
-        }
+        async move { app.order_with_key(&me, body, key).await }
     };
     let refused = post("short", body.clone()).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);

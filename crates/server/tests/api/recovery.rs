@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 
 use matsuri_core::Yen;
 use matsuri_payments::ChargeRequest;
 
-use crate::helpers::{Backend, order_body, spawn_app_with};
+use crate::helpers::{Backend, one_line, spawn_app_with};
 
 crate::backend_tests!(pending_orders_are_paid_or_released);
 
@@ -24,19 +23,8 @@ async fn pending_orders_are_paid_or_released(backend: Backend) {
     let me = app.register("crash@example.com").await;
     let mut numbers = Vec::new();
     for key in ["crash-1", "crash-2"] {
-        let body = order_body(
-            "tok_slow",
-            Some(json!([{"product_id": tee, "quantity": 2}])),
-        );
-        let res = app
-            .request_with(
-                Method::POST,
-                "/orders",
-                Some(&me),
-                Some(body),
-                &[("Idempotency-Key", key)],
-            )
-            .await;
+        let body = one_line("tok_slow", &tee, 2);
+        let res = app.order_with_key(&me, body, key).await;
         assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.text);
         let listed = app.get("/orders", Some(&me)).await;
         numbers.push(
@@ -96,30 +84,11 @@ async fn pending_orders_are_paid_or_released(backend: Backend) {
     );
 
     // The interrupted requests' keys now replay the final answers.
-    let body = order_body(
-        "tok_slow",
-        Some(json!([{"product_id": tee, "quantity": 2}])),
-    );
-    let replay = app
-        .request_with(
-            Method::POST,
-            "/orders",
-            Some(&me),
-            Some(body.clone()),
-            &[("Idempotency-Key", "crash-1")],
-        )
-        .await;
+    let body = one_line("tok_slow", &tee, 2);
+    let replay = app.order_with_key(&me, body.clone(), "crash-1").await;
     assert_eq!(replay.status, StatusCode::CREATED);
     assert_eq!(replay.body["number"], numbers[0].as_str());
-    let replay = app
-        .request_with(
-            Method::POST,
-            "/orders",
-            Some(&me),
-            Some(body),
-            &[("Idempotency-Key", "crash-2")],
-        )
-        .await;
+    let replay = app.order_with_key(&me, body, "crash-2").await;
     assert_eq!(replay.status, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(app.available(&tee).await, 8);
 

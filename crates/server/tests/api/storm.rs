@@ -1,9 +1,8 @@
 //! The stampede: 400 buyers, 50 units.
 
 use reqwest::StatusCode;
-use serde_json::json;
 
-use crate::helpers::{Backend, order_body, spawn_app};
+use crate::helpers::{Backend, one_line, spawn_app};
 
 crate::backend_tests!(
     four_hundred_buyers_fifty_units,
@@ -19,10 +18,7 @@ async fn four_hundred_buyers_fifty_units(backend: Backend) {
     }))
     .await;
 
-    let body = order_body(
-        "tok_visa",
-        Some(json!([{"product_id": product, "quantity": 1}])),
-    );
+    let body = one_line("tok_visa", &product, 1);
     let answers = futures::future::join_all(tokens.iter().map(|token| {
         let (app, body) = (&app, body.clone());
         async move { app.post("/orders", Some(token), body).await }
@@ -80,7 +76,7 @@ async fn declined_payments_give_back_under_a_stampede(backend: Backend) {
             1 => "tok_gateway_error",
             _ => "tok_visa",
         };
-        let body = order_body(card, Some(json!([{"product_id": product, "quantity": 1}])));
+        let body = one_line(card, &product, 1);
         let app = &app;
         async move { (card, app.post("/orders", Some(token), body).await) }
     }))
