@@ -127,12 +127,15 @@ impl TicketService {
             return Err(TicketError::SaleClosed);
         }
         let queue_token = self.queue_keys.issue(event_id, user)?;
-        if self
+        let admitted = self
             .coord
             .get(&user_key(event_id, user))
             .await
-            .map_err(coord_down)?
-            .is_some()
+            .map_err(coord_down)?;
+        if admitted
+            .as_deref()
+            .and_then(parse_admission)
+            .is_some_and(|(_, expires_at)| expires_at > now)
         {
             let entry = QueueEntry {
                 queue_token,
@@ -221,7 +224,11 @@ impl TicketService {
             .get(&user_key(event_id, &user))
             .await
             .map_err(coord_down)?;
-        if let Some((token, expires_at)) = admitted.as_deref().and_then(parse_admission) {
+        if let Some((token, expires_at)) = admitted
+            .as_deref()
+            .and_then(parse_admission)
+            .filter(|(_, expires_at)| *expires_at > now)
+        {
             return Ok(QueueStatus {
                 state: QueueState::Active,
                 position: None,
@@ -307,7 +314,7 @@ impl TicketService {
         let mut entries = Vec::with_capacity(tokens.len() * 2);
         for (user, token) in &tokens {
             entries.push((user_key(&event.id, user), format!("{token} {expires_at}")));
-            entries.push((token_key(&event.id, token), user.clone()));
+            entries.push((token_key(&event.id, token), format!("{user} {expires_at}")));
         }
         coord.set_many(&entries, ttl).await.map_err(coord_down)?;
         let slots: Vec<(String, i64)> = tokens
@@ -378,8 +385,14 @@ impl TicketService {
         token: Option<&str>,
     ) -> Result<String, TicketError> {
         if let Some(token) = token {
+            let now = self.clock.now_ms();
             let owner = match self.coord.get(&token_key(event_id, token)).await {
-                Ok(owner) => owner,
+                // The stored expiry, not only the store's own TTL, decides: every node
+                // then agrees on the injected clock.
+                Ok(entry) => entry
+                    .as_deref()
+                    .and_then(parse_admission)
+                    .and_then(|(owner, expires_at)| (expires_at > now).then(|| owner.to_owned())),
                 Err(e) => {
                     tracing::warn!(
                         error = format!("{e:#}"),
@@ -461,7 +474,7 @@ impl TicketService {
     }
 }
 
-/// `"<token> <expires_at>"` as stored under a user's admission key.
+/// `"<token or user> <expires_at>"`, as stored under a user's and a token's key.
 fn parse_admission(text: &str) -> Option<(&str, Millis)> {
     let (token, expires_at) = text.split_once(' ')?;
     Some((token, expires_at.parse().ok()?))

@@ -22,12 +22,21 @@ pub enum Backend {
     Postgres(String),
     /// SQLite for the database, JetStream at this URL for the event bus.
     Nats(String),
+    /// PostgreSQL (admin URL) for the database, Redis (URL) for the `coord` port.
+    PostgresRedis(String, String),
 }
 
 impl Backend {
     /// PostgreSQL when `MATSURI_TEST_POSTGRES_URL` is set; in CI its absence is a failure.
     pub fn postgres() -> Option<Backend> {
         service_url("MATSURI_TEST_POSTGRES_URL").map(Backend::Postgres)
+    }
+
+    /// PostgreSQL and Redis when both test URLs are set; in CI their absence is a failure.
+    pub fn postgres_redis() -> Option<Backend> {
+        let postgres = service_url("MATSURI_TEST_POSTGRES_URL")?;
+        let redis = service_url("MATSURI_TEST_REDIS_URL")?;
+        Some(Backend::PostgresRedis(postgres, redis))
     }
 
     /// JetStream when `MATSURI_TEST_NATS_URL` is set; in CI its absence is a failure.
@@ -92,6 +101,32 @@ macro_rules! bus_backend_tests {
     };
 }
 
+/// Runs each named `async fn(Backend)` on SQLite with the in-process `coord`, and on
+/// PostgreSQL with Redis as `coord`: the ticketing story.
+#[macro_export]
+macro_rules! coord_backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::helpers::Backend::postgres_redis() {
+                        super::$name(backend).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// Runs async clean-up from `Drop`, which may run inside a runtime that must not be
 /// blocked: on a thread with a runtime of its own, waiting for it to finish.
 fn clean_up(work: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -118,6 +153,34 @@ impl Drop for ScratchStream {
         clean_up(async move {
             if let Ok(link) = matsuri_bus::NatsLink::connect(&url, &prefix).await {
                 let _ = link.delete_stream().await;
+            }
+        });
+    }
+}
+
+/// Redis keys under a prefix made for one test, deleted after it.
+struct ScratchKeys {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for ScratchKeys {
+    fn drop(&mut self) {
+        let (url, pattern) = (self.url.clone(), format!("{}:*", self.prefix));
+        clean_up(async move {
+            let Ok(client) = redis::Client::open(url) else {
+                return;
+            };
+            let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                return;
+            };
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
             }
         });
     }
@@ -178,6 +241,7 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
     _database: Option<ScratchDatabase>,
     _stream: Option<ScratchStream>,
+    _keys: Option<ScratchKeys>,
 }
 
 /// Starts matsuri on port 0 with a fresh database. Background workers are off: tests run
@@ -207,10 +271,21 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
             });
             (None, sqlite_url)
         }
-        Backend::Postgres(admin) => {
+        Backend::Postgres(admin) | Backend::PostgresRedis(admin, _) => {
             let (db, url) = ScratchDatabase::create(admin).await;
             (Some(db), url)
         }
+    };
+    let keys = match &backend {
+        Backend::PostgresRedis(_, redis) => Some(ScratchKeys {
+            url: redis.clone(),
+            prefix: format!(
+                "{}:{}",
+                std::env::var("MATSURI_TEST_RUN_ID").unwrap_or_else(|_| "test".into()),
+                uuid::Uuid::new_v4().simple()
+            ),
+        }),
+        _ => None,
     };
     let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
@@ -229,6 +304,10 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     if let Some(stream) = &stream {
         settings.bus_url = stream.url.clone();
         settings.bus.nats_prefix = stream.prefix.clone();
+    }
+    if let Some(keys) = &keys {
+        settings.coord_url = keys.url.clone();
+        settings.coord_prefix = keys.prefix.clone();
     }
     tweak(&mut settings);
 
@@ -262,6 +341,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         _dir: dir,
         _database: database,
         _stream: stream,
+        _keys: keys,
     }
 }
 
