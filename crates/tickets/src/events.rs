@@ -227,6 +227,9 @@ impl EventRow {
     }
 }
 
+/// A seat row: id, section, row, number, price, status, held until.
+type SeatTuple = (String, String, i64, i64, i64, String, Option<i64>);
+
 const EVENT_COLUMNS: &str =
     "id, name, starts_at, sale_starts_at, hold_seconds, max_active, seat_count, sections";
 
@@ -365,7 +368,7 @@ impl TicketService {
     ) -> Result<Vec<Seat>, TicketError> {
         self.event_row(event_id).await?;
         let now = self.clock.now_ms();
-        let rows: Vec<(String, String, i64, i64, i64, String, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<SeatTuple> = sqlx::query_as(
             "SELECT id, section, row_no, seat_no, price, status, held_until FROM seats \
              WHERE event_id = $1 ORDER BY position",
         )

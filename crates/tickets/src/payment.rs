@@ -413,19 +413,12 @@ impl TicketService {
             seat_ids: purchase.tickets.iter().map(|t| t.seat_id.clone()).collect(),
             paid_at: rfc3339(now),
         };
-        matsuri_bus::publish(
-            &mut **tx,
-            now,
-            topics::TICKET_PURCHASED,
-            Some(&row.id),
-            &event,
-        )
-        .await?;
+        matsuri_bus::publish(tx, now, topics::TICKET_PURCHASED, Some(&row.id), &event).await?;
         let answer = StoredResponse {
             status: StatusCode::CREATED.as_u16(),
             body: serde_json::to_string(&purchase).map_err(anyhow::Error::from)?,
         };
-        IdempotencyStore::complete_for_resource(&mut **tx, &row.id, &answer, now).await?;
+        IdempotencyStore::complete_for_resource(tx, &row.id, &answer, now).await?;
         Ok(purchase)
     }
 }

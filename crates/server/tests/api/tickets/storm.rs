@@ -77,7 +77,7 @@ async fn five_hundred_fans_ten_seats(backend: Backend) {
         }
     }
     assert!(
-        won >= 1 && won <= 5,
+        (1..=5).contains(&won),
         "{won} holds of two seats among ten seats"
     );
     let statuses = app.seat_statuses(&event).await;
