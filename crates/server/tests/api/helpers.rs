@@ -238,7 +238,8 @@ pub struct TestApp {
     pub data_dir: std::path::PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    pub settings: Settings,
+    _dir: Option<tempfile::TempDir>,
     _database: Option<ScratchDatabase>,
     _stream: Option<ScratchStream>,
     _keys: Option<ScratchKeys>,
@@ -312,17 +313,28 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     tweak(&mut settings);
 
     let clock = Arc::new(ManualClock::starting_now());
-    let app = Application::build(settings, clock.clone())
+    let mut app = start(settings, clock).await;
+    if let Backend::Nats(_) = backend {
+        assert!(matches!(
+            app.components.bus.transport(),
+            matsuri_bus::Transport::Nats(_)
+        ));
+    }
+    app._dir = Some(dir);
+    app._database = database;
+    app._stream = stream;
+    app._keys = keys;
+    app
+}
+
+/// Builds and serves an application; the caller attaches what must be cleaned up.
+async fn start(settings: Settings, clock: Arc<ManualClock>) -> TestApp {
+    let data_dir = settings.data_dir.clone();
+    let app = Application::build(settings.clone(), clock.clone())
         .await
         .expect("the application builds");
     let addr = app.local_addr().expect("a bound address");
     let components = app.components().clone();
-    if let Backend::Nats(_) = backend {
-        assert!(matches!(
-            components.bus.transport(),
-            matsuri_bus::Transport::Nats(_)
-        ));
-    }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -335,13 +347,22 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
             .expect("an HTTP client"),
         components,
         clock,
-        data_dir: dir.path().to_path_buf(),
+        data_dir,
+        settings,
         shutdown: Some(tx),
         server: Some(server),
-        _dir: dir,
-        _database: database,
-        _stream: stream,
-        _keys: keys,
+        _dir: None,
+        _database: None,
+        _stream: None,
+        _keys: None,
+    }
+}
+
+impl TestApp {
+    /// A second node of the same system: its own server on its own port, sharing the
+    /// database, `coord`, bus and clock of this one.
+    pub async fn spawn_peer(&self) -> TestApp {
+        start(self.settings.clone(), self.clock.clone()).await
     }
 }
 

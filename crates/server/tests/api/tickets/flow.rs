@@ -567,3 +567,51 @@ async fn bad_input_changes_nothing(backend: Backend) {
         .await;
     assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Two nodes sharing PostgreSQL and Redis behave as one system: a fan queued on one node
+/// is admitted by the other's scheduler, and a seat held on one is taken on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_sell_as_one() {
+    let Some(backend) = Backend::postgres_redis() else {
+        return;
+    };
+    let a = spawn_app(backend).await;
+    let b = a.spawn_peer().await;
+    let event = a
+        .create_event(event_body(&[("A", 1, 4, 5_000)], 10, 600))
+        .await;
+    let seats = b.seat_ids(&event).await;
+    let first = a.register("node-a@example.com").await;
+    let second = b.register("node-b@example.com").await;
+    let first_queue = a.join(&first, &event).await;
+    let second_queue = b.join(&second, &event).await;
+    assert_eq!(
+        b.components.tickets.admit_next_batch(&event).await.unwrap(),
+        2,
+        "one queue across the nodes"
+    );
+    let first_access = b.queue_status(&event, &first_queue).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second_access = a.queue_status(&event, &second_queue).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let held = a.hold(&first, &first_access, &event, &[&seats[0]]).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{}", held.text);
+    let taken = b.hold(&second, &second_access, &event, &[&seats[0]]).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text);
+    assert_eq!(taken.code(), "seat_unavailable");
+    let paid = b
+        .pay(
+            &first,
+            held.body["reservation_id"].as_str().unwrap(),
+            card_payment("tok_visa"),
+            None,
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.text);
+    assert_eq!(a.seat_statuses(&event).await[&seats[0]], "sold");
+}
