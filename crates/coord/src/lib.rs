@@ -5,6 +5,7 @@
 //! a prefix so deployments and test runs can share a server.
 
 mod memory;
+mod ranked;
 mod redis_backend;
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The in-process backend. Time to live follows the injected clock, so tests expire keys
 //! by moving the clock.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -9,11 +9,12 @@ use matsuri_core::SharedClock;
 use matsuri_core::clock::Millis;
 
 use crate::Coord;
+use crate::ranked::RankedSet;
 
 #[derive(Default)]
 struct SortedSet {
     scores: HashMap<String, i64>,
-    order: BTreeSet<(i64, String)>,
+    order: RankedSet,
 }
 
 enum Value {
@@ -102,14 +103,14 @@ impl Coord for MemoryCoord {
             let Some(score) = set.scores.get(member) else {
                 return Ok(None);
             };
-            let rank = set.order.range(..(*score, member.to_owned())).count();
+            let rank = set.order.rank(&(*score, member.to_owned()));
             Ok(Some(u64::try_from(rank)?))
         })?
     }
 
     async fn zcard(&self, key: &str) -> anyhow::Result<u64> {
         self.with(key, |entries, _| {
-            Ok(u64::try_from(sorted(entries, key)?.scores.len())?)
+            Ok(u64::try_from(sorted(entries, key)?.order.len())?)
         })?
     }
 
@@ -184,10 +185,11 @@ impl Coord for MemoryCoord {
         self.with(key, |entries, _| {
             let set = sorted(entries, key)?;
             let mut removed = 0;
-            while let Some((score, _)) = set.order.first() {
-                if *score > max_score {
-                    break;
-                }
+            while set
+                .order
+                .first()
+                .is_some_and(|(score, _)| *score <= max_score)
+            {
                 if let Some((_, member)) = set.order.pop_first() {
                     set.scores.remove(&member);
                     removed += 1;

@@ -1,7 +1,8 @@
 //! Events and their seats: staff create an event with sections of rows × seats; anyone
 //! reads the events and the seat map.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
@@ -174,6 +175,29 @@ impl NewEvent {
     }
 }
 
+/// Events read so far, by id. Bounded: past `EVENT_CACHE_LIMIT` entries it starts over.
+#[derive(Default)]
+pub(crate) struct EventCache(Mutex<HashMap<String, Arc<EventRow>>>);
+
+const EVENT_CACHE_LIMIT: usize = 10_000;
+
+impl EventCache {
+    fn get(&self, id: &str) -> Option<Arc<EventRow>> {
+        self.0.lock().ok()?.get(id).cloned()
+    }
+
+    fn insert(&self, row: EventRow) -> Arc<EventRow> {
+        let row = Arc::new(row);
+        if let Ok(mut events) = self.0.lock() {
+            if events.len() >= EVENT_CACHE_LIMIT {
+                events.clear();
+            }
+            events.insert(row.id.clone(), row.clone());
+        }
+        row
+    }
+}
+
 /// An event row as stored.
 #[derive(Debug, Clone)]
 pub(crate) struct EventRow {
@@ -309,19 +333,25 @@ impl TicketService {
         self.event(&id).await
     }
 
-    pub(crate) async fn event_row(&self, id: &str) -> Result<EventRow, TicketError> {
-        sqlx::query_as::<_, EventTuple>(sqlx::AssertSqlSafe(format!(
+    /// The event, from the in-process cache when it was read before: an event never
+    /// changes once created, and every queue poll and hold needs it.
+    pub(crate) async fn event_row(&self, id: &str) -> Result<Arc<EventRow>, TicketError> {
+        if let Some(row) = self.event_cache.get(id) {
+            return Ok(row);
+        }
+        let row = sqlx::query_as::<_, EventTuple>(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(self.db.reader())
         .await?
         .map(EventRow::from)
-        .ok_or(TicketError::EventNotFound)
+        .ok_or(TicketError::EventNotFound)?;
+        Ok(self.event_cache.insert(row))
     }
 
     pub async fn event(&self, id: &str) -> Result<Event, TicketError> {
-        Ok(self.event_row(id).await?.into_event())
+        Ok(self.event_row(id).await?.as_ref().clone().into_event())
     }
 
     /// Events in creation order, after `cursor` (an event id); `limit + 1` rows.

@@ -54,6 +54,7 @@ pub struct TicketService {
     queue_keys: queue::QueueKeys,
     signer: qr::Signer,
     admissions: queue::AdmissionRates,
+    event_cache: events::EventCache,
 }
 
 impl TicketService {
@@ -72,6 +73,7 @@ impl TicketService {
             idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
             queue_keys: queue::QueueKeys::new(secret),
             admissions: queue::AdmissionRates::default(),
+            event_cache: events::EventCache::default(),
             db,
             coord,
             clock,
