@@ -270,6 +270,8 @@ impl Default for ShopSettings {
 pub struct TicketSettings {
     /// Most seats in one hold.
     pub max_seats_per_hold: usize,
+    /// Most holds an admitted user may have at once (each of up to `max_seats_per_hold`).
+    pub max_holds_per_admission: i64,
     /// Most seats an event may have.
     pub max_seats_per_event: i64,
     /// How long a hold lasts when the event does not say.
@@ -293,6 +295,7 @@ impl Default for TicketSettings {
     fn default() -> Self {
         Self {
             max_seats_per_hold: 4,
+            max_holds_per_admission: 1,
             max_seats_per_event: 100_000,
             default_hold_seconds: 600,
             default_max_active: 500,

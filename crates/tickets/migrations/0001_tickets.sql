@@ -52,6 +52,7 @@ CREATE TABLE reservations (
 );
 CREATE INDEX reservations_by_user ON reservations (user_id, id);
 CREATE INDEX reservations_by_expiry ON reservations (status, expires_at);
+CREATE INDEX reservations_by_access ON reservations (access_token);
 
 -- One ticket per seat, ever: the unique seat is the last word on "no seat sold twice".
 CREATE TABLE tickets (
@@ -92,12 +93,14 @@ CREATE TABLE wallet_entries (
 CREATE INDEX wallet_entries_by_user ON wallet_entries (user_id, id);
 
 -- The database copy of every access token the waiting room issued: token checks fall
--- back to it when the coordination store is unreachable (seed 003).
+-- back to it when the coordination store is unreachable (seed 003). `live_holds` counts
+-- the token's holds that have not ended; a hold takes one with a conditional increment.
 CREATE TABLE access_tokens (
     token TEXT PRIMARY KEY,
     event_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
+    live_holds BIGINT NOT NULL DEFAULT 0,
     released_at BIGINT,
     created_at BIGINT NOT NULL
 );

@@ -16,6 +16,8 @@ pub enum TicketError {
     SaleClosed,
     #[error("one or more of these seats is not available")]
     SeatUnavailable,
+    #[error("you already hold as many seats as one admission allows; pay or cancel first")]
+    HoldLimitReached,
     #[error("the access token is missing, unknown or expired; join the queue")]
     AccessTokenInvalid,
     #[error("you are still waiting in the queue")]
@@ -64,6 +66,7 @@ impl From<TicketError> for ApiError {
             | TicketError::TicketNotFound => ApiError::not_found(detail),
             TicketError::SaleClosed => status(StatusCode::CONFLICT, "sale_closed"),
             TicketError::SeatUnavailable => status(StatusCode::CONFLICT, "seat_unavailable"),
+            TicketError::HoldLimitReached => status(StatusCode::CONFLICT, "hold_limit_reached"),
             TicketError::AccessTokenInvalid => {
                 status(StatusCode::UNAUTHORIZED, "access_token_invalid")
             }

@@ -155,6 +155,29 @@ impl TicketService {
         let reservation_id = matsuri_core::ids::new_uuid_v7();
         let expires_at = now + event.hold_seconds * 1000;
         let mut tx = self.db.begin().await?;
+        // The caller's own holds that have ended no longer count against the limit.
+        let ended: Vec<(String, Option<String>)> = sqlx::query_as(
+            "UPDATE reservations SET status = 'expired', updated_at = $2 \
+             WHERE access_token = $1 AND status = 'held' AND charging_since IS NULL AND expires_at <= $2 \
+             RETURNING id, access_token",
+        )
+        .bind(&token)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        end_holds(&mut tx, &ended, now).await?;
+        let counted = sqlx::query(
+            "UPDATE access_tokens SET live_holds = live_holds + 1 WHERE token = $1 AND live_holds < $2",
+        )
+        .bind(&token)
+        .bind(self.settings.max_holds_per_admission.max(1))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if counted == 0 {
+            tx.rollback().await?;
+            return Err(TicketError::HoldLimitReached);
+        }
         let mut amount: i64 = 0;
         for seat_id in &seat_ids {
             let price: Option<i64> = sqlx::query_scalar(
@@ -252,21 +275,22 @@ impl TicketService {
                 _ => Ok(()),
             };
         }
-        release_seats(&mut tx, std::slice::from_ref(&row.id), now).await?;
+        end_holds(&mut tx, &[(row.id.clone(), row.access_token.clone())], now).await?;
         tx.commit().await?;
         tracing::info!(reservation_id = %id, "hold cancelled");
         Ok(())
     }
 }
 
-/// Makes the seats still held by these reservations available again.
-pub(crate) async fn release_seats(
+/// Ends holds (already marked expired or cancelled): their seats still held by them are
+/// available again, and their access tokens may hold again. Returns the seats released.
+pub(crate) async fn end_holds(
     tx: &mut matsuri_db::Tx,
-    reservation_ids: &[String],
+    holds: &[(String, Option<String>)],
     now: Millis,
 ) -> Result<u64, sqlx::Error> {
     let mut released = 0;
-    for batch in reservation_ids.chunks(500) {
+    for batch in holds.chunks(500) {
         let list: Vec<String> = (0..batch.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "UPDATE seats SET status = 'available', reservation_id = NULL, held_until = NULL, updated_at = $1 \
@@ -274,10 +298,23 @@ pub(crate) async fn release_seats(
             list.join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-        for id in batch {
+        for (id, _) in batch {
             query = query.bind(id);
         }
         released += query.execute(&mut **tx).await?.rows_affected();
+    }
+    let mut per_token: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for token in holds.iter().filter_map(|(_, token)| token.as_deref()) {
+        *per_token.entry(token).or_default() += 1;
+    }
+    for (token, ended) in per_token {
+        sqlx::query(
+            "UPDATE access_tokens SET live_holds = live_holds - $2 WHERE token = $1 AND live_holds >= $2",
+        )
+        .bind(token)
+        .bind(ended)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(released)
 }

@@ -18,7 +18,7 @@ use matsuri_core::timefmt::rfc3339;
 use matsuri_db::{IdempotencyStore, StoredResponse, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
-use crate::holds::ReservationRow;
+use crate::holds::{ReservationRow, end_holds};
 use crate::{Purchase, Ticket, TicketError, TicketPurchased, TicketService, topics};
 
 /// How a reservation is paid.
@@ -289,14 +289,20 @@ impl TicketService {
                     .refund(charge_key)
                     .await
                     .map_err(|e| TicketError::Internal(e.into()))?;
-                sqlx::query(
+                let mut tx = self.db.begin().await?;
+                let ended = sqlx::query(
                     "UPDATE reservations SET status = 'expired', charging_since = NULL, updated_at = $2 \
                      WHERE id = $1 AND status = 'held'",
                 )
                 .bind(&row.id)
                 .bind(now)
-                .execute(self.db.writer())
-                .await?;
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if ended == 1 {
+                    end_holds(&mut tx, &[(row.id.clone(), row.access_token.clone())], now).await?;
+                }
+                tx.commit().await?;
                 Err(TicketError::ReservationExpired)
             }
             Err(e) => {

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use matsuri_payments::ChargeOutcome;
 
-use crate::holds::{RESERVATION_COLUMNS, ReservationRow, ReservationTuple, release_seats};
+use crate::holds::{RESERVATION_COLUMNS, ReservationRow, ReservationTuple, end_holds};
 use crate::{TicketError, TicketService};
 
 /// What one sweep did.
@@ -30,14 +30,15 @@ impl TicketService {
         let settled_charges = self.settle_stale_charges().await?;
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
-        let expired: Vec<String> = sqlx::query_scalar(
+        let expired: Vec<(String, Option<String>)> = sqlx::query_as(
             "UPDATE reservations SET status = 'expired', updated_at = $1 \
-             WHERE status = 'held' AND charging_since IS NULL AND expires_at <= $1 RETURNING id",
+             WHERE status = 'held' AND charging_since IS NULL AND expires_at <= $1 \
+             RETURNING id, access_token",
         )
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let released_seats = release_seats(&mut tx, &expired, now).await?;
+        let released_seats = end_holds(&mut tx, &expired, now).await?;
         sqlx::query("DELETE FROM access_tokens WHERE expires_at < $1")
             .bind(now - ACCESS_TOKEN_RETENTION_MS)
             .execute(&mut *tx)

@@ -66,6 +66,9 @@ async fn holds_expire_and_free_their_seats(backend: Backend) {
     let statuses = app.seat_statuses(&event).await;
     assert_eq!(statuses[&seats[0]], "held");
     assert_eq!(statuses[&seats[1]], "available");
+    // An ended hold no longer counts against its holder's one live hold.
+    let again = app.hold(&late, &late_access, &event, &[&seats[2]]).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
     let nothing = app.components.tickets.sweep().await.unwrap();
     assert_eq!(nothing.expired_holds, 0);
     let taken_reservation = taken.body["reservation_id"].as_str().unwrap();

@@ -393,6 +393,11 @@ async fn cancelling_a_hold_releases_its_seats(backend: Backend) {
         .hold(&fan, &access, &event, &[&seats[0], &seats[3]])
         .await;
     let reservation = held.body["reservation_id"].as_str().unwrap().to_owned();
+    // One live hold per admission: hoarding seats hold after hold is refused.
+    let hoard = app.hold(&fan, &access, &event, &[&seats[1]]).await;
+    assert_eq!(hoard.status, StatusCode::CONFLICT, "{}", hoard.text);
+    assert_eq!(hoard.code(), "hold_limit_reached");
+    assert_eq!(app.seat_statuses(&event).await[&seats[1]], "available");
     let cancelled = app
         .request(
             Method::DELETE,

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use reqwest::StatusCode;
 
 use super::{event_body, wallet_payment};
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
 
 crate::coord_backend_tests!(five_hundred_fans_ten_seats, a_hundred_debits_on_one_wallet);
 
@@ -104,7 +104,7 @@ async fn five_hundred_fans_ten_seats(backend: Backend) {
 /// One fan with 100 holds pays for all of them at once from a wallet that covers 60:
 /// exactly 60 are paid, the rest refused, and the balance never goes below zero.
 async fn a_hundred_debits_on_one_wallet(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| s.tickets.max_holds_per_admission = 100).await;
     let event = app
         .create_event(event_body(&[("A", 10, 10, 1_000)], 10, 600))
         .await;
