@@ -185,11 +185,12 @@ impl Bus {
         Ok(worked)
     }
 
-    /// Deletes events older than `before` (ms) that every subscription has passed (and,
-    /// on JetStream, that were published), except those parked or dead; and the applied
-    /// records older than that. Returns how many events went.
+    /// Deletes events older than `before` (ms) that every subscription to their topic has
+    /// passed (and, on JetStream, that were published), except those parked or dead; and
+    /// the applied records older than that. Events of topics nobody subscribes to go once
+    /// relayed. Returns how many events went.
     pub async fn prune(&self, before: i64) -> anyhow::Result<u64> {
-        let mut passed: Option<i64> = None;
+        let mut passed: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
         for sub in self.subscriptions.iter() {
             let position: i64 =
                 sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM bus_cursors WHERE group_name = $1 AND topic = $2")
@@ -197,27 +198,51 @@ impl Bus {
                     .bind(sub.topic)
                     .fetch_one(self.db.reader())
                     .await?;
-            passed = Some(passed.map_or(position, |p| p.min(position)));
+            passed
+                .entry(sub.topic)
+                .and_modify(|p| *p = (*p).min(position))
+                .or_insert(position);
         }
-        if let Transport::Nats(link) = &self.transport {
-            let published: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(seq), 0) FROM bus_nats_published WHERE stream = $1",
-            )
-            .bind(link.stream_name())
-            .fetch_one(self.db.reader())
-            .await?;
-            passed = Some(passed.map_or(published, |p| p.min(published)));
+        let published = match &self.transport {
+            Transport::Nats(link) => {
+                sqlx::query_scalar(
+                    "SELECT COALESCE(MAX(seq), 0) FROM bus_nats_published WHERE stream = $1",
+                )
+                .bind(link.stream_name())
+                .fetch_one(self.db.reader())
+                .await?
+            }
+            Transport::Sql => i64::MAX,
+        };
+        let keep = "AND NOT EXISTS (SELECT 1 FROM bus_parked p WHERE p.event_id = outbox.id) \
+             AND NOT EXISTS (SELECT 1 FROM bus_dead_letters d WHERE d.event_id = outbox.id)";
+        let mut deleted = 0;
+        for (topic, position) in &passed {
+            deleted += sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM outbox WHERE topic = $1 AND seq IS NOT NULL AND seq <= $2 AND created_at < $3 {keep}"
+            )))
+            .bind(*topic)
+            .bind((*position).min(published))
+            .bind(before)
+            .execute(self.db.writer())
+            .await?
+            .rows_affected();
         }
-        let deleted = sqlx::query(
-            "DELETE FROM outbox WHERE seq IS NOT NULL AND seq <= $1 AND created_at < $2 \
-             AND NOT EXISTS (SELECT 1 FROM bus_parked p WHERE p.event_id = outbox.id) \
-             AND NOT EXISTS (SELECT 1 FROM bus_dead_letters d WHERE d.event_id = outbox.id)",
-        )
-        .bind(passed.unwrap_or(i64::MAX))
-        .bind(before)
-        .execute(self.db.writer())
-        .await?
-        .rows_affected();
+        let subscribed: Vec<String> = (0..passed.len()).map(|i| format!("${}", i + 3)).collect();
+        let unsubscribed = if subscribed.is_empty() {
+            String::new()
+        } else {
+            format!("AND topic NOT IN ({})", subscribed.join(", "))
+        };
+        let mut orphans = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM outbox WHERE seq IS NOT NULL AND seq <= $1 AND created_at < $2 {unsubscribed} {keep}"
+        )))
+        .bind(published)
+        .bind(before);
+        for topic in passed.keys() {
+            orphans = orphans.bind(*topic);
+        }
+        deleted += orphans.execute(self.db.writer()).await?.rows_affected();
         sqlx::query("DELETE FROM bus_applied WHERE applied_at < $1")
             .bind(before)
             .execute(self.db.writer())

@@ -29,6 +29,14 @@ pub trait Coord: Send + Sync + 'static {
     async fn zpopmin(&self, key: &str, count: usize) -> anyhow::Result<Vec<(String, i64)>>;
     /// True when the member was there.
     async fn zrem(&self, key: &str, member: &str) -> anyhow::Result<bool>;
+    /// Adds or updates every member with its score, in one round trip.
+    async fn zadd_many(&self, key: &str, members: &[(String, i64)]) -> anyhow::Result<()>;
+    /// Up to `count` members with the lowest scores, lowest first, without removing them.
+    async fn zrange_head(&self, key: &str, count: usize) -> anyhow::Result<Vec<String>>;
+    /// Removes every listed member in one round trip; returns how many were there.
+    async fn zrem_many(&self, key: &str, members: &[String]) -> anyhow::Result<u64>;
+    /// Removes every member whose score is at most `max_score`; returns how many.
+    async fn zrem_up_to(&self, key: &str, max_score: i64) -> anyhow::Result<u64>;
 
     /// Sets `key` to `value` for `ttl` unless it exists; true when set.
     async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool>;

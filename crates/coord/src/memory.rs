@@ -141,6 +141,62 @@ impl Coord for MemoryCoord {
         })?
     }
 
+    async fn zadd_many(&self, key: &str, members: &[(String, i64)]) -> anyhow::Result<()> {
+        self.with(key, |entries, _| {
+            let set = sorted(entries, key)?;
+            for (member, score) in members {
+                if let Some(old) = set.scores.insert(member.clone(), *score) {
+                    set.order.remove(&(old, member.clone()));
+                }
+                set.order.insert((*score, member.clone()));
+            }
+            Ok(())
+        })?
+    }
+
+    async fn zrange_head(&self, key: &str, count: usize) -> anyhow::Result<Vec<String>> {
+        self.with(key, |entries, _| {
+            let set = sorted(entries, key)?;
+            Ok(set
+                .order
+                .iter()
+                .take(count)
+                .map(|(_, member)| member.clone())
+                .collect())
+        })?
+    }
+
+    async fn zrem_many(&self, key: &str, members: &[String]) -> anyhow::Result<u64> {
+        self.with(key, |entries, _| {
+            let set = sorted(entries, key)?;
+            let mut removed = 0;
+            for member in members {
+                if let Some(score) = set.scores.remove(member) {
+                    set.order.remove(&(score, member.clone()));
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })?
+    }
+
+    async fn zrem_up_to(&self, key: &str, max_score: i64) -> anyhow::Result<u64> {
+        self.with(key, |entries, _| {
+            let set = sorted(entries, key)?;
+            let mut removed = 0;
+            while let Some((score, _)) = set.order.first() {
+                if *score > max_score {
+                    break;
+                }
+                if let Some((_, member)) = set.order.pop_first() {
+                    set.scores.remove(&member);
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })?
+    }
+
     async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
         self.with(key, |entries, now| {
             if entries.contains_key(key) {

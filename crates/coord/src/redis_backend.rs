@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::Coord;
 
@@ -16,7 +16,13 @@ pub struct RedisCoord {
 impl RedisCoord {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("reading the Redis URL")?;
-        let conn = ConnectionManager::new(client)
+        // Bounded waits: an unreachable Redis must fail a call quickly, so callers can fall
+        // back (token checks go to the database) instead of hanging.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_with_config(client, config)
             .await
             .context("connecting to Redis")?;
         Ok(Self {
@@ -82,6 +88,50 @@ impl Coord for RedisCoord {
             .run(redis::cmd("ZREM").arg(self.key(key)).arg(member))
             .await?;
         Ok(removed == 1)
+    }
+
+    async fn zadd_many(&self, key: &str, members: &[(String, i64)]) -> anyhow::Result<()> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(self.key(key));
+        for (member, score) in members {
+            cmd.arg(*score).arg(member);
+        }
+        let _: i64 = self.run(&cmd).await?;
+        Ok(())
+    }
+
+    async fn zrange_head(&self, key: &str, count: usize) -> anyhow::Result<Vec<String>> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.run(
+            redis::cmd("ZRANGE")
+                .arg(self.key(key))
+                .arg(0)
+                .arg(count.saturating_sub(1)),
+        )
+        .await
+    }
+
+    async fn zrem_many(&self, key: &str, members: &[String]) -> anyhow::Result<u64> {
+        if members.is_empty() {
+            return Ok(0);
+        }
+        self.run(redis::cmd("ZREM").arg(self.key(key)).arg(members))
+            .await
+    }
+
+    async fn zrem_up_to(&self, key: &str, max_score: i64) -> anyhow::Result<u64> {
+        self.run(
+            redis::cmd("ZREMRANGEBYSCORE")
+                .arg(self.key(key))
+                .arg("-inf")
+                .arg(max_score),
+        )
+        .await
     }
 
     async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {

@@ -78,6 +78,35 @@ async fn story(coord: &dyn Coord, expire: impl AsyncFn(&[&str])) {
     assert!(coord.del("hold:seat-1").await.unwrap());
     assert!(!coord.del("hold:seat-1").await.unwrap());
 
+    // Admission in batches: peek at the head, add many in one go, remove many, and drop
+    // everything scored at or below a bound (expired access slots).
+    coord
+        .zadd_many(
+            "admit",
+            &[
+                ("d".into(), 40),
+                ("a".into(), 10),
+                ("c".into(), 30),
+                ("b".into(), 20),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        coord.zrange_head("admit", 3).await.unwrap(),
+        ["a", "b", "c"]
+    );
+    assert!(coord.zrange_head("admit", 0).await.unwrap().is_empty());
+    coord.zadd_many("admit", &[("a".into(), 50)]).await.unwrap();
+    assert_eq!(coord.zrange_head("admit", 1).await.unwrap(), ["b"]);
+    let gone = ["b".to_owned(), "c".to_owned(), "nobody".to_owned()];
+    assert_eq!(coord.zrem_many("admit", &gone).await.unwrap(), 2);
+    assert_eq!(coord.zrem_many("admit", &[]).await.unwrap(), 0);
+    assert_eq!(coord.zrem_up_to("admit", 40).await.unwrap(), 1);
+    assert_eq!(coord.zrange_head("admit", 10).await.unwrap(), ["a"]);
+    assert_eq!(coord.zrem_up_to("admit", 50).await.unwrap(), 1);
+    assert_eq!(coord.zcard("admit").await.unwrap(), 0);
+
     // Counters, hammered from many tasks: no update is lost.
     assert_eq!(coord.incr_by("active", 5).await.unwrap(), 5);
     assert_eq!(coord.incr_by("active", -2).await.unwrap(), 3);

@@ -83,6 +83,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub payments: PaymentSettings,
     pub shop: ShopSettings,
+    pub tickets: TicketSettings,
     pub mail: MailSettings,
     pub log: LogSettings,
 }
@@ -108,6 +109,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             payments: PaymentSettings::default(),
             shop: ShopSettings::default(),
+            tickets: TicketSettings::default(),
             mail: MailSettings::default(),
             log: LogSettings::default(),
         }
@@ -259,6 +261,46 @@ impl Default for ShopSettings {
             recovery_grace_seconds: 60,
             max_line_quantity: 100,
             max_order_lines: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TicketSettings {
+    /// Most seats in one hold.
+    pub max_seats_per_hold: usize,
+    /// Most seats an event may have.
+    pub max_seats_per_event: i64,
+    /// How long a hold lasts when the event does not say.
+    pub default_hold_seconds: i64,
+    /// How many admitted users may shop at once when the event does not say.
+    pub default_max_active: i64,
+    /// How long an access token from the waiting room is valid.
+    pub access_token_ttl_seconds: u64,
+    /// How often the admission scheduler lets the next batch in.
+    pub admission_interval_ms: u64,
+    /// How often the sweeper releases expired holds.
+    pub sweep_interval_seconds: u64,
+    /// How long after its hold expired a card payment that never finished (a crash
+    /// mid-charge) is settled with the gateway; longer than any gateway call.
+    pub charge_grace_seconds: i64,
+    /// Most yen one wallet charge may add.
+    pub max_wallet_charge: i64,
+}
+
+impl Default for TicketSettings {
+    fn default() -> Self {
+        Self {
+            max_seats_per_hold: 4,
+            max_seats_per_event: 100_000,
+            default_hold_seconds: 600,
+            default_max_active: 500,
+            access_token_ttl_seconds: 600,
+            admission_interval_ms: 1_000,
+            sweep_interval_seconds: 5,
+            charge_grace_seconds: 60,
+            max_wallet_charge: 1_000_000,
         }
     }
 }

@@ -106,6 +106,25 @@ impl ApiError {
         )
     }
 
+    /// 422 `idempotency_key_reused`: the key came before with a different request.
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        )
+    }
+
+    /// 409 `idempotency_key_in_use`: a request with the same key is still running.
+    pub fn idempotency_key_in_use() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_in_use",
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+        )
+        .with_retry_after(1)
+    }
+
     /// 500 `internal_error`: the cause goes to the log, never to the client.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         let mut err = Self::new(
@@ -198,6 +217,21 @@ pub fn problem_response(
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    res
+}
+
+/// Answers with a stored answer (a replay for an `Idempotency-Key`), byte for byte: JSON
+/// for a success, a problem document otherwise.
+pub fn stored_answer(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        PROBLEM_CONTENT_TYPE
+    };
+    let mut res = (status, body).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res
 }
 

@@ -70,3 +70,28 @@ where
 fn query_rejection(rejection: QueryRejection) -> ApiError {
     ApiError::invalid_request(rejection.body_text())
 }
+
+/// The `Idempotency-Key` header, if sent. A malformed one (not 1 to 255 visible ASCII
+/// characters) is refused with 400.
+#[derive(Debug, Clone, Default)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        match value.to_str() {
+            Ok(key)
+                if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Ok(IdempotencyKey(Some(key.to_owned())))
+            }
+            _ => Err(ApiError::invalid_request(
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )),
+        }
+    }
+}

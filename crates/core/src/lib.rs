@@ -15,5 +15,5 @@ pub use auth::{AuthUser, Identity, Role, StaffUser, TokenKeys};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::Settings;
 pub use error::{ApiError, FieldError, Problem};
-pub use extract::{Json, Query};
+pub use extract::{IdempotencyKey, Json, Query};
 pub use money::{CURRENCY, Yen};

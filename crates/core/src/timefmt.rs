@@ -14,6 +14,12 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or_default()
 }
 
+/// Reads an RFC 3339 timestamp (any offset) as UTC milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<Millis> {
+    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// The UTC calendar day of a timestamp as `YYYYMMDD`.
 pub fn yyyymmdd(ms: Millis) -> String {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -31,5 +37,8 @@ mod tests {
         let text = rfc3339(ms);
         assert_eq!(text, "2025-11-05T09:30:00.123Z");
         assert_eq!(yyyymmdd(ms), "20251105");
+        assert_eq!(parse_rfc3339(&text), Some(ms));
+        assert_eq!(parse_rfc3339("2025-11-05T18:30:00.123+09:00"), Some(ms));
+        assert_eq!(parse_rfc3339("next tuesday"), None);
     }
 }

@@ -115,6 +115,64 @@ impl IdempotencyStore {
         })
     }
 
+    /// What an earlier request with `key` left, without claiming it: `None` when the key
+    /// is unused.
+    pub async fn find(
+        &self,
+        user_id: &str,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Option<KeyState>, sqlx::Error> {
+        let row: Option<(String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT fingerprint, status_code, response_body FROM idempotency_keys \
+             WHERE user_id = $1 AND scope = $2 AND idem_key = $3",
+        )
+        .bind(user_id)
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(self.db.writer())
+        .await?;
+        Ok(row.map(|row| match row {
+            (stored, _, _) if stored != fingerprint => KeyState::Mismatch,
+            (_, Some(status), Some(body)) => KeyState::Replay(StoredResponse {
+                status: u16::try_from(status).unwrap_or(500),
+                body,
+            }),
+            _ => KeyState::InProgress,
+        }))
+    }
+
+    /// Records `key` with its finished answer inside the transaction that does the work,
+    /// so the work and its answer commit together. False when the key was used before:
+    /// roll the work back and [`Self::find`] what the earlier request left.
+    pub async fn record_in(
+        conn: &mut Conn,
+        user_id: &str,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        response: &StoredResponse,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys \
+             (user_id, scope, idem_key, fingerprint, status_code, response_body, created_at, completed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (user_id, scope, idem_key) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(scope)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(i64::from(response.status))
+        .bind(&response.body)
+        .bind(now)
+        .execute(conn)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
     /// Claims `key`, waiting up to `wait` for a concurrent request with the same key to
     /// finish so its answer can be replayed.
     pub async fn claim_or_wait(

@@ -9,6 +9,7 @@ use rand::Rng;
 use matsuri_accounts::NewUser;
 use matsuri_core::{Role, Settings};
 use matsuri_shop::ShopError;
+use matsuri_tickets::{NewEvent, SectionRequest};
 
 use crate::Components;
 
@@ -126,6 +127,46 @@ const DEMO_PRODUCTS: [(&str, &str, &str, i64, i64); 5] = [
     ),
 ];
 
+const DEMO_EVENT: &str = "matsuri Live 2026 — Budokan";
+
+/// A concert with 500 seats, its sale open, a month from now; made once.
+async fn seed_demo_event(components: &Components) -> anyhow::Result<()> {
+    let tickets = &components.tickets;
+    let existing = tickets
+        .events_after(None, 100)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if existing.iter().any(|e| e.name == DEMO_EVENT) {
+        return Ok(());
+    }
+    let starts_at =
+        matsuri_core::timefmt::rfc3339(components.clock.now_ms() + 30 * 24 * 3_600 * 1_000);
+    let section = |name: &str, rows, seats_per_row, price| SectionRequest {
+        name: name.into(),
+        rows,
+        seats_per_row,
+        price,
+    };
+    let new = NewEvent::parse(
+        DEMO_EVENT,
+        &starts_at,
+        None,
+        None,
+        None,
+        &[
+            section("Arena", 10, 20, 9_800),
+            section("Stand", 10, 30, 7_800),
+        ],
+        tickets.settings(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    tickets
+        .create_event(new)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
 pub async fn seed_demo(components: &Components) -> anyhow::Result<()> {
     for (email, password, name, role) in DEMO_USERS {
         let new = NewUser::parse(email, password, name).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -139,6 +180,7 @@ pub async fn seed_demo(components: &Components) -> anyhow::Result<()> {
             Err(e) => return Err(anyhow::anyhow!("{e}")),
         }
     }
+    seed_demo_event(components).await?;
     tracing::info!(
         staff = DEMO_USERS[0].0,
         staff_password = DEMO_USERS[0].1,

@@ -21,6 +21,7 @@ use matsuri_shop::{
     BILLING_GROUP, Billing, Contact, Customers, NOTIFICATION_GROUP, OrderMailer, ShopService,
     topics,
 };
+use matsuri_tickets::{DATA_EXPORT_GROUP, DataExport, TicketService};
 
 /// The running system's parts; tests reach into them.
 #[derive(Clone)]
@@ -30,6 +31,7 @@ pub struct Components {
     pub keys: Arc<TokenKeys>,
     pub accounts: Arc<AccountService>,
     pub shop: Arc<ShopService>,
+    pub tickets: Arc<TicketService>,
     pub mailer: SharedMailer,
     pub gateway: SharedGateway,
     pub bus: Bus,
@@ -70,13 +72,25 @@ impl Components {
             gateway.clone(),
             settings.shop.clone(),
         );
+        let tickets = TicketService::new(
+            db.clone(),
+            coord.clone(),
+            clock.clone(),
+            gateway.clone(),
+            settings.tickets.clone(),
+            secret.as_bytes(),
+        )
+        .await?;
         let mailer = matsuri_mail::from_url(&settings.mail_url(), &settings.mail.from)?;
         let directory: Arc<dyn Customers> = Arc::new(AccountDirectory(accounts.clone()));
         let deadline = Duration::from_secs(settings.bus.handler_deadline_seconds.max(1));
-        let subscribe = |group: &'static str, consumer: SharedConsumer| {
-            Subscription::new(topics::ORDER_PAID, group, consumer)
+        let subscribe_to = |topic: &'static str, group: &'static str, consumer: SharedConsumer| {
+            Subscription::new(topic, group, consumer)
                 .with_max_attempts(settings.bus.max_attempts_of(group))
                 .with_deadline(deadline)
+        };
+        let subscribe = |group: &'static str, consumer: SharedConsumer| {
+            subscribe_to(topics::ORDER_PAID, group, consumer)
         };
         let subscriptions = vec![
             subscribe(
@@ -97,6 +111,15 @@ impl Components {
                 BILLING_GROUP,
                 Arc::new(Billing::new(db.clone(), clock.clone())),
             ),
+            subscribe_to(
+                matsuri_tickets::topics::TICKET_PURCHASED,
+                DATA_EXPORT_GROUP,
+                Arc::new(DataExport::new(
+                    db.clone(),
+                    clock.clone(),
+                    &settings.data_dir,
+                )),
+            ),
         ];
         let bus_admin = BusAdmin::new(db.clone(), clock.clone(), &subscriptions);
         let transport = match settings.bus_url.as_str() {
@@ -116,6 +139,7 @@ impl Components {
             keys,
             accounts,
             shop,
+            tickets,
             mailer,
             gateway,
             bus,
@@ -134,6 +158,7 @@ impl Components {
             &matsuri_accounts::MIGRATIONS,
             &matsuri_shop::MIGRATIONS,
             &matsuri_inventory::MIGRATIONS,
+            &matsuri_tickets::MIGRATIONS,
         ])
         .await
         .context("applying migrations")
@@ -144,6 +169,8 @@ impl Components {
         vec![
             tokio::spawn(self.bus.clone().run(stop.clone())),
             tokio::spawn(self.shop.clone().run_recovery(stop.clone())),
+            tokio::spawn(self.tickets.clone().run_admissions(stop.clone())),
+            tokio::spawn(self.tickets.clone().run_sweeper(stop.clone())),
             tokio::spawn(self.bus.clone().run_pruning(self.retention, stop)),
         ]
     }

@@ -36,7 +36,8 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
     info(title = "matsuri", description = "The backend for the moments when everybody comes at once."),
     modifiers(&BearerAuth),
     tags((name = "users", description = "Accounts and sign-in"), (name = "shop", description = "Catalog, cart, checkout, orders"),
-        (name = "events", description = "Consumer groups, dead letters, invoices, mails"))
+        (name = "events", description = "Consumer groups, dead letters, invoices, mails"),
+        (name = "tickets", description = "Concert ticketing: waiting room, seat holds, wallet, payment, QR tickets"))
 )]
 struct ApiDoc;
 
@@ -61,6 +62,7 @@ pub fn router(c: &Components, timeout: Duration) -> Router {
     let api = OpenApiRouter::new()
         .merge(matsuri_accounts::routes(c.accounts.clone()))
         .merge(matsuri_shop::routes(c.shop.clone()))
+        .merge(matsuri_tickets::routes(c.tickets.clone()))
         .merge(matsuri_bus::routes(c.bus_admin.clone()));
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)

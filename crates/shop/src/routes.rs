@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use matsuri_core::error::PROBLEM_CONTENT_TYPE;
+use matsuri_core::error::stored_answer;
 use matsuri_core::page::{Page, PageQuery};
-use matsuri_core::{ApiError, AuthUser, Json, Problem, Query, StaffUser};
+use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
 use matsuri_db::{KeyState, StoredResponse, fingerprint};
 
 use crate::catalog::NewProduct;
@@ -207,7 +207,7 @@ const KEY_WAIT: Duration = Duration::from_secs(30);
 async fn create_order(
     State(shop): State<Arc<ShopService>>,
     AuthUser(who): AuthUser,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Json(body): Json<CreateOrderRequest>,
 ) -> Response {
     let settings = shop.settings();
@@ -227,10 +227,6 @@ async fn create_order(
     ) {
         Ok(request) => request,
         Err(e) => return ApiError::from(e).into_response(),
-    };
-    let key = match idempotency_key(&headers) {
-        Ok(key) => key,
-        Err(e) => return e.into_response(),
     };
     let Some(key) = key else {
         return match shop.checkout(&who.user_id, request, None, None).await {
@@ -272,23 +268,8 @@ async fn create_order(
     {
         Err(e) => return ApiError::internal(e).into_response(),
         Ok(KeyState::Replay(stored)) => return replay(&stored),
-        Ok(KeyState::Mismatch) => {
-            return ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used with a different request",
-            )
-            .into_response();
-        }
-        Ok(KeyState::InProgress) => {
-            return ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_in_use",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            )
-            .with_retry_after(1)
-            .into_response();
-        }
+        Ok(KeyState::Mismatch) => return ApiError::idempotency_key_reused().into_response(),
+        Ok(KeyState::InProgress) => return ApiError::idempotency_key_in_use().into_response(),
         Ok(KeyState::Claimed) => {}
     }
     let link = KeyLink {
@@ -328,33 +309,9 @@ async fn create_order(
     replay(&stored)
 }
 
-/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(key.to_owned()))
-        }
-        _ => Err(ApiError::invalid_request(
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        )),
-    }
-}
-
 /// Answers with a stored response, byte for byte.
 fn replay(stored: &StoredResponse) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let content_type = if status.is_success() {
-        "application/json"
-    } else {
-        PROBLEM_CONTENT_TYPE
-    };
-    let mut res = (status, stored.body.clone()).into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    res
+    stored_answer(stored.status, stored.body.clone())
 }
 
 /// The caller's orders, newest first.

@@ -22,12 +22,21 @@ pub enum Backend {
     Postgres(String),
     /// SQLite for the database, JetStream at this URL for the event bus.
     Nats(String),
+    /// PostgreSQL (admin URL) for the database, Redis (URL) for the `coord` port.
+    PostgresRedis(String, String),
 }
 
 impl Backend {
     /// PostgreSQL when `MATSURI_TEST_POSTGRES_URL` is set; in CI its absence is a failure.
     pub fn postgres() -> Option<Backend> {
         service_url("MATSURI_TEST_POSTGRES_URL").map(Backend::Postgres)
+    }
+
+    /// PostgreSQL and Redis when both test URLs are set; in CI their absence is a failure.
+    pub fn postgres_redis() -> Option<Backend> {
+        let postgres = service_url("MATSURI_TEST_POSTGRES_URL")?;
+        let redis = service_url("MATSURI_TEST_REDIS_URL")?;
+        Some(Backend::PostgresRedis(postgres, redis))
     }
 
     /// JetStream when `MATSURI_TEST_NATS_URL` is set; in CI its absence is a failure.
@@ -92,6 +101,32 @@ macro_rules! bus_backend_tests {
     };
 }
 
+/// Runs each named `async fn(Backend)` on SQLite with the in-process `coord`, and on
+/// PostgreSQL with Redis as `coord`: the ticketing story.
+#[macro_export]
+macro_rules! coord_backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::helpers::Backend::postgres_redis() {
+                        super::$name(backend).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// Runs async clean-up from `Drop`, which may run inside a runtime that must not be
 /// blocked: on a thread with a runtime of its own, waiting for it to finish.
 fn clean_up(work: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -118,6 +153,34 @@ impl Drop for ScratchStream {
         clean_up(async move {
             if let Ok(link) = matsuri_bus::NatsLink::connect(&url, &prefix).await {
                 let _ = link.delete_stream().await;
+            }
+        });
+    }
+}
+
+/// Redis keys under a prefix made for one test, deleted after it.
+struct ScratchKeys {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for ScratchKeys {
+    fn drop(&mut self) {
+        let (url, pattern) = (self.url.clone(), format!("{}:*", self.prefix));
+        clean_up(async move {
+            let Ok(client) = redis::Client::open(url) else {
+                return;
+            };
+            let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                return;
+            };
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
             }
         });
     }
@@ -175,9 +238,11 @@ pub struct TestApp {
     pub data_dir: std::path::PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    pub settings: Settings,
+    _dir: Option<tempfile::TempDir>,
     _database: Option<ScratchDatabase>,
     _stream: Option<ScratchStream>,
+    _keys: Option<ScratchKeys>,
 }
 
 /// Starts matsuri on port 0 with a fresh database. Background workers are off: tests run
@@ -207,10 +272,21 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
             });
             (None, sqlite_url)
         }
-        Backend::Postgres(admin) => {
+        Backend::Postgres(admin) | Backend::PostgresRedis(admin, _) => {
             let (db, url) = ScratchDatabase::create(admin).await;
             (Some(db), url)
         }
+    };
+    let keys = match &backend {
+        Backend::PostgresRedis(_, redis) => Some(ScratchKeys {
+            url: redis.clone(),
+            prefix: format!(
+                "{}:{}",
+                std::env::var("MATSURI_TEST_RUN_ID").unwrap_or_else(|_| "test".into()),
+                uuid::Uuid::new_v4().simple()
+            ),
+        }),
+        _ => None,
     };
     let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
@@ -230,20 +306,35 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         settings.bus_url = stream.url.clone();
         settings.bus.nats_prefix = stream.prefix.clone();
     }
+    if let Some(keys) = &keys {
+        settings.coord_url = keys.url.clone();
+        settings.coord_prefix = keys.prefix.clone();
+    }
     tweak(&mut settings);
 
     let clock = Arc::new(ManualClock::starting_now());
-    let app = Application::build(settings, clock.clone())
+    let mut app = start(settings, clock).await;
+    if let Backend::Nats(_) = backend {
+        assert!(matches!(
+            app.components.bus.transport(),
+            matsuri_bus::Transport::Nats(_)
+        ));
+    }
+    app._dir = Some(dir);
+    app._database = database;
+    app._stream = stream;
+    app._keys = keys;
+    app
+}
+
+/// Builds and serves an application; the caller attaches what must be cleaned up.
+async fn start(settings: Settings, clock: Arc<ManualClock>) -> TestApp {
+    let data_dir = settings.data_dir.clone();
+    let app = Application::build(settings.clone(), clock.clone())
         .await
         .expect("the application builds");
     let addr = app.local_addr().expect("a bound address");
     let components = app.components().clone();
-    if let Backend::Nats(_) = backend {
-        assert!(matches!(
-            components.bus.transport(),
-            matsuri_bus::Transport::Nats(_)
-        ));
-    }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -256,12 +347,22 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
             .expect("an HTTP client"),
         components,
         clock,
-        data_dir: dir.path().to_path_buf(),
+        data_dir,
+        settings,
         shutdown: Some(tx),
         server: Some(server),
-        _dir: dir,
-        _database: database,
-        _stream: stream,
+        _dir: None,
+        _database: None,
+        _stream: None,
+        _keys: None,
+    }
+}
+
+impl TestApp {
+    /// A second node of the same system: its own server on its own port, sharing the
+    /// database, `coord`, bus and clock of this one.
+    pub async fn spawn_peer(&self) -> TestApp {
+        start(self.settings.clone(), self.clock.clone()).await
     }
 }
 

@@ -15,3 +15,4 @@ mod idempotency;
 mod ops;
 mod recovery;
 mod storm;
+mod tickets;

@@ -1,0 +1,204 @@
+//! Time, moved by the injected clock: holds and access tokens end and free their seat or
+//! slot; the pre-queue is shuffled once when the sale opens.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::{card_payment, event_body, wallet_payment};
+use crate::helpers::{Backend, spawn_app};
+
+crate::coord_backend_tests!(
+    holds_expire_and_free_their_seats,
+    access_tokens_expire_and_purchases_free_slots,
+    the_pre_queue_is_shuffled_once_at_sale_start,
+);
+
+async fn holds_expire_and_free_their_seats(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let event = app
+        .create_event(event_body(&[("A", 1, 4, 5_000)], 10, 60))
+        .await;
+    let seats = app.seat_ids(&event).await;
+    let late = app.register("late@example.com").await;
+    let next = app.register("next@example.com").await;
+    let late_access = app.admitted(&late, &event).await;
+    let next_access = app.admitted(&next, &event).await;
+    app.charge(&late, 10_000).await;
+    let held = app
+        .hold(&late, &late_access, &event, &[&seats[0], &seats[1]])
+        .await;
+    let reservation = held.body["reservation_id"].as_str().unwrap().to_owned();
+
+    app.clock.advance(Duration::from_secs(61));
+    let shown = app
+        .get(&format!("/reservations/{reservation}"), Some(&late))
+        .await;
+    assert_eq!(shown.body["status"], "expired");
+    assert!(
+        app.seat_statuses(&event)
+            .await
+            .values()
+            .all(|s| s == "available")
+    );
+    for body in [wallet_payment(), card_payment("tok_visa")] {
+        let paid = app.pay(&late, &reservation, body, None).await;
+        assert_eq!(paid.status, StatusCode::GONE, "{}", paid.text);
+        assert_eq!(paid.code(), "reservation_expired");
+    }
+    assert_eq!(
+        app.wallet(&late).await,
+        json!({"balance": 10_000, "charged_total": 10_000, "paid_total": 0}),
+        "nothing was charged"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sim_gateway_charges").await,
+        0
+    );
+
+    // Someone else may take an ended hold's seat before the sweeper comes by.
+    let taken = app.hold(&next, &next_access, &event, &[&seats[0]]).await;
+    assert_eq!(taken.status, StatusCode::CREATED, "{}", taken.text);
+    let swept = app.components.tickets.sweep().await.unwrap();
+    assert_eq!(swept.expired_holds, 1);
+    assert_eq!(swept.released_seats, 1, "only the seat nobody took since");
+    let statuses = app.seat_statuses(&event).await;
+    assert_eq!(statuses[&seats[0]], "held");
+    assert_eq!(statuses[&seats[1]], "available");
+    let nothing = app.components.tickets.sweep().await.unwrap();
+    assert_eq!(nothing.expired_holds, 0);
+    let taken_reservation = taken.body["reservation_id"].as_str().unwrap();
+    let paid = app
+        .pay(&next, taken_reservation, card_payment("tok_visa"), None)
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.text);
+}
+
+async fn access_tokens_expire_and_purchases_free_slots(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let event = app
+        .create_event(event_body(&[("A", 1, 10, 1_000)], 1, 600))
+        .await;
+    let seats = app.seat_ids(&event).await;
+    let tickets = &app.components.tickets;
+    let first = app.register("slot1@example.com").await;
+    let second = app.register("slot2@example.com").await;
+    let third = app.register("slot3@example.com").await;
+    let first_access = app.admitted(&first, &event).await;
+    let second_queue = app.join(&second, &event).await;
+    assert_eq!(
+        tickets.admit_next_batch(&event).await.unwrap(),
+        0,
+        "the one slot is taken"
+    );
+
+    // A purchase frees the slot at once.
+    app.charge(&first, 1_000).await;
+    let held = app.hold(&first, &first_access, &event, &[&seats[0]]).await;
+    let paid = app
+        .pay(
+            &first,
+            held.body["reservation_id"].as_str().unwrap(),
+            wallet_payment(),
+            None,
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.text);
+    assert_eq!(tickets.admit_next_batch(&event).await.unwrap(), 1);
+    let status = app.queue_status(&event, &second_queue).await;
+    assert_eq!(status.body["state"], "active", "{}", status.text);
+    let second_access = status.body["access_token"].as_str().unwrap().to_owned();
+
+    // An unused access token expires, and its slot goes to the next in line.
+    let third_queue = app.join(&third, &event).await;
+    assert_eq!(tickets.admit_next_batch(&event).await.unwrap(), 0);
+    app.clock.advance(Duration::from_secs(601));
+    let expired = app
+        .hold(&second, &second_access, &event, &[&seats[1]])
+        .await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED, "{}", expired.text);
+    assert_eq!(expired.code(), "access_token_invalid");
+    assert_eq!(
+        app.queue_status(&event, &second_queue).await.body["state"],
+        "expired"
+    );
+    assert_eq!(tickets.admit_next_batch(&event).await.unwrap(), 1);
+    assert_eq!(
+        app.queue_status(&event, &third_queue).await.body["state"],
+        "active"
+    );
+}
+
+async fn the_pre_queue_is_shuffled_once_at_sale_start(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let opens =
+        matsuri_core::timefmt::rfc3339(matsuri_core::Clock::now_ms(app.clock.as_ref()) + 3_600_000);
+    let mut body = event_body(&[("A", 1, 10, 1_000)], 20, 600);
+    body["sale_starts_at"] = json!(opens);
+    let event = app.create_event(body).await;
+    let seats = app.seat_ids(&event).await;
+    let tickets = &app.components.tickets;
+
+    let mut early = Vec::new();
+    for i in 0..20 {
+        let fan = app.register(&format!("early{i}@example.com")).await;
+        let res = app
+            .request(
+                reqwest::Method::POST,
+                &format!("/events/{event}/queue"),
+                Some(&fan),
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        assert_eq!(res.body["position"], 0, "no place is shown before the sale");
+        assert!(res.body["estimated_wait_seconds"].as_u64().unwrap() >= 3_590);
+        early.push((fan, res.body["queue_token"].as_str().unwrap().to_owned()));
+    }
+    let status = app.queue_status(&event, &early[0].1).await;
+    assert_eq!(status.body["state"], "waiting");
+    assert!(status.body.get("position").is_none(), "{}", status.text);
+    let closed = app.hold(&early[0].0, "none", &event, &[&seats[0]]).await;
+    assert_eq!(closed.code(), "sale_closed");
+    assert_eq!(tickets.admit_next_batch(&event).await.unwrap(), 0);
+
+    app.clock.advance(Duration::from_secs(3_601));
+    let mut late = Vec::new();
+    for i in 0..5 {
+        let fan = app.register(&format!("late{i}@example.com")).await;
+        late.push(app.join(&fan, &event).await);
+    }
+    let mut early_positions = Vec::new();
+    for (_, queue_token) in &early {
+        let status = app.queue_status(&event, queue_token).await;
+        early_positions.push(status.body["position"].as_u64().unwrap());
+    }
+    let mut sorted = early_positions.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (1..=20).collect::<Vec<u64>>(),
+        "the pre-queue comes first"
+    );
+    assert_ne!(
+        early_positions, sorted,
+        "and in a shuffled order, not by arrival"
+    );
+    for (i, queue_token) in late.iter().enumerate() {
+        let status = app.queue_status(&event, queue_token).await;
+        assert_eq!(
+            status.body["position"],
+            21 + i as u64,
+            "then first come, first served"
+        );
+    }
+    assert_eq!(tickets.admit_next_batch(&event).await.unwrap(), 20);
+    for (_, queue_token) in &early {
+        assert_eq!(
+            app.queue_status(&event, queue_token).await.body["state"],
+            "active"
+        );
+    }
+    assert_eq!(app.queue_status(&event, &late[0]).await.body["position"], 1);
+}

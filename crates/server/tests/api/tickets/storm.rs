@@ -1,0 +1,162 @@
+//! Stampedes on seats and on one wallet.
+
+use std::collections::{HashMap, HashSet};
+
+use reqwest::StatusCode;
+
+use super::{event_body, wallet_payment};
+use crate::helpers::{Backend, spawn_app};
+
+crate::coord_backend_tests!(five_hundred_fans_ten_seats, a_hundred_debits_on_one_wallet);
+
+/// 500 admitted fans race for the same 10 seats, each asking for two of them at once
+/// (all or none): every seat ends up held by exactly one reservation.
+async fn five_hundred_fans_ten_seats(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let event = app
+        .create_event(event_body(&[("A", 1, 10, 7_000)], 1_000, 600))
+        .await;
+    let seats = app.seat_ids(&event).await;
+    let fans = futures::future::join_all((0..500).map(|i| {
+        let app = &app;
+        async move { app.register(&format!("rush{i}@example.com")).await }
+    }))
+    .await;
+    let queue_tokens =
+        futures::future::join_all(fans.iter().map(|fan| app.join(fan, &event))).await;
+    assert_eq!(
+        app.components
+            .tickets
+            .admit_next_batch(&event)
+            .await
+            .unwrap(),
+        500
+    );
+    let access: Vec<String> =
+        futures::future::join_all(queue_tokens.iter().map(|q| app.queue_status(&event, q)))
+            .await
+            .into_iter()
+            .map(|s| s.body["access_token"].as_str().unwrap().to_owned())
+            .collect();
+
+    let answers = futures::future::join_all(fans.iter().zip(&access).enumerate().map(
+        |(i, (fan, access))| {
+            let wanted = [&seats[i % 10], &seats[(i + 3) % 10]];
+            let app = &app;
+            let event = &event;
+            async move {
+                (
+                    wanted,
+                    app.hold(
+                        fan,
+                        access,
+                        event,
+                        &[wanted[0].as_str(), wanted[1].as_str()],
+                    )
+                    .await,
+                )
+            }
+        },
+    ))
+    .await;
+
+    let mut holder: HashMap<String, String> = HashMap::new();
+    let mut won = 0;
+    for (wanted, answer) in &answers {
+        match answer.status {
+            StatusCode::CREATED => {
+                won += 1;
+                let reservation = answer.body["reservation_id"].as_str().unwrap();
+                for seat in wanted {
+                    let previous = holder.insert((*seat).clone(), reservation.to_owned());
+                    assert!(previous.is_none(), "seat {seat} held twice");
+                }
+            }
+            StatusCode::CONFLICT => assert_eq!(answer.code(), "seat_unavailable"),
+            other => panic!("unexpected {other}: {}", answer.text),
+        }
+    }
+    assert!(
+        (1..=5).contains(&won),
+        "{won} holds of two seats among ten seats"
+    );
+    let statuses = app.seat_statuses(&event).await;
+    for (seat, status) in &statuses {
+        assert_eq!(
+            status == "held",
+            holder.contains_key(seat),
+            "seat {seat} shows {status}"
+        );
+    }
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, reservation_id FROM seats WHERE status = 'held'")
+            .fetch_all(app.components.db.reader())
+            .await
+            .unwrap();
+    let stored: HashMap<String, String> = rows.into_iter().collect();
+    assert_eq!(stored, holder, "the database agrees with the answers");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM reservations").await,
+        i64::from(won)
+    );
+}
+
+/// One fan with 100 holds pays for all of them at once from a wallet that covers 60:
+/// exactly 60 are paid, the rest refused, and the balance never goes below zero.
+async fn a_hundred_debits_on_one_wallet(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let event = app
+        .create_event(event_body(&[("A", 10, 10, 1_000)], 10, 600))
+        .await;
+    let seats = app.seat_ids(&event).await;
+    let fan = app.register("wallet@example.com").await;
+    let access = app.admitted(&fan, &event).await;
+    let mut reservations = Vec::new();
+    for seat in &seats {
+        let held = app.hold(&fan, &access, &event, &[seat]).await;
+        assert_eq!(held.status, StatusCode::CREATED, "{}", held.text);
+        reservations.push(held.body["reservation_id"].as_str().unwrap().to_owned());
+    }
+    app.charge(&fan, 60_000).await;
+
+    let answers = futures::future::join_all(
+        reservations
+            .iter()
+            .map(|r| app.pay(&fan, r, wallet_payment(), None)),
+    )
+    .await;
+    let paid = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .count();
+    for answer in &answers {
+        assert!(
+            answer.status == StatusCode::CREATED
+                || (answer.status == StatusCode::PAYMENT_REQUIRED
+                    && answer.code() == "insufficient_balance"),
+            "{}",
+            answer.text
+        );
+    }
+    assert_eq!(paid, 60);
+    let wallet = app.wallet(&fan).await;
+    assert_eq!(wallet["balance"], 0);
+    assert_eq!(wallet["paid_total"], 60_000);
+    assert_eq!(wallet["charged_total"], 60_000);
+    let entries: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM wallet_entries WHERE kind = 'payment'",
+    )
+    .fetch_one(app.components.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(entries, -60_000, "one payment entry per paid hold");
+    let sold: HashSet<String> = app
+        .seat_statuses(&event)
+        .await
+        .into_iter()
+        .filter(|(_, s)| s == "sold")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(sold.len(), 60);
+    assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, 60);
+}

@@ -1,0 +1,459 @@
+//! Events and their seats: staff create an event with sections of rows × seats; anyone
+//! reads the events and the seat map.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use matsuri_core::clock::Millis;
+use matsuri_core::timefmt::{parse_rfc3339, rfc3339};
+use matsuri_core::{CURRENCY, FieldError};
+
+use crate::{Event, Seat, SeatStatus, Section, TicketError, TicketService};
+
+/// A section as staff send it.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct SectionRequest {
+    pub name: String,
+    pub rows: i64,
+    pub seats_per_row: i64,
+    pub price: i64,
+}
+
+/// A checked new event.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    name: String,
+    starts_at: Millis,
+    sale_starts_at: Option<Millis>,
+    hold_seconds: i64,
+    max_active: i64,
+    sections: Vec<Section>,
+    seat_count: i64,
+}
+
+const MAX_SECTIONS: usize = 50;
+const MAX_ROWS: i64 = 500;
+const MAX_SEATS_PER_ROW: i64 = 500;
+const MAX_PRICE: i64 = 10_000_000;
+/// Seats written per INSERT statement.
+const SEAT_BATCH: usize = 500;
+
+impl NewEvent {
+    /// Checks every field; all broken rules are reported at once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse(
+        name: &str,
+        starts_at: &str,
+        sale_starts_at: Option<&str>,
+        hold_seconds: Option<i64>,
+        max_active: Option<i64>,
+        sections: &[SectionRequest],
+        settings: &matsuri_core::config::TicketSettings,
+    ) -> Result<Self, TicketError> {
+        let mut errors = Vec::new();
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            errors.push(FieldError::new(
+                "name",
+                "must be 1 to 200 printable characters",
+            ));
+        }
+        let starts = parse_rfc3339(starts_at);
+        if starts.is_none() {
+            errors.push(FieldError::new("starts_at", "must be an RFC 3339 time"));
+        }
+        let sale = match sale_starts_at {
+            None => None,
+            Some(text) => match parse_rfc3339(text) {
+                Some(at) if starts.is_none_or(|s| at <= s) => Some(at),
+                Some(_) => {
+                    errors.push(FieldError::new(
+                        "sale_starts_at",
+                        "must not be after starts_at",
+                    ));
+                    None
+                }
+                None => {
+                    errors.push(FieldError::new(
+                        "sale_starts_at",
+                        "must be an RFC 3339 time",
+                    ));
+                    None
+                }
+            },
+        };
+        let hold_seconds = hold_seconds.unwrap_or(settings.default_hold_seconds);
+        if !(30..=3_600).contains(&hold_seconds) {
+            errors.push(FieldError::new(
+                "hold_seconds",
+                "must be between 30 and 3600",
+            ));
+        }
+        let max_active = max_active.unwrap_or(settings.default_max_active);
+        if !(1..=100_000).contains(&max_active) {
+            errors.push(FieldError::new(
+                "max_active",
+                "must be between 1 and 100000",
+            ));
+        }
+        if sections.is_empty() || sections.len() > MAX_SECTIONS {
+            errors.push(FieldError::new(
+                "sections",
+                format!("must hold 1 to {MAX_SECTIONS} sections"),
+            ));
+        }
+        let mut names = HashSet::new();
+        let mut seat_count: i64 = 0;
+        let mut checked = Vec::with_capacity(sections.len());
+        for (i, s) in sections.iter().enumerate() {
+            let section_name = s.name.trim().to_owned();
+            if section_name.is_empty()
+                || section_name.chars().count() > 40
+                || section_name.chars().any(char::is_control)
+            {
+                errors.push(FieldError::new(
+                    format!("sections[{i}].name"),
+                    "must be 1 to 40 printable characters",
+                ));
+            } else if !names.insert(section_name.clone()) {
+                errors.push(FieldError::new(
+                    format!("sections[{i}].name"),
+                    "appears more than once",
+                ));
+            }
+            if !(1..=MAX_ROWS).contains(&s.rows) {
+                errors.push(FieldError::new(
+                    format!("sections[{i}].rows"),
+                    format!("must be between 1 and {MAX_ROWS}"),
+                ));
+            }
+            if !(1..=MAX_SEATS_PER_ROW).contains(&s.seats_per_row) {
+                errors.push(FieldError::new(
+                    format!("sections[{i}].seats_per_row"),
+                    format!("must be between 1 and {MAX_SEATS_PER_ROW}"),
+                ));
+            }
+            if !(0..=MAX_PRICE).contains(&s.price) {
+                errors.push(FieldError::new(
+                    format!("sections[{i}].price"),
+                    format!("must be between 0 and {MAX_PRICE}"),
+                ));
+            }
+            seat_count = seat_count.saturating_add(
+                s.rows.clamp(0, MAX_ROWS) * s.seats_per_row.clamp(0, MAX_SEATS_PER_ROW),
+            );
+            checked.push(Section {
+                name: section_name,
+                rows: s.rows,
+                seats_per_row: s.seats_per_row,
+                price: s.price,
+            });
+        }
+        if seat_count > settings.max_seats_per_event {
+            errors.push(FieldError::new(
+                "sections",
+                format!(
+                    "an event may have at most {} seats",
+                    settings.max_seats_per_event
+                ),
+            ));
+        }
+        match (errors.is_empty(), starts) {
+            (true, Some(starts_at)) => Ok(Self {
+                name,
+                starts_at,
+                sale_starts_at: sale,
+                hold_seconds,
+                max_active,
+                sections: checked,
+                seat_count,
+            }),
+            _ => Err(TicketError::Invalid(errors)),
+        }
+    }
+}
+
+/// An event row as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct EventRow {
+    pub id: String,
+    pub name: String,
+    pub starts_at: i64,
+    pub sale_starts_at: Option<i64>,
+    pub hold_seconds: i64,
+    pub max_active: i64,
+    pub seat_count: i64,
+    pub sections: String,
+}
+
+type EventTuple = (String, String, i64, Option<i64>, i64, i64, i64, String);
+
+impl From<EventTuple> for EventRow {
+    fn from(t: EventTuple) -> Self {
+        let (id, name, starts_at, sale_starts_at, hold_seconds, max_active, seat_count, sections) =
+            t;
+        Self {
+            id,
+            name,
+            starts_at,
+            sale_starts_at,
+            hold_seconds,
+            max_active,
+            seat_count,
+            sections,
+        }
+    }
+}
+
+impl EventRow {
+    fn into_event(self) -> Event {
+        Event {
+            sections: serde_json::from_str(&self.sections).unwrap_or_default(),
+            id: self.id,
+            name: self.name,
+            starts_at: rfc3339(self.starts_at),
+            sale_starts_at: self.sale_starts_at.map(rfc3339),
+            hold_seconds: self.hold_seconds,
+            max_active: self.max_active,
+            seat_count: self.seat_count,
+            currency: CURRENCY.to_owned(),
+        }
+    }
+
+    /// Whether the sale is open at `now`: after its start and before the show.
+    pub fn on_sale(&self, now: Millis) -> bool {
+        now < self.starts_at && self.sale_starts_at.is_none_or(|at| at <= now)
+    }
+}
+
+/// A seat row: id, section, row, number, price, status, held until.
+type SeatTuple = (String, String, i64, i64, i64, String, Option<i64>);
+
+const EVENT_COLUMNS: &str =
+    "id, name, starts_at, sale_starts_at, hold_seconds, max_active, seat_count, sections";
+
+/// The status a seat shows: a hold past its end is as good as released.
+fn seat_status(status: &str, held_until: Option<i64>, now: Millis) -> SeatStatus {
+    match status {
+        "sold" => SeatStatus::Sold,
+        "held" if held_until.is_some_and(|until| until > now) => SeatStatus::Held,
+        _ => SeatStatus::Available,
+    }
+}
+
+impl TicketService {
+    /// Creates the event and every seat in one transaction.
+    pub async fn create_event(&self, new: NewEvent) -> Result<Event, TicketError> {
+        let now = self.clock.now_ms();
+        let id = matsuri_core::ids::new_uuid_v7();
+        let sections = serde_json::to_string(&new.sections).map_err(anyhow::Error::from)?;
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO ticket_events (id, name, starts_at, sale_starts_at, hold_seconds, max_active, \
+             seat_count, sections, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(&new.name)
+        .bind(new.starts_at)
+        .bind(new.sale_starts_at)
+        .bind(new.hold_seconds)
+        .bind(new.max_active)
+        .bind(new.seat_count)
+        .bind(&sections)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let mut seats = Vec::with_capacity(usize::try_from(new.seat_count).unwrap_or(0));
+        for section in &new.sections {
+            for row in 1..=section.rows {
+                for number in 1..=section.seats_per_row {
+                    seats.push((section.name.as_str(), row, number, section.price));
+                }
+            }
+        }
+        for (batch_no, batch) in seats.chunks(SEAT_BATCH).enumerate() {
+            let values: Vec<String> = (0..batch.len())
+                .map(|i| {
+                    let p = i * 6;
+                    format!(
+                        "(${}, $1, ${}, ${}, ${}, ${}, ${}, 'available', $2)",
+                        p + 3,
+                        p + 4,
+                        p + 5,
+                        p + 6,
+                        p + 7,
+                        p + 8
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO seats (id, event_id, section, row_no, seat_no, position, price, status, updated_at) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&id).bind(now);
+            for (i, (section, row, number, price)) in batch.iter().enumerate() {
+                let position = i64::try_from(batch_no * SEAT_BATCH + i).unwrap_or(i64::MAX);
+                query = query
+                    .bind(matsuri_core::ids::new_uuid_v7())
+                    .bind(*section)
+                    .bind(*row)
+                    .bind(*number)
+                    .bind(position)
+                    .bind(*price);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(event_id = %id, seats = new.seat_count, "event created");
+        self.event(&id).await
+    }
+
+    pub(crate) async fn event_row(&self, id: &str) -> Result<EventRow, TicketError> {
+        sqlx::query_as::<_, EventTuple>(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.db.reader())
+        .await?
+        .map(EventRow::from)
+        .ok_or(TicketError::EventNotFound)
+    }
+
+    pub async fn event(&self, id: &str) -> Result<Event, TicketError> {
+        Ok(self.event_row(id).await?.into_event())
+    }
+
+    /// Events in creation order, after `cursor` (an event id); `limit + 1` rows.
+    pub async fn events_after(
+        &self,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>, TicketError> {
+        let rows = sqlx::query_as::<_, EventTuple>(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id > $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(cursor.unwrap_or(""))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| EventRow::from(row).into_event())
+            .collect())
+    }
+
+    /// Events whose sale is open now (the admission scheduler's work list).
+    pub(crate) async fn events_on_sale(&self) -> Result<Vec<EventRow>, TicketError> {
+        let now = self.clock.now_ms();
+        let rows = sqlx::query_as::<_, EventTuple>(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE starts_at > $1"
+        )))
+        .bind(now)
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(EventRow::from)
+            .filter(|e| e.on_sale(now))
+            .collect())
+    }
+
+    /// The seat map, in section, row, seat order; only available seats with
+    /// `only_available`.
+    pub async fn seats(
+        &self,
+        event_id: &str,
+        only_available: bool,
+    ) -> Result<Vec<Seat>, TicketError> {
+        self.event_row(event_id).await?;
+        let now = self.clock.now_ms();
+        let rows: Vec<SeatTuple> = sqlx::query_as(
+            "SELECT id, section, row_no, seat_no, price, status, held_until FROM seats \
+             WHERE event_id = $1 ORDER BY position",
+        )
+        .bind(event_id)
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, section, row, number, price, status, held_until)| Seat {
+                    id,
+                    section,
+                    row,
+                    number,
+                    price,
+                    status: seat_status(&status, held_until, now),
+                },
+            )
+            .filter(|seat| !only_available || seat.status == SeatStatus::Available)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matsuri_core::config::TicketSettings;
+
+    fn section(name: &str, rows: i64, per_row: i64) -> SectionRequest {
+        SectionRequest {
+            name: name.into(),
+            rows,
+            seats_per_row: per_row,
+            price: 8_800,
+        }
+    }
+
+    #[test]
+    fn counts_seats_and_reports_every_broken_rule() {
+        let settings = TicketSettings::default();
+        let ok = NewEvent::parse(
+            "Tour final",
+            "2030-01-01T18:00:00Z",
+            Some("2029-12-01T10:00:00+09:00"),
+            None,
+            None,
+            &[section("A", 10, 20), section("B", 2, 5)],
+            &settings,
+        );
+        let event = ok.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(event.seat_count, 210);
+        assert_eq!(event.hold_seconds, 600);
+        assert_eq!(event.max_active, 500);
+
+        let bad = NewEvent::parse(
+            "",
+            "tomorrow",
+            Some("2031-01-01T00:00:00Z"),
+            Some(5),
+            Some(0),
+            &[section("A", 0, 20), section("A", 1, 1_000)],
+            &settings,
+        );
+        let Err(TicketError::Invalid(errors)) = bad else {
+            panic!("expected validation errors");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        for field in [
+            "name",
+            "starts_at",
+            "hold_seconds",
+            "max_active",
+            "sections[0].rows",
+            "sections[1].name",
+            "sections[1].seats_per_row",
+        ] {
+            assert!(fields.contains(&field), "{field} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn expired_holds_show_as_available() {
+        assert_eq!(seat_status("held", Some(100), 50), SeatStatus::Held);
+        assert_eq!(seat_status("held", Some(100), 100), SeatStatus::Available);
+        assert_eq!(seat_status("sold", None, 0), SeatStatus::Sold);
+        assert_eq!(seat_status("available", None, 0), SeatStatus::Available);
+    }
+}

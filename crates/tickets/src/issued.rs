@@ -1,0 +1,120 @@
+//! Issued tickets: the owner lists and shows them (with the QR image), and staff at the
+//! gate verify a scanned payload, which marks the ticket used exactly once.
+
+use crate::qr::qr_url;
+use crate::{Ticket, TicketError, TicketService, TicketStatus, Verification};
+
+type TicketRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+);
+
+const TICKET_COLUMNS: &str =
+    "id, event_id, seat_id, section, row_no, seat_no, price, status, qr_payload";
+
+fn ticket_of(row: TicketRow) -> Ticket {
+    let (id, event_id, seat_id, section, row_no, seat_no, price, status, qr_payload) = row;
+    Ticket {
+        qr_url: qr_url(&id),
+        id,
+        event_id,
+        seat_id,
+        section,
+        row: row_no,
+        number: seat_no,
+        price,
+        status: if status == "used" {
+            TicketStatus::Used
+        } else {
+            TicketStatus::Valid
+        },
+        qr_payload,
+    }
+}
+
+impl TicketService {
+    /// The user's tickets after `cursor` (a ticket id); `limit + 1` rows.
+    pub async fn tickets_of(
+        &self,
+        user: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>, TicketError> {
+        let rows: Vec<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        )))
+        .bind(user)
+        .bind(cursor.unwrap_or(""))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows.into_iter().map(ticket_of).collect())
+    }
+
+    /// One of the user's tickets; another user's answers as missing.
+    pub async fn ticket(&self, user: &str, id: &str) -> Result<Ticket, TicketError> {
+        let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1 AND user_id = $2"
+        )))
+        .bind(id)
+        .bind(user)
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.map(ticket_of).ok_or(TicketError::TicketNotFound)
+    }
+
+    /// The ticket's QR code as SVG.
+    pub async fn ticket_qr_svg(&self, user: &str, id: &str) -> Result<String, TicketError> {
+        let ticket = self.ticket(user, id).await?;
+        crate::qr::qr_svg(&ticket.qr_payload)
+    }
+
+    /// The public key scanners verify QR payloads with (a JWK set).
+    pub fn signing_key(&self) -> serde_json::Value {
+        self.signer.jwks()
+    }
+
+    /// Checks a scanned payload and marks its ticket used; a second scan reports it as
+    /// already used. A forged or unknown payload is not valid.
+    pub async fn verify_ticket(&self, payload: &str) -> Result<Verification, TicketError> {
+        let invalid = Verification {
+            valid: false,
+            ticket_id: None,
+            seat: None,
+            already_used: false,
+        };
+        let Some(claims) = self.signer.verify(payload) else {
+            return Ok(invalid);
+        };
+        let used = sqlx::query(
+            "UPDATE tickets SET status = 'used', used_at = $2 WHERE id = $1 AND status = 'valid'",
+        )
+        .bind(&claims.sub)
+        .bind(self.clock.now_ms())
+        .execute(self.db.writer())
+        .await?
+        .rows_affected();
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tickets WHERE id = $1")
+            .bind(&claims.sub)
+            .fetch_optional(self.db.writer())
+            .await?;
+        if exists.is_none() {
+            return Ok(invalid);
+        }
+        metrics::counter!("matsuri_ticket_scans_total", "outcome" => if used == 1 { "admitted" } else { "already_used" })
+            .increment(1);
+        Ok(Verification {
+            valid: true,
+            ticket_id: Some(claims.sub),
+            seat: Some(claims.lbl),
+            already_used: used == 0,
+        })
+    }
+}

@@ -1,0 +1,101 @@
+//! Concert ticketing (seeds 001 §4 and 003): events and their seats, the waiting room
+//! with batch admission and access tokens, seat holds, payment by card or wallet, signed
+//! QR tickets, and the sweeper that releases expired holds.
+//!
+//! Contended state changes only through statements whose condition is the invariant: a
+//! seat is held by one conditional `UPDATE` per seat (all of a hold's seats or none), a
+//! ticket's seat is unique, and a wallet is debited with a version check. The waiting
+//! room lives in the `coord` port (Redis sorted sets at scale); access tokens are also
+//! written to the database, which answers token checks when `coord` is unreachable.
+
+mod error;
+mod events;
+mod export;
+mod holds;
+mod issued;
+mod model;
+mod payment;
+mod qr;
+mod queue;
+mod routes;
+mod sweeper;
+mod wallet;
+
+use std::sync::Arc;
+
+pub use error::TicketError;
+pub use events::{NewEvent, SectionRequest};
+pub use export::{DATA_EXPORT_GROUP, DataExport};
+pub use model::*;
+pub use payment::{KeyLink, PaymentMethod};
+pub use routes::routes;
+pub use sweeper::Swept;
+pub use wallet::{ChargeKey, Charged};
+
+use matsuri_coord::SharedCoord;
+use matsuri_core::SharedClock;
+use matsuri_core::config::TicketSettings;
+use matsuri_db::{Db, IdempotencyStore, Migration, MigrationSet};
+use matsuri_payments::SharedGateway;
+
+/// Topics this crate publishes.
+pub mod topics {
+    pub const TICKET_PURCHASED: &str = "ticket.purchased";
+}
+
+/// The ticketing business logic; no HTTP types.
+pub struct TicketService {
+    db: Db,
+    coord: SharedCoord,
+    clock: SharedClock,
+    gateway: SharedGateway,
+    idempotency: IdempotencyStore,
+    settings: TicketSettings,
+    queue_keys: queue::QueueKeys,
+    signer: qr::Signer,
+    admissions: queue::AdmissionRates,
+}
+
+impl TicketService {
+    /// `secret` signs queue tokens; the QR signing key is loaded from the database (made
+    /// on first start).
+    pub async fn new(
+        db: Db,
+        coord: SharedCoord,
+        clock: SharedClock,
+        gateway: SharedGateway,
+        settings: TicketSettings,
+        secret: &[u8],
+    ) -> anyhow::Result<Arc<Self>> {
+        let signer = qr::Signer::load_or_create(&db, clock.now_ms()).await?;
+        Ok(Arc::new(Self {
+            idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
+            queue_keys: queue::QueueKeys::new(secret),
+            admissions: queue::AdmissionRates::default(),
+            db,
+            coord,
+            clock,
+            gateway,
+            settings,
+            signer,
+        }))
+    }
+
+    pub fn settings(&self) -> &TicketSettings {
+        &self.settings
+    }
+
+    pub fn idempotency(&self) -> &IdempotencyStore {
+        &self.idempotency
+    }
+}
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "tickets",
+    migrations: &[Migration {
+        version: 1,
+        name: "events, seats, reservations, tickets, wallets, access tokens",
+        sql: include_str!("../migrations/0001_tickets.sql"),
+        postgres_sql: None,
+    }],
+};

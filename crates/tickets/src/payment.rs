@@ -1,0 +1,424 @@
+//! Paying for a hold (seed 001 §4 "決済フロー", seed 003 step 5), by card or wallet.
+//!
+//! Wallet: one transaction debits the wallet (a version check, retried on conflict),
+//! marks the reservation paid and its seats sold, issues the tickets, releases the access
+//! token and writes `ticket.purchased`. Card: the gateway call happens outside any
+//! transaction (architecture principle 5): the reservation is marked as charging (which
+//! keeps its seats a grace period past the hold), the gateway is charged with a fresh
+//! idempotency key, and then the same confirming transaction runs — or, if the seats are
+//! somehow gone, the charge is refunded. The sweeper settles charges a crash interrupted.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use rand::Rng;
+
+use matsuri_core::clock::Millis;
+use matsuri_core::timefmt::rfc3339;
+use matsuri_db::{IdempotencyStore, StoredResponse, Tx};
+use matsuri_payments::{ChargeOutcome, ChargeRequest};
+
+use crate::holds::ReservationRow;
+use crate::{Purchase, Ticket, TicketError, TicketPurchased, TicketService, topics};
+
+/// How a reservation is paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentMethod {
+    Card { token: String },
+    Wallet,
+}
+
+/// Ties a payment to the `Idempotency-Key` it was sent with.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLink<'a> {
+    pub user_id: &'a str,
+    pub scope: &'a str,
+    pub key: &'a str,
+}
+
+/// How often a wallet debit is tried when other debits of the same wallet keep winning.
+const WALLET_ATTEMPTS: u32 = 25;
+
+impl TicketService {
+    /// Pays for the user's held reservation and returns its tickets.
+    pub async fn pay(
+        &self,
+        user: &str,
+        reservation_id: &str,
+        method: PaymentMethod,
+        key: Option<KeyLink<'_>>,
+    ) -> Result<Purchase, TicketError> {
+        let row = self.reservation_row(user, reservation_id).await?;
+        let now = self.clock.now_ms();
+        if row.status == "paid" {
+            return Err(TicketError::AlreadyPaid);
+        }
+        if row.status != "held" || row.expires_at <= now {
+            return Err(if row.charging_since.is_some() {
+                TicketError::PaymentInProgress
+            } else {
+                TicketError::ReservationExpired
+            });
+        }
+        let outcome = match method {
+            PaymentMethod::Wallet => self.pay_by_wallet(&row, key).await,
+            PaymentMethod::Card { token } => self.pay_by_card(&row, &token, key).await,
+        };
+        let label = match &outcome {
+            Ok(_) => "paid",
+            Err(TicketError::InsufficientBalance { .. } | TicketError::PaymentDeclined(_)) => {
+                "declined"
+            }
+            Err(TicketError::ReservationExpired) => "expired",
+            Err(_) => "failed",
+        };
+        metrics::counter!("matsuri_ticket_payments_total", "outcome" => label).increment(1);
+        let purchase = outcome?;
+        self.after_purchase(&row).await;
+        Ok(purchase)
+    }
+
+    async fn after_purchase(&self, row: &ReservationRow) {
+        if let Some(token) = &row.access_token {
+            self.free_slot(&row.event_id, &row.user_id, token).await;
+        }
+        tracing::info!(reservation_id = %row.id, event_id = %row.event_id, "tickets issued");
+    }
+
+    async fn pay_by_wallet(
+        &self,
+        row: &ReservationRow,
+        key: Option<KeyLink<'_>>,
+    ) -> Result<Purchase, TicketError> {
+        for attempt in 1..=WALLET_ATTEMPTS {
+            let now = self.clock.now_ms();
+            let mut tx = self.db.begin().await?;
+            let wallet: Option<(i64, i64)> =
+                sqlx::query_as("SELECT balance, version FROM wallets WHERE user_id = $1")
+                    .bind(&row.user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let (balance, version) = wallet.unwrap_or((0, 0));
+            if balance < row.amount {
+                tx.rollback().await?;
+                return Err(TicketError::InsufficientBalance {
+                    balance,
+                    amount: row.amount,
+                });
+            }
+            let debited = sqlx::query(
+                "UPDATE wallets SET balance = balance - $3, paid_total = paid_total + $3, \
+                 version = version + 1, updated_at = $4 \
+                 WHERE user_id = $1 AND version = $2 AND balance >= $3",
+            )
+            .bind(&row.user_id)
+            .bind(version)
+            .bind(row.amount)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if debited == 0 {
+                // Another debit or charge of this wallet committed first: read it again.
+                tx.rollback().await?;
+                metrics::counter!("matsuri_wallet_version_conflicts_total").increment(1);
+                let pause = rand::rng().random_range(1..=5 * u64::from(attempt));
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO wallet_entries (id, user_id, kind, amount, reservation_id, created_at) \
+                 VALUES ($1, $2, 'payment', $3, $4, $5)",
+            )
+            .bind(matsuri_core::ids::new_uuid_v7())
+            .bind(&row.user_id)
+            .bind(-row.amount)
+            .bind(&row.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(key) = key {
+                IdempotencyStore::link_resource(&mut tx, key.user_id, key.scope, key.key, &row.id)
+                    .await?;
+            }
+            let purchase = match self.confirm(&mut tx, row, "wallet", None, true, now).await {
+                Ok(purchase) => purchase,
+                Err(e) => {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
+            };
+            tx.commit().await?;
+            return Ok(purchase);
+        }
+        Err(TicketError::Internal(anyhow::anyhow!(
+            "the wallet debit lost {WALLET_ATTEMPTS} version checks in a row"
+        )))
+    }
+
+    async fn pay_by_card(
+        &self,
+        row: &ReservationRow,
+        card_token: &str,
+        key: Option<KeyLink<'_>>,
+    ) -> Result<Purchase, TicketError> {
+        let now = self.clock.now_ms();
+        let charge_key = format!(
+            "reservation-{}-{}",
+            row.id,
+            matsuri_core::ids::new_uuid_v7()
+        );
+        self.start_charge(row, &charge_key, key, now).await?;
+        let charge = self
+            .gateway
+            .charge(&ChargeRequest {
+                idempotency_key: &charge_key,
+                amount: matsuri_core::Yen(row.amount),
+                card_token,
+            })
+            .await;
+        match charge {
+            Ok(ChargeOutcome::Approved { charge_id }) => {
+                self.finish_card_payment(row, &charge_key, &charge_id).await
+            }
+            Ok(ChargeOutcome::Declined { reason }) => {
+                self.end_charge(row, &charge_key).await?;
+                Err(TicketError::PaymentDeclined(reason))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, reservation_id = %row.id, "payment gateway failed");
+                self.end_charge(row, &charge_key).await?;
+                Err(TicketError::GatewayFailed)
+            }
+        }
+    }
+
+    /// Marks the hold as charging, so its seats stay held (for the grace period past the
+    /// hold) while the gateway answers, and no second charge starts beside it.
+    async fn start_charge(
+        &self,
+        row: &ReservationRow,
+        charge_key: &str,
+        key: Option<KeyLink<'_>>,
+        now: Millis,
+    ) -> Result<(), TicketError> {
+        let mut tx = self.db.begin().await?;
+        let started = sqlx::query(
+            "UPDATE reservations SET charge_key = $2, charging_since = $3, updated_at = $3 \
+             WHERE id = $1 AND status = 'held' AND expires_at > $3 AND charging_since IS NULL",
+        )
+        .bind(&row.id)
+        .bind(charge_key)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if started == 0 {
+            tx.rollback().await?;
+            let current = self.reservation_row(&row.user_id, &row.id).await?;
+            return Err(match current.status.as_str() {
+                "paid" => TicketError::AlreadyPaid,
+                "held" if current.charging_since.is_some() => TicketError::PaymentInProgress,
+                _ => TicketError::ReservationExpired,
+            });
+        }
+        let grace = self.settings.charge_grace_seconds.max(1) * 1000;
+        sqlx::query(
+            "UPDATE seats SET held_until = $2 WHERE reservation_id = $1 AND status = 'held'",
+        )
+        .bind(&row.id)
+        .bind(row.expires_at.max(now) + grace)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(key) = key {
+            IdempotencyStore::link_resource(&mut tx, key.user_id, key.scope, key.key, &row.id)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A charge that did not go through: the hold is as it was before.
+    async fn end_charge(&self, row: &ReservationRow, charge_key: &str) -> Result<(), TicketError> {
+        let mut tx = self.db.begin().await?;
+        let ended = sqlx::query(
+            "UPDATE reservations SET charge_key = NULL, charging_since = NULL, updated_at = $3 \
+             WHERE id = $1 AND charge_key = $2 AND status = 'held'",
+        )
+        .bind(&row.id)
+        .bind(charge_key)
+        .bind(self.clock.now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if ended == 1 {
+            sqlx::query(
+                "UPDATE seats SET held_until = $2 WHERE reservation_id = $1 AND status = 'held'",
+            )
+            .bind(&row.id)
+            .bind(row.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An approved charge: confirm the purchase, or, when the seats are gone after all,
+    /// refund the charge and let the hold end.
+    pub(crate) async fn finish_card_payment(
+        &self,
+        row: &ReservationRow,
+        charge_key: &str,
+        charge_id: &str,
+    ) -> Result<Purchase, TicketError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        match self
+            .confirm(&mut tx, row, "card", Some(charge_id), false, now)
+            .await
+        {
+            Ok(purchase) => {
+                tx.commit().await?;
+                Ok(purchase)
+            }
+            Err(TicketError::ReservationExpired) => {
+                tx.rollback().await?;
+                tracing::warn!(reservation_id = %row.id, "seats gone after an approved charge: refunding");
+                self.gateway
+                    .refund(charge_key)
+                    .await
+                    .map_err(|e| TicketError::Internal(e.into()))?;
+                sqlx::query(
+                    "UPDATE reservations SET status = 'expired', charging_since = NULL, updated_at = $2 \
+                     WHERE id = $1 AND status = 'held'",
+                )
+                .bind(&row.id)
+                .bind(now)
+                .execute(self.db.writer())
+                .await?;
+                Err(TicketError::ReservationExpired)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// The purchase itself, inside the caller's transaction: reservation paid, seats sold,
+    /// tickets issued, access token released, `ticket.purchased` written, and the answer
+    /// stored for the `Idempotency-Key` that paid. `ReservationExpired` when the hold is
+    /// over (with `require_unexpired`) or its seats are no longer all held by it; the
+    /// caller then rolls back.
+    async fn confirm(
+        &self,
+        tx: &mut Tx,
+        row: &ReservationRow,
+        method: &str,
+        charge_id: Option<&str>,
+        require_unexpired: bool,
+        now: Millis,
+    ) -> Result<Purchase, TicketError> {
+        let paid = sqlx::query(
+            "UPDATE reservations SET status = 'paid', payment_method = $2, charge_id = $3, \
+             charging_since = NULL, paid_at = $4, updated_at = $4 \
+             WHERE id = $1 AND status = 'held' AND ($5 = 0 OR expires_at > $4)",
+        )
+        .bind(&row.id)
+        .bind(method)
+        .bind(charge_id)
+        .bind(now)
+        .bind(i64::from(require_unexpired))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if paid == 0 {
+            return Err(TicketError::ReservationExpired);
+        }
+        let sold = sqlx::query(
+            "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $2 \
+             WHERE reservation_id = $1 AND status = 'held'",
+        )
+        .bind(&row.id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if i64::try_from(sold).unwrap_or(-1) != row.seat_count {
+            return Err(TicketError::ReservationExpired);
+        }
+        let seats: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, section, row_no, seat_no, price FROM seats WHERE reservation_id = $1 ORDER BY position",
+        )
+        .bind(&row.id)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut tickets = Vec::with_capacity(seats.len());
+        for (seat_id, section, row_no, seat_no, price) in seats {
+            let id = matsuri_core::ids::new_uuid_v7();
+            let label = format!("{section} {row_no}-{seat_no}");
+            let payload = self
+                .signer
+                .sign(&id, &row.event_id, &seat_id, &label, now)?;
+            sqlx::query(
+                "INSERT INTO tickets (id, event_id, seat_id, reservation_id, user_id, section, row_no, \
+                 seat_no, price, qr_payload, status, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'valid', $11)",
+            )
+            .bind(&id)
+            .bind(&row.event_id)
+            .bind(&seat_id)
+            .bind(&row.id)
+            .bind(&row.user_id)
+            .bind(&section)
+            .bind(row_no)
+            .bind(seat_no)
+            .bind(price)
+            .bind(&payload)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            tickets.push(Ticket {
+                qr_url: crate::qr::qr_url(&id),
+                id,
+                event_id: row.event_id.clone(),
+                seat_id,
+                section,
+                row: row_no,
+                number: seat_no,
+                price,
+                status: crate::TicketStatus::Valid,
+                qr_payload: payload,
+            });
+        }
+        if let Some(token) = &row.access_token {
+            sqlx::query("UPDATE access_tokens SET released_at = $2 WHERE token = $1")
+                .bind(token)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let purchase = Purchase {
+            reservation_id: row.id.clone(),
+            tickets,
+        };
+        let event = TicketPurchased {
+            reservation_id: row.id.clone(),
+            event_id: row.event_id.clone(),
+            user_id: row.user_id.clone(),
+            amount: row.amount,
+            payment_method: method.to_owned(),
+            ticket_ids: purchase.tickets.iter().map(|t| t.id.clone()).collect(),
+            seat_ids: purchase.tickets.iter().map(|t| t.seat_id.clone()).collect(),
+            paid_at: rfc3339(now),
+        };
+        matsuri_bus::publish(tx, now, topics::TICKET_PURCHASED, Some(&row.id), &event).await?;
+        let answer = StoredResponse {
+            status: StatusCode::CREATED.as_u16(),
+            body: serde_json::to_string(&purchase).map_err(anyhow::Error::from)?,
+        };
+        IdempotencyStore::complete_for_resource(tx, &row.id, &answer, now).await?;
+        Ok(purchase)
+    }
+}

@@ -1,0 +1,504 @@
+//! The waiting room (seed 003 steps 1–3, seed 001 §4): a sorted set per event in the
+//! `coord` port. Joining adds the user with their arrival time; before the sale opens
+//! each arrival draws a random place instead, so the pre-queue is shuffled once and
+//! sits ahead of everyone who comes later. Every `admission_interval` the scheduler
+//! admits up to `max_active − active` users in one batch: each gets an access token with
+//! a time to live, written to `coord` in one round trip and to the database (the
+//! fallback for token checks when `coord` is down). A purchase frees its slot at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use matsuri_core::clock::Millis;
+use matsuri_core::timefmt::rfc3339;
+
+use crate::events::EventRow;
+use crate::{QueueEntry, QueueState, QueueStatus, TicketError, TicketService};
+
+fn queue_key(event: &str) -> String {
+    format!("tq:{event}:queue")
+}
+fn active_key(event: &str) -> String {
+    format!("tq:{event}:active")
+}
+fn user_key(event: &str, user: &str) -> String {
+    format!("tq:{event}:user:{user}")
+}
+fn token_key(event: &str, token: &str) -> String {
+    format!("tq:{event}:token:{token}")
+}
+fn rate_key(event: &str) -> String {
+    format!("tq:{event}:rate")
+}
+fn lock_key(event: &str) -> String {
+    format!("tq:{event}:admitting")
+}
+
+/// Signs queue tokens: `(event, user)` under the server's secret, so a token proves its
+/// entry without a lookup, and joining twice hands out the same token.
+pub(crate) struct QueueKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct QueueClaims {
+    sub: String,
+    evt: String,
+    typ: String,
+}
+
+const QUEUE_TOKEN_TYPE: &str = "queue";
+
+impl QueueKeys {
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        // A key of its own, so a sign-in token can never pass for a queue token.
+        let mut key = secret.to_vec();
+        key.extend_from_slice(b":waiting-room");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        Self {
+            encoding: EncodingKey::from_secret(&key),
+            decoding: DecodingKey::from_secret(&key),
+            validation,
+        }
+    }
+
+    fn issue(&self, event: &str, user: &str) -> Result<String, TicketError> {
+        let claims = QueueClaims {
+            sub: user.to_owned(),
+            evt: event.to_owned(),
+            typ: QUEUE_TOKEN_TYPE.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| TicketError::Internal(anyhow::anyhow!("signing a queue token: {e}")))
+    }
+
+    /// The user the token was issued to, if it is a genuine token for `event`.
+    fn user_of(&self, token: &str, event: &str) -> Option<String> {
+        let data =
+            jsonwebtoken::decode::<QueueClaims>(token, &self.decoding, &self.validation).ok()?;
+        (data.claims.evt == event && data.claims.typ == QUEUE_TOKEN_TYPE).then_some(data.claims.sub)
+    }
+}
+
+/// Each event's measured admission rate (users per second, smoothed).
+#[derive(Default)]
+pub(crate) struct AdmissionRates(Mutex<HashMap<String, f64>>);
+
+impl AdmissionRates {
+    fn record(&self, event: &str, per_second: f64) -> f64 {
+        let Ok(mut rates) = self.0.lock() else {
+            return per_second;
+        };
+        let rate = rates.entry(event.to_owned()).or_insert(per_second);
+        *rate = 0.7 * *rate + 0.3 * per_second;
+        *rate
+    }
+}
+
+fn coord_down(e: anyhow::Error) -> TicketError {
+    tracing::warn!(
+        error = format!("{e:#}"),
+        "the waiting room's store is unreachable"
+    );
+    TicketError::QueueUnavailable
+}
+
+impl TicketService {
+    /// Puts the user in the event's queue, or finds their entry. True when the entry is new.
+    pub async fn join_queue(
+        &self,
+        event_id: &str,
+        user: &str,
+    ) -> Result<(QueueEntry, bool), TicketError> {
+        let event = self.event_row(event_id).await?;
+        let now = self.clock.now_ms();
+        if now >= event.starts_at {
+            return Err(TicketError::SaleClosed);
+        }
+        let queue_token = self.queue_keys.issue(event_id, user)?;
+        let admitted = self
+            .coord
+            .get(&user_key(event_id, user))
+            .await
+            .map_err(coord_down)?;
+        if admitted
+            .as_deref()
+            .and_then(parse_admission)
+            .is_some_and(|(_, expires_at)| expires_at > now)
+        {
+            let entry = QueueEntry {
+                queue_token,
+                position: 0,
+                estimated_wait_seconds: 0,
+            };
+            return Ok((entry, false));
+        }
+        let score = match event.sale_starts_at {
+            Some(opens) if now < opens => rand::rng().random_range(0..opens.max(1)),
+            _ => now,
+        };
+        let added = self
+            .coord
+            .zadd_nx(&queue_key(event_id), user, score)
+            .await
+            .map_err(coord_down)?;
+        let (position, estimated_wait_seconds) = self.place_of(&event, user, now).await?;
+        Ok((
+            QueueEntry {
+                queue_token,
+                position: position.unwrap_or(0),
+                estimated_wait_seconds: estimated_wait_seconds.unwrap_or(0),
+            },
+            added,
+        ))
+    }
+
+    /// Where the user stands: 1-based position (hidden before the sale opens) and the
+    /// estimated wait; `None` when not in the queue.
+    async fn place_of(
+        &self,
+        event: &EventRow,
+        user: &str,
+        now: Millis,
+    ) -> Result<(Option<u64>, Option<u64>), TicketError> {
+        let rank = self
+            .coord
+            .zrank(&queue_key(&event.id), user)
+            .await
+            .map_err(coord_down)?;
+        let Some(rank) = rank else {
+            return Ok((None, None));
+        };
+        let ahead = rank + 1;
+        let rate = self.admission_rate(event).await;
+        let wait_after_opening = (ahead as f64 / rate).ceil() as u64;
+        Ok(match event.sale_starts_at {
+            Some(opens) if now < opens => {
+                let until_open = u64::try_from((opens - now).div_euclid(1000)).unwrap_or(0);
+                (None, Some(until_open + wait_after_opening))
+            }
+            _ => (Some(ahead), Some(wait_after_opening)),
+        })
+    }
+
+    /// Users admitted per second: as measured by the scheduler, or, before any
+    /// measurement, the steady state of `max_active` slots each held for a hold's length.
+    async fn admission_rate(&self, event: &EventRow) -> f64 {
+        let measured = self
+            .coord
+            .get(&rate_key(&event.id))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|text| text.parse::<f64>().ok());
+        let prior = event.max_active as f64 / event.hold_seconds.max(1) as f64;
+        measured.unwrap_or(prior).max(prior).max(0.1)
+    }
+
+    /// The state of a queue token's entry: waiting (with position), active (with the
+    /// access token), or expired (admitted and since expired or used, or never queued).
+    pub async fn queue_status(
+        &self,
+        event_id: &str,
+        queue_token: &str,
+    ) -> Result<QueueStatus, TicketError> {
+        let user = self
+            .queue_keys
+            .user_of(queue_token, event_id)
+            .ok_or(TicketError::QueueTokenInvalid)?;
+        let event = self.event_row(event_id).await?;
+        let now = self.clock.now_ms();
+        let admitted = self
+            .coord
+            .get(&user_key(event_id, &user))
+            .await
+            .map_err(coord_down)?;
+        if let Some((token, expires_at)) = admitted
+            .as_deref()
+            .and_then(parse_admission)
+            .filter(|(_, expires_at)| *expires_at > now)
+        {
+            return Ok(QueueStatus {
+                state: QueueState::Active,
+                position: None,
+                estimated_wait_seconds: None,
+                access_token: Some(token.to_owned()),
+                access_expires_at: Some(rfc3339(expires_at)),
+            });
+        }
+        let (position, estimated_wait_seconds) = self.place_of(&event, &user, now).await?;
+        let state = if estimated_wait_seconds.is_some() {
+            QueueState::Waiting
+        } else {
+            QueueState::Expired
+        };
+        Ok(QueueStatus {
+            state,
+            position,
+            estimated_wait_seconds,
+            access_token: None,
+            access_expires_at: None,
+        })
+    }
+
+    /// Admits the next batch of the event's queue: up to `max_active − active` users get
+    /// an access token. Returns how many were admitted. Only one node admits an event at
+    /// a time.
+    pub async fn admit_next_batch(&self, event_id: &str) -> Result<usize, TicketError> {
+        let event = self.event_row(event_id).await?;
+        self.admit(&event).await
+    }
+
+    async fn admit(&self, event: &EventRow) -> Result<usize, TicketError> {
+        let now = self.clock.now_ms();
+        if !event.on_sale(now) {
+            return Ok(0);
+        }
+        let coord = &self.coord;
+        let lock = lock_key(&event.id);
+        if !coord
+            .set_nx(&lock, "1", Duration::from_secs(10))
+            .await
+            .map_err(coord_down)?
+        {
+            return Ok(0);
+        }
+        let result = self.admit_locked(event, now).await;
+        if let Err(e) = coord.del(&lock).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not release the admission lock"
+            );
+        }
+        result
+    }
+
+    async fn admit_locked(&self, event: &EventRow, now: Millis) -> Result<usize, TicketError> {
+        let coord = &self.coord;
+        let active_set = active_key(&event.id);
+        coord
+            .zrem_up_to(&active_set, now)
+            .await
+            .map_err(coord_down)?;
+        let active = coord.zcard(&active_set).await.map_err(coord_down)?;
+        let free = usize::try_from(event.max_active)
+            .unwrap_or(0)
+            .saturating_sub(usize::try_from(active).unwrap_or(usize::MAX));
+        let users = coord
+            .zrange_head(&queue_key(&event.id), free)
+            .await
+            .map_err(coord_down)?;
+        if users.is_empty() {
+            return Ok(0);
+        }
+        let ttl = Duration::from_secs(self.settings.access_token_ttl_seconds.max(1));
+        let expires_at = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        let tokens: Vec<(String, String)> = users
+            .iter()
+            .map(|user| (user.clone(), matsuri_core::ids::new_uuid_v7()))
+            .collect();
+        // The database first: a token that only coord knew would not survive its outage.
+        self.persist_access_tokens(&event.id, &tokens, expires_at, now)
+            .await?;
+        let mut entries = Vec::with_capacity(tokens.len() * 2);
+        for (user, token) in &tokens {
+            entries.push((user_key(&event.id, user), format!("{token} {expires_at}")));
+            entries.push((token_key(&event.id, token), format!("{user} {expires_at}")));
+        }
+        coord.set_many(&entries, ttl).await.map_err(coord_down)?;
+        let slots: Vec<(String, i64)> = tokens
+            .iter()
+            .map(|(_, token)| (token.clone(), expires_at))
+            .collect();
+        coord
+            .zadd_many(&active_set, &slots)
+            .await
+            .map_err(coord_down)?;
+        coord
+            .zrem_many(&queue_key(&event.id), &users)
+            .await
+            .map_err(coord_down)?;
+        let interval = self.settings.admission_interval_ms.max(1) as f64 / 1000.0;
+        let rate = self
+            .admissions
+            .record(&event.id, users.len() as f64 / interval);
+        coord
+            .set_many(
+                &[(rate_key(&event.id), format!("{rate:.3}"))],
+                Duration::from_secs(3_600),
+            )
+            .await
+            .map_err(coord_down)?;
+        metrics::counter!("matsuri_queue_admitted_total").increment(users.len() as u64);
+        tracing::debug!(event_id = %event.id, admitted = users.len(), "admitted a batch");
+        Ok(users.len())
+    }
+
+    async fn persist_access_tokens(
+        &self,
+        event_id: &str,
+        tokens: &[(String, String)],
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<(), TicketError> {
+        let mut tx = self.db.begin().await?;
+        for batch in tokens.chunks(500) {
+            let values: Vec<String> = (0..batch.len())
+                .map(|i| format!("(${}, $1, ${}, $2, $3)", 4 + 2 * i, 5 + 2 * i))
+                .collect();
+            let sql = format!(
+                "INSERT INTO access_tokens (token, event_id, user_id, expires_at, created_at) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(event_id)
+                .bind(expires_at)
+                .bind(now);
+            for (user, token) in batch {
+                query = query.bind(token).bind(user);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Checks the access token a ticket call carries: `coord` first; when it is
+    /// unreachable, the database (seed 003's fallback). A user still in the queue gets
+    /// `not_admitted`, anyone else with a missing, unknown or expired token
+    /// `access_token_invalid`.
+    pub async fn check_access(
+        &self,
+        event_id: &str,
+        user: &str,
+        token: Option<&str>,
+    ) -> Result<String, TicketError> {
+        if let Some(token) = token {
+            let now = self.clock.now_ms();
+            let owner = match self.coord.get(&token_key(event_id, token)).await {
+                // The stored expiry, not only the store's own TTL, decides: every node
+                // then agrees on the injected clock.
+                Ok(entry) => entry
+                    .as_deref()
+                    .and_then(parse_admission)
+                    .and_then(|(owner, expires_at)| (expires_at > now).then(|| owner.to_owned())),
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "coord unreachable: checking the access token in the database"
+                    );
+                    metrics::counter!("matsuri_access_token_fallback_total").increment(1);
+                    self.access_owner_in_db(event_id, token).await?
+                }
+            };
+            if owner.as_deref() == Some(user) {
+                return Ok(token.to_owned());
+            }
+        }
+        match self.coord.zrank(&queue_key(event_id), user).await {
+            Ok(Some(_)) => Err(TicketError::NotAdmitted),
+            _ => Err(TicketError::AccessTokenInvalid),
+        }
+    }
+
+    async fn access_owner_in_db(
+        &self,
+        event_id: &str,
+        token: &str,
+    ) -> Result<Option<String>, TicketError> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM access_tokens WHERE token = $1 AND event_id = $2 \
+             AND released_at IS NULL AND expires_at > $3",
+        )
+        .bind(token)
+        .bind(event_id)
+        .bind(self.clock.now_ms())
+        .fetch_optional(self.db.reader())
+        .await?)
+    }
+
+    /// Frees a purchase's slot in `coord` for the next in line (the database copy was
+    /// released in the purchase's transaction). A failure here only delays the slot
+    /// until the token's time to live ends.
+    pub(crate) async fn free_slot(&self, event_id: &str, user: &str, token: &str) {
+        let coord = &self.coord;
+        let result = async {
+            coord.del(&token_key(event_id, token)).await?;
+            coord.del(&user_key(event_id, user)).await?;
+            coord
+                .zrem_many(&active_key(event_id), &[token.to_owned()])
+                .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = format!("{e:#}"), "could not free an access slot");
+        }
+    }
+
+    /// The admission scheduler: every `admission_interval`, admits the next batch of
+    /// every event on sale.
+    pub async fn run_admissions(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_millis(
+            self.settings.admission_interval_ms.max(10),
+        ));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let round = async {
+                for event in self.events_on_sale().await? {
+                    if let Err(e) = self.admit(&event).await {
+                        tracing::warn!(event_id = %event.id, error = %e, "admission failed");
+                    }
+                }
+                Ok::<_, TicketError>(())
+            };
+            if let Err(e) = round.instrument(tracing::info_span!("admission")).await {
+                tracing::warn!(error = %e, "the admission round failed");
+            }
+        }
+    }
+}
+
+/// `"<token or user> <expires_at>"`, as stored under a user's and a token's key.
+fn parse_admission(text: &str) -> Option<(&str, Millis)> {
+    let (token, expires_at) = text.split_once(' ')?;
+    Some((token, expires_at.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_tokens_name_their_event_and_user() {
+        let keys = QueueKeys::new(b"0123456789abcdef0123456789abcdef");
+        let token = keys.issue("event-1", "user-1").unwrap_or_default();
+        assert_eq!(keys.user_of(&token, "event-1").as_deref(), Some("user-1"));
+        assert_eq!(keys.user_of(&token, "event-2"), None);
+        assert_eq!(keys.issue("event-1", "user-1").ok(), Some(token));
+        let other = QueueKeys::new(b"another-secret-another-secret-xx");
+        let forged = other.issue("event-1", "user-1").unwrap_or_default();
+        assert_eq!(keys.user_of(&forged, "event-1"), None);
+    }
+
+    #[test]
+    fn admissions_parse_back() {
+        assert_eq!(parse_admission("tok 123"), Some(("tok", 123)));
+        assert_eq!(parse_admission("tok"), None);
+    }
+}

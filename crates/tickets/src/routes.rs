@@ -1,0 +1,441 @@
+//! The ticketing HTTP routes (`api.md`, "Tickets"): thin handlers that parse, call the
+//! service and map the result.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use matsuri_core::error::stored_answer;
+use matsuri_core::page::{Page, PageQuery};
+use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
+use matsuri_db::{KeyState, StoredResponse, fingerprint};
+
+use crate::events::SectionRequest;
+use crate::{
+    ChargeKey, Charged, Event, KeyLink, NewEvent, PaymentMethod, Purchase, QueueEntry, QueueStatus,
+    Reservation, Seat, Ticket, TicketService, Verification, Wallet,
+};
+
+pub fn routes(tickets: Arc<TicketService>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(create_event))
+        .routes(routes!(list_events))
+        .routes(routes!(get_event))
+        .routes(routes!(list_seats))
+        .routes(routes!(join_queue))
+        .routes(routes!(queue_status))
+        .routes(routes!(hold_seats))
+        .routes(routes!(get_reservation, cancel_reservation))
+        .routes(routes!(pay_reservation))
+        .routes(routes!(charge_wallet))
+        .routes(routes!(get_wallet))
+        .routes(routes!(list_tickets))
+        .routes(routes!(signing_key))
+        .routes(routes!(get_ticket))
+        .routes(routes!(ticket_qr))
+        .routes(routes!(verify_ticket))
+        .with_state(tickets)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CreateEventRequest {
+    pub name: String,
+    /// RFC 3339.
+    pub starts_at: String,
+    /// RFC 3339; without it the sale opens at once.
+    pub sale_starts_at: Option<String>,
+    pub hold_seconds: Option<i64>,
+    pub max_active: Option<i64>,
+    pub sections: Vec<SectionRequest>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SeatQuery {
+    /// `available` lists only the seats that can be held now.
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct HoldRequest {
+    pub seat_ids: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct PayRequest {
+    /// `card` or `wallet`.
+    pub method: String,
+    /// With `card`: a test token (`tok_visa`, `tok_declined`, `tok_gateway_error`, `tok_slow`).
+    pub card_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ChargeRequest {
+    /// Yen to add.
+    pub amount: i64,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct VerifyRequest {
+    pub qr_payload: String,
+}
+
+/// A list of seats.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SeatList {
+    pub items: Vec<Seat>,
+}
+
+/// Create an event with its seats (staff).
+#[utoipa::path(post, path = "/admin/events", tag = "tickets", security(("bearer" = [])), request_body = CreateEventRequest,
+    responses((status = 201, body = Event), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_event(
+    State(tickets): State<Arc<TicketService>>,
+    _staff: StaffUser,
+    Json(body): Json<CreateEventRequest>,
+) -> Result<(StatusCode, Json<Event>), ApiError> {
+    let new = NewEvent::parse(
+        &body.name,
+        &body.starts_at,
+        body.sale_starts_at.as_deref(),
+        body.hold_seconds,
+        body.max_active,
+        &body.sections,
+        tickets.settings(),
+    )?;
+    Ok((StatusCode::CREATED, Json(tickets.create_event(new).await?)))
+}
+
+/// Events.
+#[utoipa::path(get, path = "/events", tag = "tickets", params(PageQuery), responses((status = 200, body = Page<Event>)))]
+async fn list_events(
+    State(tickets): State<Arc<TicketService>>,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<Event>>, ApiError> {
+    let limit = page.limit()?;
+    let rows = tickets.events_after(page.cursor.as_deref(), limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |e| e.id.clone())))
+}
+
+/// One event.
+#[utoipa::path(get, path = "/events/{id}", tag = "tickets", params(("id" = String, Path)),
+    responses((status = 200, body = Event), (status = 404, body = Problem)))]
+async fn get_event(
+    State(tickets): State<Arc<TicketService>>,
+    Path(id): Path<String>,
+) -> Result<Json<Event>, ApiError> {
+    Ok(Json(tickets.event(&id).await?))
+}
+
+/// The seat map with each seat's status.
+#[utoipa::path(get, path = "/events/{id}/seats", tag = "tickets", params(("id" = String, Path), SeatQuery),
+    responses((status = 200, body = SeatList), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn list_seats(
+    State(tickets): State<Arc<TicketService>>,
+    Path(id): Path<String>,
+    Query(query): Query<SeatQuery>,
+) -> Result<Json<SeatList>, ApiError> {
+    let only_available = match query.status.as_deref() {
+        None => false,
+        Some("available") => true,
+        Some(_) => {
+            return Err(ApiError::validation(vec![matsuri_core::FieldError::new(
+                "status",
+                "the only filter is \"available\"",
+            )]));
+        }
+    };
+    Ok(Json(SeatList {
+        items: tickets.seats(&id, only_available).await?,
+    }))
+}
+
+/// Join the event's waiting room (joining again returns the same entry).
+#[utoipa::path(post, path = "/events/{id}/queue", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 201, body = QueueEntry), (status = 200, description = "already in the queue", body = QueueEntry),
+        (status = 404, body = Problem), (status = 409, description = "sale_closed", body = Problem),
+        (status = 503, description = "queue_unavailable", body = Problem)))]
+async fn join_queue(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<QueueEntry>), ApiError> {
+    let (entry, new) = tickets.join_queue(&id, who.user_id.as_str()).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(entry)))
+}
+
+/// Where a queue token stands: waiting (position, estimated wait), active (access token)
+/// or expired.
+#[utoipa::path(get, path = "/events/{id}/queue/status", tag = "tickets",
+    params(("id" = String, Path), ("X-Queue-Token" = String, Header)),
+    responses((status = 200, body = QueueStatus), (status = 401, description = "queue_token_invalid", body = Problem)))]
+async fn queue_status(
+    State(tickets): State<Arc<TicketService>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<QueueStatus>, ApiError> {
+    let token = header_text(&headers, "x-queue-token").unwrap_or_default();
+    Ok(Json(tickets.queue_status(&id, token).await?))
+}
+
+/// Hold seats: all of them or none.
+#[utoipa::path(post, path = "/events/{id}/reservations", tag = "tickets", security(("bearer" = [])), request_body = HoldRequest,
+    params(("id" = String, Path), ("X-Access-Token" = String, Header)),
+    responses((status = 201, body = Reservation), (status = 401, description = "access_token_invalid", body = Problem),
+        (status = 403, description = "not_admitted", body = Problem), (status = 409, description = "seat_unavailable", body = Problem),
+        (status = 422, body = Problem)))]
+async fn hold_seats(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<HoldRequest>,
+) -> Result<(StatusCode, Json<Reservation>), ApiError> {
+    let seats = tickets.parse_seat_ids(&body.seat_ids)?;
+    let access = header_text(&headers, "x-access-token");
+    let held = tickets
+        .hold_seats(&id, who.user_id.as_str(), access, seats)
+        .await?;
+    Ok((StatusCode::CREATED, Json(held)))
+}
+
+/// One of the caller's reservations.
+#[utoipa::path(get, path = "/reservations/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Reservation), (status = 404, body = Problem)))]
+async fn get_reservation(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Reservation>, ApiError> {
+    Ok(Json(tickets.reservation(who.user_id.as_str(), &id).await?))
+}
+
+/// Cancel a hold and release its seats.
+#[utoipa::path(delete, path = "/reservations/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, description = "already_paid", body = Problem)))]
+async fn cancel_reservation(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    tickets
+        .cancel_reservation(who.user_id.as_str(), &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const PAYMENT_SCOPE: &str = "ticket-payment";
+const WALLET_SCOPE: &str = "wallet-charge";
+/// How long a request waits for another one with the same key to finish.
+const KEY_WAIT: Duration = Duration::from_secs(30);
+
+/// Pay for a hold by card or wallet; the tickets are issued at once.
+#[utoipa::path(post, path = "/reservations/{id}/payment", tag = "tickets", security(("bearer" = [])), request_body = PayRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key")),
+    responses((status = 201, body = Purchase), (status = 402, description = "payment_declined, insufficient_balance", body = Problem),
+        (status = 404, body = Problem), (status = 409, description = "already_paid, payment_in_progress", body = Problem),
+        (status = 410, description = "reservation_expired", body = Problem), (status = 502, description = "payment_gateway_error", body = Problem)))]
+async fn pay_reservation(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    Json(body): Json<PayRequest>,
+) -> Response {
+    let method = match (body.method.as_str(), body.card_token.as_deref()) {
+        ("wallet", _) => PaymentMethod::Wallet,
+        ("card", Some(token)) if (1..=128).contains(&token.trim().len()) => PaymentMethod::Card {
+            token: token.trim().to_owned(),
+        },
+        ("card", _) => {
+            return field_error("card_token", "must be 1 to 128 characters").into_response();
+        }
+        _ => return field_error("method", "must be \"card\" or \"wallet\"").into_response(),
+    };
+    let user = who.user_id.as_str();
+    let Some(key) = key else {
+        return purchase_answer(tickets.pay(user, &id, method, None).await);
+    };
+    let print = fingerprint(
+        &serde_json::to_vec(&(&id, &body.method, &body.card_token)).unwrap_or_default(),
+    );
+    let store = tickets.idempotency();
+    match store
+        .claim_or_wait(user, PAYMENT_SCOPE, &key, &print, KEY_WAIT)
+        .await
+    {
+        Err(e) => return ApiError::internal(e).into_response(),
+        Ok(KeyState::Replay(stored)) => return stored_answer(stored.status, stored.body),
+        Ok(KeyState::Mismatch) => return ApiError::idempotency_key_reused().into_response(),
+        Ok(KeyState::InProgress) => return ApiError::idempotency_key_in_use().into_response(),
+        Ok(KeyState::Claimed) => {}
+    }
+    let link = KeyLink {
+        user_id: user,
+        scope: PAYMENT_SCOPE,
+        key: &key,
+    };
+    let stored = match tickets.pay(user, &id, method, Some(link)).await {
+        Ok(purchase) => StoredResponse {
+            status: StatusCode::CREATED.as_u16(),
+            body: serde_json::to_string(&purchase).unwrap_or_default(),
+        },
+        Err(e) => {
+            let err = ApiError::from(e);
+            if err.status().is_server_error() && err.status() != StatusCode::BAD_GATEWAY {
+                // Nothing to replay: give the key back unless a charge was started with
+                // it, in which case the sweeper stores the final answer.
+                if let Err(e) = store.release(user, PAYMENT_SCOPE, &key).await {
+                    tracing::warn!(error = %e, "could not release an idempotency key");
+                }
+                return err.into_response();
+            }
+            StoredResponse {
+                status: err.status().as_u16(),
+                body: serde_json::to_string(&err.problem()).unwrap_or_default(),
+            }
+        }
+    };
+    if let Err(e) = store.complete(user, PAYMENT_SCOPE, &key, &stored).await {
+        tracing::warn!(error = %e, "could not store an idempotent answer");
+    }
+    stored_answer(stored.status, stored.body)
+}
+
+fn purchase_answer(result: Result<Purchase, crate::TicketError>) -> Response {
+    match result {
+        Ok(purchase) => (StatusCode::CREATED, Json(purchase)).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn field_error(field: &str, message: &str) -> ApiError {
+    ApiError::validation(vec![matsuri_core::FieldError::new(field, message)])
+}
+
+/// Add money to the caller's wallet.
+#[utoipa::path(post, path = "/wallet/charge", tag = "tickets", security(("bearer" = [])), request_body = ChargeRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key")),
+    responses((status = 200, body = Wallet), (status = 422, body = Problem)))]
+async fn charge_wallet(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+    IdempotencyKey(key): IdempotencyKey,
+    Json(body): Json<ChargeRequest>,
+) -> Response {
+    let print = fingerprint(&serde_json::to_vec(&body).unwrap_or_default());
+    let key = key.as_deref().map(|key| ChargeKey {
+        scope: WALLET_SCOPE,
+        key,
+        fingerprint: &print,
+    });
+    match tickets
+        .charge_wallet(who.user_id.as_str(), body.amount, key)
+        .await
+    {
+        Ok(Charged::Done(wallet)) => Json(wallet).into_response(),
+        Ok(Charged::Earlier(KeyState::Replay(stored))) => stored_answer(stored.status, stored.body),
+        Ok(Charged::Earlier(KeyState::Mismatch)) => {
+            ApiError::idempotency_key_reused().into_response()
+        }
+        Ok(Charged::Earlier(_)) => ApiError::idempotency_key_in_use().into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The caller's wallet.
+#[utoipa::path(get, path = "/wallet", tag = "tickets", security(("bearer" = [])), responses((status = 200, body = Wallet)))]
+async fn get_wallet(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+) -> Result<Json<Wallet>, ApiError> {
+    Ok(Json(tickets.wallet(who.user_id.as_str()).await?))
+}
+
+/// The caller's tickets.
+#[utoipa::path(get, path = "/tickets", tag = "tickets", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<Ticket>)))]
+async fn list_tickets(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<Ticket>>, ApiError> {
+    let limit = page.limit()?;
+    let rows = tickets
+        .tickets_of(who.user_id.as_str(), page.cursor.as_deref(), limit)
+        .await?;
+    Ok(Json(Page::from_rows(rows, limit, |t| t.id.clone())))
+}
+
+/// The public key (a JWK set) that verifies ticket QR payloads offline.
+#[utoipa::path(get, path = "/tickets/signing-key", tag = "tickets", responses((status = 200, body = Object)))]
+async fn signing_key(State(tickets): State<Arc<TicketService>>) -> Json<serde_json::Value> {
+    Json(tickets.signing_key())
+}
+
+/// One of the caller's tickets.
+#[utoipa::path(get, path = "/tickets/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Ticket), (status = 404, body = Problem)))]
+async fn get_ticket(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Ticket>, ApiError> {
+    Ok(Json(tickets.ticket(who.user_id.as_str(), &id).await?))
+}
+
+/// The ticket's QR code.
+#[utoipa::path(get, path = "/tickets/{id}/qr.svg", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, content_type = "image/svg+xml", body = String), (status = 404, body = Problem)))]
+async fn ticket_qr(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let svg = tickets.ticket_qr_svg(who.user_id.as_str(), &id).await?;
+    let mut res = svg.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml"),
+    );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(res)
+}
+
+/// Check a scanned QR payload at the gate and mark the ticket used (staff).
+#[utoipa::path(post, path = "/admin/tickets/verify", tag = "tickets", security(("bearer" = [])), request_body = VerifyRequest,
+    responses((status = 200, body = Verification), (status = 403, body = Problem)))]
+async fn verify_ticket(
+    State(tickets): State<Arc<TicketService>>,
+    _staff: StaffUser,
+    Json(body): Json<VerifyRequest>,
+) -> Result<Json<Verification>, ApiError> {
+    if body.qr_payload.len() > 4_096 {
+        return Err(field_error(
+            "qr_payload",
+            "is longer than any ticket's payload",
+        ));
+    }
+    Ok(Json(tickets.verify_ticket(&body.qr_payload).await?))
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
