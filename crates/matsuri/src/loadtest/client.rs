@@ -34,12 +34,28 @@ impl Api {
         body: Option<&Value>,
         key: Option<&str>,
     ) -> Answer {
+        let headers: Vec<(&str, &str)> = key
+            .map(|key| ("Idempotency-Key", key))
+            .into_iter()
+            .collect();
+        self.send_with(method, path, token, body, &headers).await
+    }
+
+    /// Like `send`, with any extra headers (`X-Queue-Token`, `Idempotency-Key`, …).
+    pub async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
-        if let Some(key) = key {
-            req = req.header("Idempotency-Key", key);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         if let Some(body) = body {
             req = req.json(body);
@@ -95,6 +111,44 @@ impl Api {
         );
         token_of(&body)
     }
+
+    /// Every item of a list answer, following `next_cursor` when the server pages it.
+    pub async fn list_all(&self, path: &str, token: &str) -> anyhow::Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut page_path = path.to_owned();
+        loop {
+            let (status, mut body) = self
+                .send(reqwest::Method::GET, &page_path, Some(token), None, None)
+                .await
+                .with_context(|| format!("GET {page_path}"))?;
+            anyhow::ensure!(status == 200, "GET {page_path} answered {status}: {body}");
+            let Value::Array(page) = body["items"].take() else {
+                anyhow::bail!("GET {page_path} answered no items: {body}");
+            };
+            let last_page = page.is_empty();
+            items.extend(page);
+            match body["next_cursor"].as_str() {
+                Some(cursor) if !last_page => {
+                    let glue = if path.contains('?') { '&' } else { '?' };
+                    page_path = format!("{path}{glue}cursor={}", escape_query(cursor));
+                }
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+/// Percent-encodes all but RFC 3986's unreserved characters.
+fn escape_query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn token_of(body: &Value) -> anyhow::Result<String> {
@@ -102,4 +156,14 @@ fn token_of(body: &Value) -> anyhow::Result<String> {
         .as_str()
         .map(str::to_owned)
         .context("the answer carries no token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_escaped() {
+        assert_eq!(escape_query("a+b/c==_~"), "a%2Bb%2Fc%3D%3D_~");
+    }
 }

@@ -6,6 +6,7 @@ mod client;
 mod fanout;
 mod flash_sale;
 mod stats;
+mod ticket_rush;
 
 use std::process::ExitCode;
 
@@ -17,11 +18,14 @@ pub enum Scenario {
     FlashSale(flash_sale::FlashSaleArgs),
     /// Events through the outbox to three consumer groups (seed 004's fan-out).
     Fanout(fanout::FanoutArgs),
+    /// Concert ticket rush: queue, admission, wallet, seat holds, payment (seed 003 LoadTest5).
+    TicketRush(ticket_rush::TicketRushArgs),
 }
 
 pub async fn run(scenario: Scenario) -> anyhow::Result<ExitCode> {
     match scenario {
         Scenario::FlashSale(args) => flash_sale::run(args).await,
         Scenario::Fanout(args) => fanout::run(args).await,
+        Scenario::TicketRush(args) => ticket_rush::run(args).await,
     }
 }
