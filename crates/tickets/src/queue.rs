@@ -447,6 +447,33 @@ impl TicketService {
         }
     }
 
+    /// Takes the user out of the event's waiting room: out of the queue, or, when
+    /// admitted, their access token ends and the slot goes to the next in line. Holds
+    /// already made stay until paid, cancelled or ended.
+    pub async fn leave_queue(&self, event_id: &str, user: &str) -> Result<(), TicketError> {
+        self.event_row(event_id).await?;
+        self.coord
+            .zrem(&queue_key(event_id), user)
+            .await
+            .map_err(coord_down)?;
+        let admitted = self
+            .coord
+            .get(&user_key(event_id, user))
+            .await
+            .map_err(coord_down)?;
+        if let Some((token, _)) = admitted.as_deref().and_then(parse_admission) {
+            sqlx::query(
+                "UPDATE access_tokens SET released_at = $2 WHERE token = $1 AND released_at IS NULL",
+            )
+            .bind(token)
+            .bind(self.clock.now_ms())
+            .execute(self.db.writer())
+            .await?;
+            self.free_slot(event_id, user, token).await;
+        }
+        Ok(())
+    }
+
     /// The admission scheduler: every `admission_interval`, admits the next batch of
     /// every event on sale.
     pub async fn run_admissions(self: Arc<Self>, stop: CancellationToken) {

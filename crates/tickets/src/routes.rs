@@ -28,7 +28,7 @@ pub fn routes(tickets: Arc<TicketService>) -> OpenApiRouter {
         .routes(routes!(list_events))
         .routes(routes!(get_event))
         .routes(routes!(list_seats))
-        .routes(routes!(join_queue))
+        .routes(routes!(join_queue, leave_queue))
         .routes(routes!(queue_status))
         .routes(routes!(hold_seats))
         .routes(routes!(get_reservation, cancel_reservation))
@@ -172,6 +172,18 @@ async fn join_queue(
         StatusCode::OK
     };
     Ok((status, Json(entry)))
+}
+
+/// Leave the event's waiting room; an admitted user's slot goes to the next in line.
+#[utoipa::path(delete, path = "/events/{id}/queue", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 503, description = "queue_unavailable", body = Problem)))]
+async fn leave_queue(
+    State(tickets): State<Arc<TicketService>>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    tickets.leave_queue(&id, who.user_id.as_str()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Where a queue token stands: waiting (position, estimated wait), active (access token)

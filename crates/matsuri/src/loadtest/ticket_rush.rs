@@ -86,13 +86,6 @@ pub async fn run(args: TicketRushArgs) -> anyhow::Result<ExitCode> {
         "ticket-rush: {} users, {} seats at {} yen, {} admitted at once, {} in flight, against {}",
         args.users, args.seats, args.price, args.max_active, args.concurrency, args.url
     );
-    if args.users > args.seats + usize::try_from(args.max_active)? {
-        // Nothing in the API lets a sold-out user leave: its admission holds a place
-        // among the `max_active` until its access token expires.
-        println!(
-            "note: more users than seats + max-active; the last may wait for sold-out users' access to expire"
-        );
-    }
     let users = register_users(&api, &args, &run_id).await?;
     let seats = seat_ids(&api, &event_id, &staff, "?status=available").await?;
     anyhow::ensure!(

@@ -157,7 +157,14 @@ impl Fan<'_> {
         self.journey.admitted = true;
         self.charge().await?;
         self.journey.charged = Some(self.rush.price);
-        let reservation = self.hold(&access_token).await?;
+        let reservation = match self.hold(&access_token).await {
+            Ok(reservation) => reservation,
+            Err(end) => {
+                // A user who gives up leaves, so the next in line gets the slot now.
+                self.leave().await;
+                return Err(end);
+            }
+        };
         self.journey.held = true;
         self.pay(&reservation).await?;
         self.journey.paid = true;
@@ -179,6 +186,15 @@ impl Fan<'_> {
             .await;
         self.journey.times.of(step).record(t.elapsed());
         answer
+    }
+
+    /// Leaves the waiting room; a failure only means the slot frees when the token ends.
+    async fn leave(&mut self) {
+        let path = format!("/events/{}/queue", self.rush.event_id);
+        let _permit = self.rush.gate.acquire().await;
+        let _ = (self.rush.api)
+            .send_with(reqwest::Method::DELETE, &path, Some(self.token), None, &[])
+            .await;
     }
 
     async fn join(&mut self) -> Result<String, End> {

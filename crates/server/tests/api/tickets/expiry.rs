@@ -127,8 +127,45 @@ async fn access_tokens_expire_and_purchases_free_slots(backend: Backend) {
         "expired"
     );
     assert_eq!(tickets.admit_next_batch(&event).await.unwrap(), 1);
+    let third_status = app.queue_status(&event, &third_queue).await;
+    assert_eq!(third_status.body["state"], "active");
+    let third_access = third_status.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Leaving hands the slot on at once; leaving the queue while waiting takes the place.
+    let fourth = app.register("slot4@example.com").await;
+    let fifth = app.register("slot5@example.com").await;
+    let fourth_queue = app.join(&fourth, &event).await;
+    let fifth_queue = app.join(&fifth, &event).await;
+    let leave = |token: String| {
+        let (app, event) = (&app, event.clone());
+        async move {
+            app.request(
+                reqwest::Method::DELETE,
+                &format!("/events/{event}/queue"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(leave(fourth.clone()).await.status, StatusCode::NO_CONTENT);
     assert_eq!(
-        app.queue_status(&event, &third_queue).await.body["state"],
+        app.queue_status(&event, &fourth_queue).await.body["state"],
+        "expired"
+    );
+    assert_eq!(
+        app.queue_status(&event, &fifth_queue).await.body["position"],
+        1
+    );
+    assert_eq!(leave(third.clone()).await.status, StatusCode::NO_CONTENT);
+    let gone = app.hold(&third, &third_access, &event, &[&seats[1]]).await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "{}", gone.text);
+    assert_eq!(tickets.admit_next_batch(&event).await.unwrap(), 1);
+    assert_eq!(
+        app.queue_status(&event, &fifth_queue).await.body["state"],
         "active"
     );
 }
