@@ -154,69 +154,28 @@ impl TicketService {
         let token = self.check_access(event_id, user, access_token).await?;
         let reservation_id = matsuri_core::ids::new_uuid_v7();
         let expires_at = now + event.hold_seconds * 1000;
-        let mut tx = self.db.begin().await?;
-        // The caller's own holds that have ended no longer count against the limit.
-        let ended: Vec<(String, Option<String>)> = sqlx::query_as(
-            "UPDATE reservations SET status = 'expired', updated_at = $2 \
-             WHERE access_token = $1 AND status = 'held' AND charging_since IS NULL AND expires_at <= $2 \
-             RETURNING id, access_token",
-        )
-        .bind(&token)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        end_holds(&mut tx, &ended, now).await?;
-        let counted = sqlx::query(
-            "UPDATE access_tokens SET live_holds = live_holds + 1 WHERE token = $1 AND live_holds < $2",
-        )
-        .bind(&token)
-        .bind(self.settings.max_holds_per_admission.max(1))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if counted == 0 {
-            tx.rollback().await?;
-            return Err(TicketError::HoldLimitReached);
-        }
-        let mut amount: i64 = 0;
-        for seat_id in &seat_ids {
-            let price: Option<i64> = sqlx::query_scalar(
-                "UPDATE seats SET status = 'held', reservation_id = $3, held_until = $4, updated_at = $5 \
-                 WHERE id = $1 AND event_id = $2 \
-                 AND (status = 'available' OR (status = 'held' AND held_until <= $5)) RETURNING price",
+        let Some(locked) = self
+            .lock_seats(event_id, &seat_ids, &reservation_id, expires_at, now)
+            .await
+        else {
+            metrics::counter!("matsuri_seat_holds_total", "outcome" => "conflict").increment(1);
+            return Err(TicketError::SeatUnavailable);
+        };
+        let held = self
+            .hold_in_db(
+                event_id,
+                user,
+                &token,
+                &reservation_id,
+                &seat_ids,
+                expires_at,
+                now,
             )
-            .bind(seat_id)
-            .bind(event_id)
-            .bind(&reservation_id)
-            .bind(expires_at)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(price) = price else {
-                tx.rollback().await?;
-                metrics::counter!("matsuri_seat_holds_total", "outcome" => "conflict").increment(1);
-                return Err(TicketError::SeatUnavailable);
-            };
-            amount = amount.saturating_add(price);
+            .await;
+        if held.is_err() {
+            self.unlock_seats(event_id, &locked, &reservation_id).await;
         }
-        let seat_list = serde_json::to_string(&seat_ids).map_err(anyhow::Error::from)?;
-        sqlx::query(
-            "INSERT INTO reservations (id, event_id, user_id, status, seat_ids, seat_count, amount, \
-             expires_at, access_token, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'held', $4, $5, $6, $7, $8, $9, $9)",
-        )
-        .bind(&reservation_id)
-        .bind(event_id)
-        .bind(user)
-        .bind(&seat_list)
-        .bind(i64::try_from(seat_ids.len()).unwrap_or(i64::MAX))
-        .bind(amount)
-        .bind(expires_at)
-        .bind(&token)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let amount = held?;
         metrics::counter!("matsuri_seat_holds_total", "outcome" => "held").increment(1);
         tracing::info!(event_id, reservation_id = %reservation_id, seats = seat_ids.len(), "seats held");
         Ok(Reservation {
@@ -228,6 +187,84 @@ impl TicketService {
             currency: CURRENCY.to_owned(),
             expires_at: rfc3339(expires_at),
         })
+    }
+
+    /// The hold itself, in one transaction; returns its amount.
+    #[allow(clippy::too_many_arguments)]
+    async fn hold_in_db(
+        &self,
+        event_id: &str,
+        user: &str,
+        token: &str,
+        reservation_id: &str,
+        seat_ids: &[String],
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<i64, TicketError> {
+        let mut tx = self.db.begin().await?;
+        // The caller's own holds that have ended no longer count against the limit.
+        let ended: Vec<(String, Option<String>)> = sqlx::query_as(
+            "UPDATE reservations SET status = 'expired', updated_at = $2 \
+             WHERE access_token = $1 AND status = 'held' AND charging_since IS NULL AND expires_at <= $2 \
+             RETURNING id, access_token",
+        )
+        .bind(token)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        end_holds(&mut tx, &ended, now).await?;
+        let counted = sqlx::query(
+            "UPDATE access_tokens SET live_holds = live_holds + 1 WHERE token = $1 AND live_holds < $2",
+        )
+        .bind(token)
+        .bind(self.settings.max_holds_per_admission.max(1))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if counted == 0 {
+            tx.rollback().await?;
+            return Err(TicketError::HoldLimitReached);
+        }
+        let mut amount: i64 = 0;
+        for seat_id in seat_ids {
+            let price: Option<i64> = sqlx::query_scalar(
+                "UPDATE seats SET status = 'held', reservation_id = $3, held_until = $4, updated_at = $5 \
+                 WHERE id = $1 AND event_id = $2 \
+                 AND (status = 'available' OR (status = 'held' AND held_until <= $5)) RETURNING price",
+            )
+            .bind(seat_id)
+            .bind(event_id)
+            .bind(reservation_id)
+            .bind(expires_at)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(price) = price else {
+                tx.rollback().await?;
+                metrics::counter!("matsuri_seat_holds_total", "outcome" => "conflict").increment(1);
+                return Err(TicketError::SeatUnavailable);
+            };
+            amount = amount.saturating_add(price);
+        }
+        let seat_list = serde_json::to_string(seat_ids).map_err(anyhow::Error::from)?;
+        sqlx::query(
+            "INSERT INTO reservations (id, event_id, user_id, status, seat_ids, seat_count, amount, \
+             expires_at, access_token, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'held', $4, $5, $6, $7, $8, $9, $9)",
+        )
+        .bind(reservation_id)
+        .bind(event_id)
+        .bind(user)
+        .bind(&seat_list)
+        .bind(i64::try_from(seat_ids.len()).unwrap_or(i64::MAX))
+        .bind(amount)
+        .bind(expires_at)
+        .bind(token)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(amount)
     }
 
     /// One of the user's reservations; another user's answers as missing.
@@ -277,6 +314,8 @@ impl TicketService {
         }
         end_holds(&mut tx, &[(row.id.clone(), row.access_token.clone())], now).await?;
         tx.commit().await?;
+        let seats: Vec<String> = serde_json::from_str(&row.seat_ids).unwrap_or_default();
+        self.unlock_seats(&row.event_id, &seats, &row.id).await;
         tracing::info!(reservation_id = %id, "hold cancelled");
         Ok(())
     }

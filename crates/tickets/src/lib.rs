@@ -18,6 +18,7 @@ mod payment;
 mod qr;
 mod queue;
 mod routes;
+mod seat_locks;
 mod sweeper;
 mod wallet;
 

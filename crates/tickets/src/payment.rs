@@ -82,6 +82,8 @@ impl TicketService {
         if let Some(token) = &row.access_token {
             self.free_slot(&row.event_id, &row.user_id, token).await;
         }
+        let seats: Vec<String> = serde_json::from_str(&row.seat_ids).unwrap_or_default();
+        self.lock_sold_seats(&row.event_id, &seats).await;
         tracing::info!(reservation_id = %row.id, event_id = %row.event_id, "tickets issued");
     }
 
