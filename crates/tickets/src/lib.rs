@@ -25,7 +25,7 @@ mod wallet;
 use std::sync::Arc;
 
 pub use error::TicketError;
-pub use events::{NewEvent, SectionRequest};
+pub use events::{NewEvent, SeatMap, SectionRequest};
 pub use export::{DATA_EXPORT_GROUP, DataExport};
 pub use model::*;
 pub use payment::{KeyLink, PaymentMethod};
@@ -56,6 +56,7 @@ pub struct TicketService {
     signer: qr::Signer,
     admissions: queue::AdmissionRates,
     event_cache: events::EventCache,
+    seat_maps: events::SeatMaps,
 }
 
 impl TicketService {
@@ -75,6 +76,7 @@ impl TicketService {
             queue_keys: queue::QueueKeys::new(secret),
             admissions: queue::AdmissionRates::default(),
             event_cache: events::EventCache::default(),
+            seat_maps: events::SeatMaps::default(),
             db,
             coord,
             clock,

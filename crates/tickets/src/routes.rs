@@ -19,7 +19,7 @@ use matsuri_db::{KeyState, StoredResponse, fingerprint};
 use crate::events::SectionRequest;
 use crate::{
     ChargeKey, Charged, Event, KeyLink, NewEvent, PaymentMethod, Purchase, QueueEntry, QueueStatus,
-    Reservation, Seat, Ticket, TicketService, Verification, Wallet,
+    Reservation, Seat, SeatMap, Ticket, TicketService, Verification, Wallet,
 };
 
 pub fn routes(tickets: Arc<TicketService>) -> OpenApiRouter {
@@ -139,7 +139,7 @@ async fn list_seats(
     State(tickets): State<Arc<TicketService>>,
     Path(id): Path<String>,
     Query(query): Query<SeatQuery>,
-) -> Result<Json<SeatList>, ApiError> {
+) -> Result<Json<SeatMap>, ApiError> {
     let only_available = match query.status.as_deref() {
         None => false,
         Some("available") => true,
@@ -150,9 +150,7 @@ async fn list_seats(
             )]));
         }
     };
-    Ok(Json(SeatList {
-        items: tickets.seats(&id, only_available).await?,
-    }))
+    Ok(Json(tickets.seats(&id, only_available).await?))
 }
 
 /// Join the event's waiting room (joining again returns the same entry).

@@ -302,6 +302,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     settings.auth.argon2_memory_kib = 64;
     settings.auth.argon2_iterations = 1;
     settings.database.max_connections = 8;
+    // Tests read the seat map right after changing it.
+    settings.tickets.seat_map_max_age_ms = 0;
     if let Some(stream) = &stream {
         settings.bus_url = stream.url.clone();
         settings.bus.nats_prefix = stream.prefix.clone();

@@ -18,6 +18,9 @@ use crate::loadtest::stats::{Latencies, progress};
 
 /// Seats a user tries from its own (stale) list before asking which are still free.
 const HOLD_TRIES: usize = 20;
+/// How often an unsettled `Idempotency-Key` request is sent again.
+const RETRIES: usize = 10;
+
 /// Fresh seat lists a user asks for before it gives up colliding.
 const REFETCHES: usize = 50;
 /// How long a user keeps polling the queue before it counts as never admitted.
@@ -231,7 +234,7 @@ impl Fan<'_> {
         let body = json!({"amount": self.rush.price});
         let headers = [("Idempotency-Key", key.as_str())];
         let answer = self
-            .call(Step::Charge, "/wallet/charge", Some(&body), &headers)
+            .call_again_on_timeout(Step::Charge, "/wallet/charge", &body, &headers)
             .await;
         expect(Step::Charge, answer, &[200]).map(drop)
     }
@@ -277,8 +280,36 @@ impl Fan<'_> {
         let key = format!("rush-{}-pay-{}", self.rush.run_id, self.user);
         let headers = [("Idempotency-Key", key.as_str())];
         let body = json!({"method": "wallet"});
-        let answer = self.call(Step::Pay, &path, Some(&body), &headers).await;
+        let answer = self
+            .call_again_on_timeout(Step::Pay, &path, &body, &headers)
+            .await;
         expect(Step::Pay, answer, &[201]).map(drop)
+    }
+
+    /// A request carrying an `Idempotency-Key`, sent again with the same key when the
+    /// server answers that it took too long or is still at it, as a careful client does:
+    /// the first attempt may have gone through, and the retry then replays its answer.
+    async fn call_again_on_timeout(
+        &mut self,
+        step: Step,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut answer = self.call(step, path, Some(body), headers).await;
+        for _ in 0..RETRIES {
+            let unsettled = match &answer {
+                Ok((503, _)) => true,
+                Ok((409, body)) => body["code"] == "idempotency_key_in_use",
+                _ => false,
+            };
+            if !unsettled {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            answer = self.call(step, path, Some(body), headers).await;
+        }
+        answer
     }
 }
 
