@@ -66,7 +66,7 @@ export MATSURI_ADMIN_EMAIL=bench@matsuri.localhost MATSURI_ADMIN_PASSWORD=bench-
 # Registering 10,000 users is set-up, not what is measured: cheap password hashes keep it
 # to seconds. The rush itself never hashes a password.
 export MATSURI_AUTH__ARGON2_MEMORY_KIB=64 MATSURI_AUTH__ARGON2_ITERATIONS=1
-export MATSURI_DATABASE__MAX_CONNECTIONS=${MAX_CONNECTIONS:-32}
+export MATSURI_DATABASE__MAX_CONNECTIONS=${MAX_CONNECTIONS:-4}
 export MATSURI_LOG__FILTER=warn
 "$bin" serve --bind "127.0.0.1:$port" --data-dir "$data" --database-url "$database_url" \
   --coord-url "$coord_url" &

@@ -344,26 +344,21 @@ impl TicketService {
         if paid == 0 {
             return Err(TicketError::ReservationExpired);
         }
-        let sold = sqlx::query(
+        let mut seats: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
             "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $2 \
-             WHERE reservation_id = $1 AND status = 'held'",
+             WHERE reservation_id = $1 AND status = 'held' \
+             RETURNING id, section, row_no, seat_no, price, position",
         )
         .bind(&row.id)
         .bind(now)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if i64::try_from(sold).unwrap_or(-1) != row.seat_count {
-            return Err(TicketError::ReservationExpired);
-        }
-        let seats: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT id, section, row_no, seat_no, price FROM seats WHERE reservation_id = $1 ORDER BY position",
-        )
-        .bind(&row.id)
         .fetch_all(&mut **tx)
         .await?;
+        if i64::try_from(seats.len()).unwrap_or(-1) != row.seat_count {
+            return Err(TicketError::ReservationExpired);
+        }
+        seats.sort_by_key(|seat| seat.5);
         let mut tickets = Vec::with_capacity(seats.len());
-        for (seat_id, section, row_no, seat_no, price) in seats {
+        for (seat_id, section, row_no, seat_no, price, _) in seats {
             let id = matsuri_core::ids::new_uuid_v7();
             let label = format!("{section} {row_no}-{seat_no}");
             let payload = self

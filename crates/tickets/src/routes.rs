@@ -296,10 +296,8 @@ async fn pay_reservation(
         key: &key,
     };
     let stored = match tickets.pay(user, &id, method, Some(link)).await {
-        Ok(purchase) => StoredResponse {
-            status: StatusCode::CREATED.as_u16(),
-            body: serde_json::to_string(&purchase).unwrap_or_default(),
-        },
+        // The purchase stored its answer for the key in its own transaction.
+        Ok(purchase) => return (StatusCode::CREATED, Json(purchase)).into_response(),
         Err(e) => {
             let err = ApiError::from(e);
             if err.status().is_server_error() && err.status() != StatusCode::BAD_GATEWAY {

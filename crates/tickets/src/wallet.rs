@@ -57,17 +57,13 @@ impl TicketService {
         }
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
-        sqlx::query(
-            "INSERT INTO wallets (user_id, balance, charged_total, paid_total, version, updated_at) \
-             VALUES ($1, 0, 0, 0, 0, $2) ON CONFLICT (user_id) DO NOTHING",
-        )
-        .bind(user)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        // A new wallet starts with the charge; an existing one adds it, in one statement.
         let (balance, charged_total, paid_total): (i64, i64, i64) = sqlx::query_as(
-            "UPDATE wallets SET balance = balance + $2, charged_total = charged_total + $2, \
-             version = version + 1, updated_at = $3 WHERE user_id = $1 \
+            "INSERT INTO wallets (user_id, balance, charged_total, paid_total, version, updated_at) \
+             VALUES ($1, $2, $2, 0, 1, $3) ON CONFLICT (user_id) DO UPDATE SET \
+             balance = wallets.balance + excluded.balance, \
+             charged_total = wallets.charged_total + excluded.charged_total, \
+             version = wallets.version + 1, updated_at = excluded.updated_at \
              RETURNING balance, charged_total, paid_total",
         )
         .bind(user)
