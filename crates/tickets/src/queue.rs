@@ -299,6 +299,15 @@ impl TicketService {
             .zrange_head(&queue_key(&event.id), free)
             .await
             .map_err(coord_down)?;
+        let waiting = coord
+            .zcard(&queue_key(&event.id))
+            .await
+            .map_err(coord_down)?;
+        let admitted_now = users.len() as u64;
+        metrics::gauge!("matsuri_queue_waiting", "event_id" => event.id.clone())
+            .set(waiting.saturating_sub(admitted_now) as f64);
+        metrics::gauge!("matsuri_queue_active", "event_id" => event.id.clone())
+            .set((active + admitted_now) as f64);
         if users.is_empty() {
             return Ok(0);
         }

@@ -101,9 +101,10 @@ pub async fn run(args: TicketRushArgs) -> anyhow::Result<ExitCode> {
         event_id: event_id.clone(),
         price: args.price,
         run_id,
+        started: Instant::now(),
         seats: Arc::new(seats),
     };
-    let started = Instant::now();
+    let started = rush.started;
     let journeys = rush.all_users(&users).await;
     let elapsed = started.elapsed();
 
@@ -259,6 +260,8 @@ struct Tally {
     charged: i64,
     held: usize,
     paid: usize,
+    /// When the last payment answered: the sale's length.
+    last_paid: Duration,
     collisions: usize,
     sold_out: usize,
     expired: usize,
@@ -278,6 +281,7 @@ impl Tally {
         }
         self.held += usize::from(j.held);
         self.paid += usize::from(j.paid);
+        self.last_paid = self.last_paid.max(j.paid_after.unwrap_or_default());
         self.collisions += j.collisions;
         match j.stopped {
             None => {}
@@ -315,6 +319,14 @@ impl Tally {
         }
         show("elapsed", format!("{secs:.2} s"));
         show("paid/s", format!("{:.0}", self.paid as f64 / secs));
+        let selling = self.last_paid.as_secs_f64().max(f64::EPSILON);
+        show(
+            "selling",
+            format!(
+                "{selling:.2} s to the last ticket, {:.0} paid/s while it lasted",
+                self.paid as f64 / selling
+            ),
+        );
         for step in STEPS {
             let latencies = self.times.of(step);
             let count = latencies.len();

@@ -98,6 +98,8 @@ pub(super) struct Journey {
     pub(super) charged: Option<i64>,
     pub(super) held: bool,
     pub(super) paid: bool,
+    /// When the payment answered, since the rush began.
+    pub(super) paid_after: Option<Duration>,
     pub(super) collisions: usize,
     pub(super) stopped: Option<End>,
     pub(super) times: StepTimes,
@@ -111,6 +113,8 @@ pub(super) struct Rush {
     pub(super) event_id: String,
     pub(super) price: i64,
     pub(super) run_id: String,
+    /// When the rush began.
+    pub(super) started: Instant,
     /// The free seats as listed before the rush: every user starts from this list.
     pub(super) seats: Arc<Vec<String>>,
 }
@@ -171,6 +175,7 @@ impl Fan<'_> {
         self.journey.held = true;
         self.pay(&reservation).await?;
         self.journey.paid = true;
+        self.journey.paid_after = Some(self.rush.started.elapsed());
         Ok(())
     }
 

@@ -104,6 +104,9 @@ async fn five_hundred_fans_ten_seats(backend: Backend) {
 /// One fan with 100 holds pays for all of them at once from a wallet that covers 60:
 /// exactly 60 are paid, the rest refused, and the balance never goes below zero.
 async fn a_hundred_debits_on_one_wallet(backend: Backend) {
+    // SQLite runs one write transaction at a time, so debits never race there; on
+    // PostgreSQL they do, and the losers of a version check must try again.
+    let races = matches!(backend, Backend::PostgresRedis(..));
     let app = spawn_app_with(backend, |s| s.tickets.max_holds_per_admission = 100).await;
     let event = app
         .create_event(event_body(&[("A", 10, 10, 1_000)], 10, 600))
@@ -159,4 +162,17 @@ async fn a_hundred_debits_on_one_wallet(backend: Backend) {
         .collect();
     assert_eq!(sold.len(), 60);
     assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, 60);
+    if races {
+        let metrics = app.get("/metrics", None).await.text;
+        let conflicts: f64 = metrics
+            .lines()
+            .find(|l| l.starts_with("matsuri_wallet_version_conflicts_total"))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        assert!(
+            conflicts > 0.0,
+            "100 debits on 8 connections lost no version check"
+        );
+    }
 }
