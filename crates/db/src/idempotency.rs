@@ -94,25 +94,11 @@ impl IdempotencyStore {
         if inserted == 1 {
             return Ok(KeyState::Claimed);
         }
-        let row: Option<(String, Option<i64>, Option<String>)> = sqlx::query_as(
-            "SELECT fingerprint, status_code, response_body FROM idempotency_keys \
-             WHERE user_id = $1 AND scope = $2 AND idem_key = $3",
-        )
-        .bind(user_id)
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(self.db.writer())
-        .await?;
-        Ok(match row {
+        match self.find(user_id, scope, key, fingerprint).await? {
+            Some(state) => Ok(state),
             // Given back between our insert and our read: try once more.
-            None => return Box::pin(self.claim(user_id, scope, key, fingerprint)).await,
-            Some((stored, _, _)) if stored != fingerprint => KeyState::Mismatch,
-            Some((_, Some(status), Some(body))) => KeyState::Replay(StoredResponse {
-                status: u16::try_from(status).unwrap_or(500),
-                body,
-            }),
-            Some(_) => KeyState::InProgress,
-        })
+            None => Box::pin(self.claim(user_id, scope, key, fingerprint)).await,
+        }
     }
 
     /// What an earlier request with `key` left, without claiming it: `None` when the key

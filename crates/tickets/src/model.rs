@@ -111,6 +111,9 @@ pub struct QueueEntry {
     /// entry shows 0 and its place is drawn at random.
     pub position: u64,
     pub estimated_wait_seconds: u64,
+    /// When to ask for the status again: sooner near the front, seldom far back, so a
+    /// crowd of waiting clients does not crowd out the admitted ones.
+    pub poll_after_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -128,6 +131,9 @@ pub struct QueueStatus {
     pub position: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_wait_seconds: Option<u64>,
+    /// While waiting: when to ask again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_after_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

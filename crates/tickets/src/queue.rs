@@ -141,6 +141,7 @@ impl TicketService {
                 queue_token,
                 position: 0,
                 estimated_wait_seconds: 0,
+                poll_after_seconds: poll_after(0),
             };
             return Ok((entry, false));
         }
@@ -159,6 +160,7 @@ impl TicketService {
                 queue_token,
                 position: position.unwrap_or(0),
                 estimated_wait_seconds: estimated_wait_seconds.unwrap_or(0),
+                poll_after_seconds: poll_after(estimated_wait_seconds.unwrap_or(0)),
             },
             added,
         ))
@@ -233,6 +235,7 @@ impl TicketService {
                 state: QueueState::Active,
                 position: None,
                 estimated_wait_seconds: None,
+                poll_after_seconds: None,
                 access_token: Some(token.to_owned()),
                 access_expires_at: Some(rfc3339(expires_at)),
             });
@@ -246,6 +249,7 @@ impl TicketService {
         Ok(QueueStatus {
             state,
             position,
+            poll_after_seconds: estimated_wait_seconds.map(poll_after),
             estimated_wait_seconds,
             access_token: None,
             access_expires_at: None,
@@ -510,6 +514,11 @@ impl TicketService {
     }
 }
 
+/// When a waiting client should ask again: a quarter of its estimated wait, 1 to 30 s.
+fn poll_after(estimated_wait_seconds: u64) -> u64 {
+    estimated_wait_seconds.div_ceil(4).clamp(1, 30)
+}
+
 /// `"<token or user> <expires_at>"`, as stored under a user's and a token's key.
 fn parse_admission(text: &str) -> Option<(&str, Millis)> {
     let (token, expires_at) = text.split_once(' ')?;
@@ -530,6 +539,13 @@ mod tests {
         let other = QueueKeys::new(b"another-secret-another-secret-xx");
         let forged = other.issue("event-1", "user-1").unwrap_or_default();
         assert_eq!(keys.user_of(&forged, "event-1"), None);
+    }
+
+    #[test]
+    fn waiting_clients_poll_less_the_longer_they_wait() {
+        assert_eq!(poll_after(0), 1);
+        assert_eq!(poll_after(10), 3);
+        assert_eq!(poll_after(3_600), 30);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::Api;
-use super::stats::{Latencies, progress};
+use super::stats::{Latencies, progress, verdict};
 
 #[derive(Debug, Args)]
 pub struct FlashSaleArgs {
@@ -197,19 +197,7 @@ pub async fn run(args: FlashSaleArgs) -> anyhow::Result<ExitCode> {
         ),
         ("every request answered", transport == 0 && other == 0),
     ];
-    let mut ok = true;
-    for (name, passed) in checks {
-        println!(
-            "invariant     {name}: {}",
-            if passed { "ok" } else { "FAILED" }
-        );
-        ok &= passed;
-    }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(verdict(checks))
 }
 
 async fn register_buyers(

@@ -1,5 +1,6 @@
 //! Latency percentiles and progress bars.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -52,6 +53,23 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
     }
     bar.set_message(what.to_owned());
     bar
+}
+
+/// Prints each invariant as ok or FAILED; failure when any failed.
+pub fn verdict<'a>(checks: impl IntoIterator<Item = (&'a str, bool)>) -> ExitCode {
+    let mut ok = true;
+    for (name, passed) in checks {
+        println!(
+            "invariant       {name}: {}",
+            if passed { "ok" } else { "FAILED" }
+        );
+        ok &= passed;
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 
 use super::client::Api;
-use super::stats::progress;
+use super::stats::{progress, verdict};
 use fan::{End, Journey, Rush, STEPS, StepTimes};
 
 mod fan;
@@ -115,19 +115,7 @@ pub async fn run(args: TicketRushArgs) -> anyhow::Result<ExitCode> {
     let audit = audit(&api, &event_id, &staff, &users, args.concurrency).await?;
     tally.print(elapsed, &audit);
 
-    let mut ok = true;
-    for (name, passed) in verdicts(&tally, &audit, args.price)? {
-        println!(
-            "invariant       {name}: {}",
-            if passed { "ok" } else { "FAILED" }
-        );
-        ok &= passed;
-    }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(verdict(verdicts(&tally, &audit, args.price)?))
 }
 
 /// Creates the concert, on sale at once, and returns its id.

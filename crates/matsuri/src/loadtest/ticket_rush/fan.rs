@@ -230,7 +230,11 @@ impl Fan<'_> {
                     return Err(End::Failed(Step::Status, state));
                 }
             }
-            tokio::time::sleep(poll_pause(body["estimated_wait_seconds"].as_f64())).await;
+            tokio::time::sleep(poll_pause(
+                body["poll_after_seconds"].as_f64(),
+                body["estimated_wait_seconds"].as_f64(),
+            ))
+            .await;
         }
     }
 
@@ -352,11 +356,13 @@ impl Choice {
     }
 }
 
-/// Half the wait the queue estimates, between 0.2 s and 2 s, give or take 15 %.
-fn poll_pause(estimated_wait_seconds: Option<f64>) -> Duration {
-    let half = estimated_wait_seconds.unwrap_or(1.0) / 2.0;
+/// As long as the queue asks (`poll_after_seconds`), or else half the wait it estimates,
+/// between 0.2 s and 2 s; give or take 15 %, so the crowd does not poll in step.
+fn poll_pause(poll_after_seconds: Option<f64>, estimated_wait_seconds: Option<f64>) -> Duration {
+    let pause = poll_after_seconds
+        .unwrap_or_else(|| (estimated_wait_seconds.unwrap_or(1.0) / 2.0).clamp(0.2, 2.0));
     let jitter = rand::rng().random_range(0.85..1.15);
-    Duration::from_secs_f64(half.clamp(0.2, 2.0) * jitter)
+    Duration::from_secs_f64(pause * jitter)
 }
 
 /// The body of an answer with one of the `wanted` statuses.
