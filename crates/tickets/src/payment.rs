@@ -53,12 +53,11 @@ impl TicketService {
         if row.status == "paid" {
             return Err(TicketError::AlreadyPaid);
         }
+        if row.status == "held" && row.charging_since.is_some() {
+            return Err(TicketError::PaymentInProgress);
+        }
         if row.status != "held" || row.expires_at <= now {
-            return Err(if row.charging_since.is_some() {
-                TicketError::PaymentInProgress
-            } else {
-                TicketError::ReservationExpired
-            });
+            return Err(TicketError::ReservationExpired);
         }
         let outcome = match method {
             PaymentMethod::Wallet => self.pay_by_wallet(&row, key).await,
@@ -317,8 +316,8 @@ impl TicketService {
     /// The purchase itself, inside the caller's transaction: reservation paid, seats sold,
     /// tickets issued, access token released, `ticket.purchased` written, and the answer
     /// stored for the `Idempotency-Key` that paid. `ReservationExpired` when the hold is
-    /// over (with `require_unexpired`) or its seats are no longer all held by it; the
-    /// caller then rolls back.
+    /// over or a card charge is under way (with `require_unexpired`, the wallet's case),
+    /// or its seats are no longer all held by it; the caller then rolls back.
     async fn confirm(
         &self,
         tx: &mut Tx,
@@ -331,7 +330,7 @@ impl TicketService {
         let paid = sqlx::query(
             "UPDATE reservations SET status = 'paid', payment_method = $2, charge_id = $3, \
              charging_since = NULL, paid_at = $4, updated_at = $4 \
-             WHERE id = $1 AND status = 'held' AND ($5 = 0 OR expires_at > $4)",
+             WHERE id = $1 AND status = 'held' AND ($5 = 0 OR (expires_at > $4 AND charging_since IS NULL))",
         )
         .bind(&row.id)
         .bind(method)

@@ -4,11 +4,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use super::{card_payment, event_body, wallet_payment};
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
 
 crate::coord_backend_tests!(
     a_fan_buys_with_the_wallet_and_gets_a_scannable_ticket,
     declined_or_failed_cards_keep_the_hold,
+    one_payment_at_a_time,
     access_is_checked_on_every_hold,
     payments_replay_and_stay_private,
     cancelling_a_hold_releases_its_seats,
@@ -197,6 +198,43 @@ async fn declined_or_failed_cards_keep_the_hold(backend: Backend) {
         1,
         "one approved charge"
     );
+}
+
+/// While a card charge is with the gateway, a second payment of the same hold (by wallet
+/// or another card) is refused, so a hold is never paid twice.
+async fn one_payment_at_a_time(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.payments.slow_latency_ms = 1_500).await;
+    let event = app
+        .create_event(event_body(&[("A", 1, 2, 5_000)], 10, 600))
+        .await;
+    let seats = app.seat_ids(&event).await;
+    let fan = app.register("twice@example.com").await;
+    let access = app.admitted(&fan, &event).await;
+    app.charge(&fan, 5_000).await;
+    let held = app.hold(&fan, &access, &event, &[&seats[0]]).await;
+    let reservation = held.body["reservation_id"].as_str().unwrap().to_owned();
+
+    let slow = app.pay(&fan, &reservation, card_payment("tok_slow"), None);
+    let second = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let wallet = app.pay(&fan, &reservation, wallet_payment(), None).await;
+        let card = app
+            .pay(&fan, &reservation, card_payment("tok_visa"), None)
+            .await;
+        (wallet, card)
+    };
+    let (slow, (wallet, card)) = tokio::join!(slow, second);
+    assert_eq!(slow.status, StatusCode::CREATED, "{}", slow.text);
+    for refused in [wallet, card] {
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+        assert_eq!(refused.code(), "payment_in_progress");
+    }
+    assert_eq!(
+        app.wallet(&fan).await["balance"],
+        5_000,
+        "the wallet was not debited"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, 1);
 }
 
 async fn access_is_checked_on_every_hold(backend: Backend) {
