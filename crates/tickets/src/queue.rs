@@ -194,8 +194,8 @@ impl TicketService {
         })
     }
 
-    /// Users admitted per second: as measured by the scheduler, or, before any
-    /// measurement, the steady state of `max_active` slots each held for a hold's length.
+    /// Users admitted per second: as the scheduler measured it, or, before its first
+    /// batch, a full batch of `max_active` per admission interval.
     async fn admission_rate(&self, event: &EventRow) -> f64 {
         let measured = self
             .coord
@@ -204,8 +204,9 @@ impl TicketService {
             .ok()
             .flatten()
             .and_then(|text| text.parse::<f64>().ok());
-        let prior = event.max_active as f64 / event.hold_seconds.max(1) as f64;
-        measured.unwrap_or(prior).max(prior).max(0.1)
+        let interval = self.settings.admission_interval_ms.max(1) as f64 / 1000.0;
+        let first_batch = event.max_active as f64 / interval;
+        measured.unwrap_or(first_batch).max(0.1)
     }
 
     /// The state of a queue token's entry: waiting (with position), active (with the
@@ -514,9 +515,9 @@ impl TicketService {
     }
 }
 
-/// When a waiting client should ask again: a quarter of its estimated wait, 1 to 30 s.
+/// When a waiting client should ask again: a quarter of its estimated wait, 1 to 15 s.
 fn poll_after(estimated_wait_seconds: u64) -> u64 {
-    estimated_wait_seconds.div_ceil(4).clamp(1, 30)
+    estimated_wait_seconds.div_ceil(4).clamp(1, 15)
 }
 
 /// `"<token or user> <expires_at>"`, as stored under a user's and a token's key.
@@ -545,7 +546,7 @@ mod tests {
     fn waiting_clients_poll_less_the_longer_they_wait() {
         assert_eq!(poll_after(0), 1);
         assert_eq!(poll_after(10), 3);
-        assert_eq!(poll_after(3_600), 30);
+        assert_eq!(poll_after(3_600), 15);
     }
 
     #[test]

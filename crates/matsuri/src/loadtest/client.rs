@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -149,6 +150,46 @@ fn escape_query(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A name for this run, so its users and products never collide with an earlier run's.
+pub fn run_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("{ms:x}")
+}
+
+impl Api {
+    /// Registers `count` users `<who>-<run_id>-<i>@loadtest.localhost` (set-up, with a
+    /// progress bar) and returns their tokens in order.
+    pub async fn register_many(
+        &self,
+        who: &str,
+        run_id: &str,
+        count: usize,
+        concurrency: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        let bar = super::stats::progress(count, "register");
+        let results: Vec<anyhow::Result<String>> = futures::stream::iter(0..count)
+            .map(|i| {
+                let bar = bar.clone();
+                let email = format!("{who}-{run_id}-{i}@loadtest.localhost");
+                async move {
+                    let token = self
+                        .register(&email, "load-test-password", "Load test user")
+                        .await?;
+                    bar.inc(1);
+                    Ok(token)
+                }
+            })
+            .buffered(concurrency.clamp(1, 64))
+            .collect()
+            .await;
+        bar.finish_and_clear();
+        results.into_iter().collect()
+    }
 }
 
 fn token_of(body: &Value) -> anyhow::Result<String> {

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::client::Api;
+use super::client::{Api, run_id};
 use super::stats::{Latencies, progress, verdict};
 
 #[derive(Debug, Args)]
@@ -65,12 +65,7 @@ pub async fn run(args: FlashSaleArgs) -> anyhow::Result<ExitCode> {
     );
     let api = Api::new(&args.url, args.concurrency)?;
     let staff = api.login(&args.admin_email, &args.admin_password).await?;
-    let run_id = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis()
-    );
+    let run_id = run_id();
 
     let (status, product) = api
         .send(
@@ -205,32 +200,23 @@ async fn register_buyers(
     args: &FlashSaleArgs,
     run_id: &str,
 ) -> anyhow::Result<Vec<Buyer>> {
-    let bar = progress(args.buyers, "register");
+    let tokens = api
+        .register_many("buyer", run_id, args.buyers, args.concurrency)
+        .await?;
     let declined_every = usize::from(args.declined_pct);
-    let results: Vec<anyhow::Result<Buyer>> = futures::stream::iter(0..args.buyers)
-        .map(|i| {
-            let api = api.clone();
-            let bar = bar.clone();
-            let email = format!("buyer-{run_id}-{i}@loadtest.localhost");
-            async move {
-                let token = api
-                    .register(&email, "flash-sale-password", "Load test buyer")
-                    .await?;
-                bar.inc(1);
-                // Spread the declined cards evenly over the crowd.
-                let card = if i % 100 < declined_every {
-                    "tok_declined"
-                } else {
-                    "tok_visa"
-                };
-                Ok(Buyer { token, card })
-            }
+    Ok(tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, token)| Buyer {
+            token,
+            // Spread the declined cards evenly over the crowd.
+            card: if i % 100 < declined_every {
+                "tok_declined"
+            } else {
+                "tok_visa"
+            },
         })
-        .buffered(args.concurrency.min(64))
-        .collect()
-        .await;
-    bar.finish_and_clear();
-    results.into_iter().collect()
+        .collect())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 
-use super::client::Api;
+use super::client::{Api, run_id};
 use super::stats::{progress, verdict};
 use fan::{End, Journey, Rush, STEPS, StepTimes};
 
@@ -74,19 +74,16 @@ pub async fn run(args: TicketRushArgs) -> anyhow::Result<ExitCode> {
     );
     let api = Api::new(&args.url, args.concurrency)?;
     let staff = api.login(&args.admin_email, &args.admin_password).await?;
-    let run_id = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis()
-    );
+    let run_id = run_id();
     let event_id = create_event(&api, &staff, &args, &run_id).await?;
 
     println!(
         "ticket-rush: {} users, {} seats at {} yen, {} admitted at once, {} in flight, against {}",
         args.users, args.seats, args.price, args.max_active, args.concurrency, args.url
     );
-    let users = register_users(&api, &args, &run_id).await?;
+    let users = api
+        .register_many("fan", &run_id, args.users, args.concurrency)
+        .await?;
     let seats = seat_ids(&api, &event_id, &staff, "?status=available").await?;
     anyhow::ensure!(
         seats.len() == args.seats,
@@ -190,31 +187,6 @@ fn section_name(i: usize) -> String {
     } else {
         format!("{}{}", letter(i / 26 - 1), letter(i))
     }
-}
-
-async fn register_users(
-    api: &Api,
-    args: &TicketRushArgs,
-    run_id: &str,
-) -> anyhow::Result<Vec<String>> {
-    let bar = progress(args.users, "register");
-    let results: Vec<anyhow::Result<String>> = futures::stream::iter(0..args.users)
-        .map(|i| {
-            let bar = bar.clone();
-            let email = format!("fan-{run_id}-{i}@loadtest.localhost");
-            async move {
-                let token = api
-                    .register(&email, "ticket-rush-password", "Load test fan")
-                    .await?;
-                bar.inc(1);
-                Ok(token)
-            }
-        })
-        .buffered(args.concurrency.min(64))
-        .collect()
-        .await;
-    bar.finish_and_clear();
-    results.into_iter().collect()
 }
 
 /// The ids of the event's seats (`filter` is a query string, or empty for all of them).
