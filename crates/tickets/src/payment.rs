@@ -77,7 +77,9 @@ impl TicketService {
         Ok(purchase)
     }
 
-    async fn after_purchase(&self, row: &ReservationRow) {
+    /// What follows a purchase outside its transaction: the slot goes to the next in
+    /// line, and the sold seats stay locked in `coord`.
+    pub(crate) async fn after_purchase(&self, row: &ReservationRow) {
         if let Some(token) = &row.access_token {
             self.free_slot(&row.event_id, &row.user_id, token).await;
         }
@@ -240,7 +242,11 @@ impl TicketService {
     }
 
     /// A charge that did not go through: the hold is as it was before.
-    async fn end_charge(&self, row: &ReservationRow, charge_key: &str) -> Result<(), TicketError> {
+    pub(crate) async fn end_charge(
+        &self,
+        row: &ReservationRow,
+        charge_key: &str,
+    ) -> Result<(), TicketError> {
         let mut tx = self.db.begin().await?;
         let ended = sqlx::query(
             "UPDATE reservations SET charge_key = NULL, charging_since = NULL, updated_at = $3 \

@@ -89,22 +89,11 @@ impl TicketService {
                         .finish_card_payment(&row, &charge_key, &charge_id)
                         .await
                         .is_ok()
-                        && let Some(token) = &row.access_token
                     {
-                        self.free_slot(&row.event_id, &row.user_id, token).await;
+                        self.after_purchase(&row).await;
                     }
                 }
-                ChargeOutcome::Declined { .. } => {
-                    sqlx::query(
-                        "UPDATE reservations SET charge_key = NULL, charging_since = NULL, updated_at = $3 \
-                         WHERE id = $1 AND charge_key = $2 AND status = 'held'",
-                    )
-                    .bind(&row.id)
-                    .bind(&charge_key)
-                    .bind(self.clock.now_ms())
-                    .execute(self.db.writer())
-                    .await?;
-                }
+                ChargeOutcome::Declined { .. } => self.end_charge(&row, &charge_key).await?,
             }
             settled += 1;
         }

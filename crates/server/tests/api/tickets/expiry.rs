@@ -7,12 +7,13 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::{card_payment, event_body, wallet_payment};
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app};
 
 crate::coord_backend_tests!(
     holds_expire_and_free_their_seats,
     access_tokens_expire_and_purchases_free_slots,
     the_pre_queue_is_shuffled_once_at_sale_start,
+    the_sweeper_settles_card_payments_a_crash_left_charging,
 );
 
 async fn holds_expire_and_free_their_seats(backend: Backend) {
@@ -241,4 +242,100 @@ async fn the_pre_queue_is_shuffled_once_at_sale_start(backend: Backend) {
         );
     }
     assert_eq!(app.queue_status(&event, &late[0]).await.body["position"], 1);
+}
+
+/// Leaves a hold as a crash between starting a card charge and recording its answer
+/// would: marked charging with `charge_key`. Returns the hold's amount.
+async fn crash_mid_charge(app: &TestApp, reservation: &str, charge_key: &str) -> i64 {
+    let now = matsuri_core::Clock::now_ms(app.clock.as_ref());
+    sqlx::query_scalar(
+        "UPDATE reservations SET charge_key = $2, charging_since = $3 WHERE id = $1 RETURNING amount",
+    )
+    .bind(reservation)
+    .bind(charge_key)
+    .bind(now)
+    .fetch_one(app.components.db.writer())
+    .await
+    .unwrap()
+}
+
+async fn the_sweeper_settles_card_payments_a_crash_left_charging(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let event = app
+        .create_event(event_body(&[("A", 1, 4, 6_000)], 10, 600))
+        .await;
+    let seats = app.seat_ids(&event).await;
+    let charged = app.register("charged@example.com").await;
+    let never = app.register("never@example.com").await;
+    let charged_access = app.admitted(&charged, &event).await;
+    let never_access = app.admitted(&never, &event).await;
+    let first = app
+        .hold(&charged, &charged_access, &event, &[&seats[0]])
+        .await;
+    let second = app.hold(&never, &never_access, &event, &[&seats[1]]).await;
+    let first = first.body["reservation_id"].as_str().unwrap().to_owned();
+    let second = second.body["reservation_id"].as_str().unwrap().to_owned();
+
+    // The first crash happened after the gateway approved; the second before it was asked.
+    let amount = crash_mid_charge(&app, &first, "crash-approved").await;
+    let approved = app
+        .components
+        .gateway
+        .charge(&matsuri_payments::ChargeRequest {
+            idempotency_key: "crash-approved",
+            amount: matsuri_core::Yen(amount),
+            card_token: "tok_visa",
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        approved,
+        matsuri_payments::ChargeOutcome::Approved { .. }
+    ));
+    crash_mid_charge(&app, &second, "crash-never-charged").await;
+
+    let busy = app.pay(&never, &second, wallet_payment(), None).await;
+    assert_eq!(busy.code(), "payment_in_progress");
+    let early = app.components.tickets.sweep().await.unwrap();
+    assert_eq!(early.settled_charges, 0, "a charge may still be under way");
+
+    app.clock.advance(Duration::from_secs(61));
+    let swept = app.components.tickets.sweep().await.unwrap();
+    assert_eq!(swept.settled_charges, 2);
+    let paid = app
+        .get(&format!("/reservations/{first}"), Some(&charged))
+        .await;
+    assert_eq!(paid.body["status"], "paid", "{}", paid.text);
+    assert_eq!(
+        app.get("/tickets", Some(&charged)).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let statuses = app.seat_statuses(&event).await;
+    assert_eq!(statuses[&seats[0]], "sold");
+    assert_eq!(
+        statuses[&seats[1]], "held",
+        "the uncharged hold goes on until it ends"
+    );
+    // The gateway voided the key nobody charged: a late charge with it cannot succeed.
+    let late = app
+        .components
+        .gateway
+        .charge(&matsuri_payments::ChargeRequest {
+            idempotency_key: "crash-never-charged",
+            amount: matsuri_core::Yen(6_000),
+            card_token: "tok_visa",
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        late,
+        matsuri_payments::ChargeOutcome::Declined { .. }
+    ));
+    let retry = app
+        .pay(&never, &second, card_payment("tok_visa"), None)
+        .await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.text);
 }
