@@ -203,7 +203,7 @@ async fn declined_or_failed_cards_keep_the_hold(backend: Backend) {
 /// While a card charge is with the gateway, a second payment of the same hold (by wallet
 /// or another card) is refused, so a hold is never paid twice.
 async fn one_payment_at_a_time(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.payments.slow_latency_ms = 1_500).await;
+    let app = spawn_app_with(backend, |s| s.payments.slow_latency_ms = 3_000).await;
     let event = app
         .create_event(event_body(&[("A", 1, 2, 5_000)], 10, 600))
         .await;
@@ -216,7 +216,20 @@ async fn one_payment_at_a_time(backend: Backend) {
 
     let slow = app.pay(&fan, &reservation, card_payment("tok_slow"), None);
     let second = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Wait until the card charge is under way (the gateway takes 3 s to answer).
+        loop {
+            let charging: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM reservations WHERE id = $1 AND charging_since IS NOT NULL",
+            )
+            .bind(&reservation)
+            .fetch_one(app.components.db.reader())
+            .await
+            .unwrap();
+            if charging == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let wallet = app.pay(&fan, &reservation, wallet_payment(), None).await;
         let card = app
             .pay(&fan, &reservation, card_payment("tok_visa"), None)
