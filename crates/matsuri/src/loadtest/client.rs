@@ -152,6 +152,22 @@ fn escape_query(value: &str) -> String {
         .collect()
 }
 
+/// The staff account a scenario sets up its sale with.
+#[derive(Debug, clap::Args)]
+pub struct StaffLogin {
+    #[arg(long, env = "MATSURI_ADMIN_EMAIL")]
+    admin_email: String,
+    #[arg(long, env = "MATSURI_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: String,
+}
+
+impl Api {
+    /// Signs in as the staff account and returns the token.
+    pub async fn login_staff(&self, staff: &StaffLogin) -> anyhow::Result<String> {
+        self.login(&staff.admin_email, &staff.admin_password).await
+    }
+}
+
 /// A name for this run, so its users and products never collide with an earlier run's.
 pub fn run_id() -> String {
     let ms = std::time::SystemTime::now()

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::client::{Api, run_id};
+use super::client::{Api, StaffLogin, run_id};
 use super::stats::{Latencies, progress, verdict};
 
 #[derive(Debug, Args)]
@@ -37,10 +37,8 @@ pub struct FlashSaleArgs {
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
     /// A staff account to create the product with.
-    #[arg(long, env = "MATSURI_ADMIN_EMAIL")]
-    admin_email: String,
-    #[arg(long, env = "MATSURI_ADMIN_PASSWORD", hide_env_values = true)]
-    admin_password: String,
+    #[command(flatten)]
+    staff: StaffLogin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +62,7 @@ pub async fn run(args: FlashSaleArgs) -> anyhow::Result<ExitCode> {
         "--stock and --buyers must be positive"
     );
     let api = Api::new(&args.url, args.concurrency)?;
-    let staff = api.login(&args.admin_email, &args.admin_password).await?;
+    let staff = api.login_staff(&args.staff).await?;
     let run_id = run_id();
 
     let (status, product) = api

@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 
-use super::client::{Api, run_id};
+use super::client::{Api, StaffLogin, run_id};
 use super::stats::{progress, verdict};
 use fan::{End, Journey, Rush, STEPS, StepTimes};
 
@@ -55,10 +55,8 @@ pub struct TicketRushArgs {
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
     /// A staff account to create the event with.
-    #[arg(long, env = "MATSURI_ADMIN_EMAIL")]
-    admin_email: String,
-    #[arg(long, env = "MATSURI_ADMIN_PASSWORD", hide_env_values = true)]
-    admin_password: String,
+    #[command(flatten)]
+    staff: StaffLogin,
 }
 
 /// The hall is laid out in rows of this many seats, at most `MAX_ROWS` rows a section
@@ -73,7 +71,7 @@ pub async fn run(args: TicketRushArgs) -> anyhow::Result<ExitCode> {
         "--users, --seats, --price and --concurrency must be positive"
     );
     let api = Api::new(&args.url, args.concurrency)?;
-    let staff = api.login(&args.admin_email, &args.admin_password).await?;
+    let staff = api.login_staff(&args.staff).await?;
     let run_id = run_id();
     let event_id = create_event(&api, &staff, &args, &run_id).await?;
 
