@@ -90,6 +90,17 @@ impl ReservationRow {
         }
     }
 
+    /// Why the hold cannot be paid now, if it cannot: paid already, a card charge under
+    /// way, or over.
+    pub fn payable(&self, now: Millis) -> Result<(), TicketError> {
+        match self.status.as_str() {
+            "paid" => Err(TicketError::AlreadyPaid),
+            "held" if self.charging_since.is_some() => Err(TicketError::PaymentInProgress),
+            "held" if self.expires_at > now => Ok(()),
+            _ => Err(TicketError::ReservationExpired),
+        }
+    }
+
     pub fn to_reservation(&self, now: Millis) -> Reservation {
         Reservation {
             reservation_id: self.id.clone(),

@@ -49,16 +49,7 @@ impl TicketService {
         key: Option<KeyLink<'_>>,
     ) -> Result<Purchase, TicketError> {
         let row = self.reservation_row(user, reservation_id).await?;
-        let now = self.clock.now_ms();
-        if row.status == "paid" {
-            return Err(TicketError::AlreadyPaid);
-        }
-        if row.status == "held" && row.charging_since.is_some() {
-            return Err(TicketError::PaymentInProgress);
-        }
-        if row.status != "held" || row.expires_at <= now {
-            return Err(TicketError::ReservationExpired);
-        }
+        row.payable(self.clock.now_ms())?;
         let outcome = match method {
             PaymentMethod::Wallet => self.pay_by_wallet(&row, key).await,
             PaymentMethod::Card { token } => self.pay_by_card(&row, &token, key).await,
@@ -219,11 +210,8 @@ impl TicketService {
         if started == 0 {
             tx.rollback().await?;
             let current = self.reservation_row(&row.user_id, &row.id).await?;
-            return Err(match current.status.as_str() {
-                "paid" => TicketError::AlreadyPaid,
-                "held" if current.charging_since.is_some() => TicketError::PaymentInProgress,
-                _ => TicketError::ReservationExpired,
-            });
+            current.payable(now)?;
+            return Err(TicketError::ReservationExpired);
         }
         let grace = self.settings.charge_grace_seconds.max(1) * 1000;
         sqlx::query(
