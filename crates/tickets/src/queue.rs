@@ -450,9 +450,7 @@ impl TicketService {
         let result = async {
             coord.del(&token_key(event_id, token)).await?;
             coord.del(&user_key(event_id, user)).await?;
-            coord
-                .zrem_many(&active_key(event_id), &[token.to_owned()])
-                .await?;
+            coord.zrem(&active_key(event_id), token).await?;
             anyhow::Ok(())
         }
         .await;
