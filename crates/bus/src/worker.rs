@@ -175,11 +175,17 @@ impl Bus {
                 }
             }
             Transport::Nats(link) => {
-                self.publish_log(link).await?;
-                for sub in self.subscriptions.iter() {
-                    worked += self.retry_parked(sub).await?;
-                    worked += self.handle_nats_batch(link, sub).await?;
-                }
+                // Publishing and every subscription wait on JetStream round trips, so they
+                // take their turns at once rather than one after another.
+                let handling = self.subscriptions.iter().map(|sub| async move {
+                    let retried = self.retry_parked(sub).await?;
+                    anyhow::Ok(retried + self.handle_nats_batch(link, sub).await?)
+                });
+                let (published, handled) = tokio::try_join!(
+                    self.publish_log(link),
+                    futures::future::try_join_all(handling)
+                )?;
+                worked += published + handled.into_iter().sum::<usize>();
             }
         }
         Ok(worked)
@@ -285,12 +291,19 @@ impl Bus {
             sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM outbox")
                 .fetch_one(&mut *tx)
                 .await?;
-        let relayed = sqlx::query(
+        // Without statistics SQLite takes `seq IS NULL` for a one-row lookup in the unique
+        // index on `seq` and sorts every unrelayed event to find the first few; a backlog
+        // made each pass read all of it. The partial index hands them over in order.
+        let unrelayed = match self.db.dialect() {
+            Dialect::Sqlite => "outbox INDEXED BY outbox_unrelayed",
+            Dialect::Postgres => "outbox",
+        };
+        let relayed = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET seq = v.n FROM (\
                SELECT id, $1 + ROW_NUMBER() OVER (ORDER BY id) AS n FROM (\
-                 SELECT id FROM outbox WHERE seq IS NULL ORDER BY id LIMIT $2) AS b) AS v \
-             WHERE outbox.id = v.id",
-        )
+                 SELECT id FROM {unrelayed} WHERE seq IS NULL ORDER BY id LIMIT $2) AS b) AS v \
+             WHERE outbox.id = v.id"
+        )))
         .bind(base)
         .bind(self.relay_batch)
         .execute(&mut *tx)

@@ -91,7 +91,7 @@ pub async fn run(args: FlashSaleArgs) -> anyhow::Result<ExitCode> {
 
     let started = Instant::now();
     let bar = progress(buyers.len(), "checkout");
-    let (mut outcomes, mut latencies) = attack(
+    let (mut outcomes, mut latencies, mut last_sale) = attack(
         &api,
         &product_id,
         &buyers,
@@ -121,7 +121,7 @@ pub async fn run(args: FlashSaleArgs) -> anyhow::Result<ExitCode> {
             break;
         }
         let bar = progress(retry.len(), "retry");
-        let (again, more) = attack(
+        let (again, more, sold_again) = attack(
             &api,
             &product_id,
             &buyers,
@@ -137,6 +137,7 @@ pub async fn run(args: FlashSaleArgs) -> anyhow::Result<ExitCode> {
             outcomes[*slot] = outcome;
         }
         latencies.extend(more);
+        last_sale = last_sale.max(sold_again);
         wave += 1;
     }
     let elapsed = started.elapsed();
@@ -172,6 +173,13 @@ pub async fn run(args: FlashSaleArgs) -> anyhow::Result<ExitCode> {
         elapsed.as_secs_f64(),
         latencies.len() as f64 / elapsed.as_secs_f64()
     );
+    if let Some(at) = last_sale {
+        let selling = at.duration_since(started).as_secs_f64();
+        println!(
+            "selling       last sale after {selling:.2} s ({:.0} paid/s while stock lasted)",
+            paid as f64 / selling
+        );
+    }
     println!("paid          {paid}");
     println!("out of stock  {out_of_stock}");
     println!("declined      {declined}");
@@ -227,13 +235,13 @@ async fn attack(
     run_id: &str,
     wave: usize,
     bar: &indicatif::ProgressBar,
-) -> (Vec<Outcome>, Latencies) {
+) -> (Vec<Outcome>, Latencies, Option<Instant>) {
     let body = Arc::new(json!({
         "items": [{"product_id": product_id, "quantity": 1}],
         "shipping_address": {"name": "Load Test", "postal_code": "100-0001", "address": "Chiyoda 1-1, Tokyo"},
         "payment": {"method": "card", "card_token": "tok_visa"},
     }));
-    let mut results: Vec<(usize, Outcome, Duration)> =
+    let mut results: Vec<(usize, Outcome, Duration, Instant)> =
         futures::stream::iter(who.into_iter().enumerate())
             .map(|(slot, i)| {
                 let api = api.clone();
@@ -261,23 +269,28 @@ async fn attack(
                         Err(_) => Outcome::Transport,
                     };
                     bar.inc(1);
-                    (slot, outcome, t.elapsed())
+                    (slot, outcome, t.elapsed(), Instant::now())
                 }
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
     // Answers arrive as they finish; put them back in the order asked.
-    results.sort_unstable_by_key(|(slot, _, _)| *slot);
+    results.sort_unstable_by_key(|(slot, _, _, _)| *slot);
+    let last_sale = results
+        .iter()
+        .filter(|(_, o, _, _)| *o == Outcome::Paid)
+        .map(|(_, _, _, at)| *at)
+        .max();
     let mut latencies = Latencies::default();
     let outcomes = results
         .into_iter()
-        .map(|(_, o, d)| {
+        .map(|(_, o, d, _)| {
             latencies.record(d);
             o
         })
         .collect();
-    (outcomes, latencies)
+    (outcomes, latencies, last_sale)
 }
 
 async fn available(api: &Api, product_id: &str) -> anyhow::Result<i64> {
