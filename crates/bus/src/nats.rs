@@ -39,6 +39,14 @@ impl std::fmt::Debug for NatsLink {
 /// How long a pull request waits for a batch to fill.
 const FETCH_WAIT: Duration = Duration::from_millis(50);
 
+/// How long a streaming pull request stays open, and how often an idle one hears from
+/// the server (a missed heartbeat means the stream is broken and is opened again).
+const STREAM_EXPIRES: Duration = Duration::from_secs(30);
+const STREAM_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Published events waiting for JetStream's acknowledgement at once.
+const PUBLISH_WINDOW: usize = 1_024;
+
 /// Messages a subscription may have delivered and not yet acknowledged.
 const MAX_IN_FLIGHT: i64 = 20_000;
 
@@ -109,20 +117,27 @@ impl NatsLink {
         self.publishing.try_lock().ok()
     }
 
-    /// Publishes events in order and waits until JetStream has stored every one.
+    /// Publishes events in order and waits until JetStream has stored every one. Up to
+    /// `PUBLISH_WINDOW` wait for their acknowledgement at once (the client allows 5,000).
     pub(crate) async fn publish(
         &self,
         events: Vec<(String, String, async_nats::HeaderMap, String)>,
     ) -> anyhow::Result<()> {
-        let mut acks = Vec::with_capacity(events.len());
+        let mut acks: std::collections::VecDeque<jetstream::context::PublishAckFuture> =
+            std::collections::VecDeque::with_capacity(PUBLISH_WINDOW);
         for (id, topic, mut headers, payload) in events {
+            if acks.len() == PUBLISH_WINDOW
+                && let Some(ack) = acks.pop_front()
+            {
+                ack.await.context("JetStream did not store an event")?;
+            }
             headers.insert("Nats-Msg-Id", id.as_str());
             let ack = self
                 .js
                 .publish_with_headers(self.subject(&topic), headers, payload.into())
                 .await
                 .context("publishing to JetStream")?;
-            acks.push(ack);
+            acks.push_back(ack);
         }
         for ack in acks {
             ack.await.context("JetStream did not store an event")?;
@@ -152,6 +167,24 @@ impl NatsLink {
             out.push(message.map_err(|e| anyhow::anyhow!("receiving from JetStream: {e}"))?);
         }
         Ok(out)
+    }
+
+    /// The subscription's messages as a continuous stream: the next pull request goes out
+    /// while earlier messages are still being handled.
+    pub(crate) async fn messages(
+        &self,
+        sub: &Subscription,
+        batch: usize,
+    ) -> anyhow::Result<pull::Stream> {
+        self.consumer(sub)
+            .await?
+            .stream()
+            .max_messages_per_batch(batch)
+            .expires(STREAM_EXPIRES)
+            .heartbeat(STREAM_HEARTBEAT)
+            .messages()
+            .await
+            .context("reading from JetStream")
     }
 
     async fn consumer(&self, sub: &Subscription) -> anyhow::Result<PullConsumer> {

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -141,11 +141,18 @@ impl Bus {
     }
 
     /// Runs the relay and the group workers until `stop` is cancelled; a batch being
-    /// handled when it is finishes first.
+    /// handled when it is finishes first. On JetStream each subscription follows its
+    /// consumer in a task of its own, while this one relays, publishes and retries.
     pub async fn run(self, stop: CancellationToken) {
+        let followers: Vec<_> = match &self.transport {
+            Transport::Sql => Vec::new(),
+            Transport::Nats(link) => (0..self.subscriptions.len())
+                .map(|i| tokio::spawn(self.clone().follow(link.clone(), i, stop.clone())))
+                .collect(),
+        };
         let mut idle = Duration::from_millis(20);
         loop {
-            let worked = match self.run_once().await {
+            let worked = match self.pass(false).await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "bus pass failed");
@@ -162,11 +169,22 @@ impl Bus {
                 () = tokio::time::sleep(idle) => {}
             }
         }
+        for follower in followers {
+            if let Err(e) = follower.await {
+                tracing::error!(error = %e, "a subscription's follower panicked");
+            }
+        }
     }
 
     /// One pass: relay new events, then advance every subscription by a batch. Returns how
     /// many events were relayed or handled.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
+        self.pass(true).await
+    }
+
+    /// A pass; on JetStream, `fetch` also reads each consumer's waiting messages once
+    /// (otherwise the followers read them).
+    async fn pass(&self, fetch: bool) -> anyhow::Result<usize> {
         let mut worked = self.relay().await?;
         match &self.transport {
             Transport::Sql => {
@@ -178,8 +196,13 @@ impl Bus {
                 // Publishing and every subscription wait on JetStream round trips, so they
                 // take their turns at once rather than one after another.
                 let handling = self.subscriptions.iter().map(|sub| async move {
-                    let retried = self.retry_parked(sub).await?;
-                    anyhow::Ok(retried + self.handle_nats_batch(link, sub).await?)
+                    let mut worked = self.retry_parked(sub).await?;
+                    if fetch {
+                        let batch = usize::try_from(self.read_batch).unwrap_or(1_000);
+                        let messages = link.fetch(sub, batch).await?;
+                        worked += self.handle_nats_messages(sub, messages).await?;
+                    }
+                    anyhow::Ok(worked)
                 });
                 let (published, handled) = tokio::try_join!(
                     self.publish_log(link),
@@ -543,8 +566,20 @@ impl Bus {
         sub: &Subscription,
         outcome: BatchOutcome,
     ) -> anyhow::Result<()> {
+        let failed = self.park_outcome(tx, sub, &outcome).await?;
+        count(tx, sub, outcome.handled, failed).await?;
+        Ok(())
+    }
+
+    /// Parks what failed (with its next attempt) and what waits behind it; returns how
+    /// many failed.
+    async fn park_outcome(
+        &self,
+        tx: &mut Tx,
+        sub: &Subscription,
+        outcome: &BatchOutcome,
+    ) -> anyhow::Result<i64> {
         let now = self.clock.now_ms();
-        let failed = i64::try_from(outcome.failures.len()).unwrap_or(i64::MAX);
         for (logged, attempt, error) in &outcome.failures {
             park(tx, sub, logged, 0, now).await?;
             self.record_failure(tx, sub, &logged.event.id, *attempt, error, now)
@@ -553,8 +588,7 @@ impl Bus {
         for logged in &outcome.queued {
             park(tx, sub, logged, 0, now).await?;
         }
-        count(tx, sub, outcome.handled, failed).await?;
-        Ok(())
+        Ok(i64::try_from(outcome.failures.len()).unwrap_or(i64::MAX))
     }
 
     /// Publishes the log past what this stream has, in order.
@@ -602,16 +636,61 @@ impl Bus {
         Ok(published)
     }
 
-    /// Handles what the subscription's JetStream consumer has waiting, records the
-    /// outcome, then acknowledges the messages.
-    async fn handle_nats_batch(
+    /// Reads subscription `index`'s JetStream consumer as a continuous stream until `stop`
+    /// is cancelled, handling what has arrived a batch at a time, so the next messages are
+    /// on their way while a batch is handled. A broken stream is opened again.
+    async fn follow(self, link: Arc<NatsLink>, index: usize, stop: CancellationToken) {
+        let sub = &self.subscriptions[index];
+        let batch = usize::try_from(self.read_batch).unwrap_or(1_000);
+        while !stop.is_cancelled() {
+            let mut stream = match link.messages(sub, batch).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(
+                        group = sub.group,
+                        error = format!("{e:#}"),
+                        "cannot read the JetStream consumer"
+                    );
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            loop {
+                let first = tokio::select! {
+                    () = stop.cancelled() => return,
+                    first = stream.next() => first,
+                };
+                let Some(first) = first else { break };
+                let (messages, mut broken) = gather(&mut stream, first, batch, sub).await;
+                if let Err(e) = self.handle_nats_messages(sub, messages).await {
+                    // Unacknowledged, the messages come again once their acknowledgement
+                    // time is up.
+                    tracing::warn!(
+                        group = sub.group,
+                        error = format!("{e:#}"),
+                        "handling a JetStream batch failed"
+                    );
+                    broken = true;
+                }
+                if broken {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => break,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles messages from the subscription's JetStream consumer, records the outcome,
+    /// then acknowledges them.
+    async fn handle_nats_messages(
         &self,
-        link: &NatsLink,
         sub: &Subscription,
+        messages: Vec<async_nats::jetstream::Message>,
     ) -> anyhow::Result<usize> {
-        let messages = link
-            .fetch(sub, usize::try_from(self.read_batch).unwrap_or(1_000))
-            .await?;
         if messages.is_empty() {
             return Ok(0);
         }
@@ -643,19 +722,23 @@ impl Bus {
                 "the worker handling it stopped before it finished".to_owned(),
             ));
         }
-        let mut tx = self.db.begin().await?;
-        sqlx::query(
-            "INSERT INTO bus_cursors (group_name, topic, position) VALUES ($1, $2, $3) \
-             ON CONFLICT (group_name, topic) DO UPDATE SET position = excluded.position \
-             WHERE bus_cursors.position < excluded.position",
-        )
-        .bind(sub.group)
-        .bind(sub.topic)
-        .bind(last_seq)
-        .execute(&mut *tx)
-        .await?;
-        self.record_batch(&mut tx, sub, outcome).await?;
-        tx.commit().await?;
+        if outcome.failures.is_empty() && outcome.queued.is_empty() {
+            // The usual batch: one statement, no transaction around it.
+            passed(sub, last_seq, outcome.handled, 0)
+                .execute(self.db.writer())
+                .await?;
+        } else {
+            let mut tx = self.db.begin().await?;
+            let failed = self.park_outcome(&mut tx, sub, &outcome).await?;
+            passed(sub, last_seq, outcome.handled, failed)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        if outcome.handled > 0 {
+            metrics::counter!("matsuri_bus_processed_total", "group" => sub.group)
+                .increment(outcome.handled.unsigned_abs());
+        }
         for message in &messages {
             message
                 .ack()
@@ -766,6 +849,50 @@ impl Bus {
     }
 }
 
+/// How long a follower waits for a batch to fill once its first message is in: long
+/// enough that a busy stream is handled in full batches (each batch costs a few SQL
+/// statements), short enough not to matter when it is quiet.
+const GATHER: Duration = Duration::from_millis(5);
+
+/// A batch of up to `max` messages starting with `first`: what has already arrived, and
+/// what arrives within `GATHER`. Also whether the stream reported an error (it is then
+/// opened again).
+async fn gather(
+    stream: &mut async_nats::jetstream::consumer::pull::Stream,
+    first: Result<
+        async_nats::jetstream::Message,
+        async_nats::jetstream::consumer::pull::MessagesError,
+    >,
+    max: usize,
+    sub: &Subscription,
+) -> (Vec<async_nats::jetstream::Message>, bool) {
+    let until = tokio::time::Instant::now() + GATHER;
+    let mut messages = Vec::with_capacity(max);
+    let mut broken = false;
+    let mut next = Some(first);
+    while let Some(item) = next.take() {
+        match item {
+            Ok(message) => messages.push(message),
+            Err(e) => {
+                tracing::warn!(group = sub.group, error = %e, "reading the JetStream consumer failed");
+                broken = true;
+                break;
+            }
+        }
+        if messages.len() >= max {
+            break;
+        }
+        next = match stream.next().now_or_never() {
+            Some(item) => item,
+            None => tokio::time::timeout_at(until, stream.next())
+                .await
+                .ok()
+                .flatten(),
+        };
+    }
+    (messages, broken)
+}
+
 /// The event a JetStream message carries, or `None` when it lacks matsuri's headers.
 fn logged_from(sub: &Subscription, message: &async_nats::jetstream::Message) -> Option<Logged> {
     let headers = message.headers.as_ref()?;
@@ -843,6 +970,28 @@ async fn count(
         .execute(&mut **tx)
         .await
         .map(|_| ())
+}
+
+/// On JetStream: the subscription has passed `position` in the log, handling `processed`
+/// events and failing `failed` on the way.
+fn passed(
+    sub: &Subscription,
+    position: i64,
+    processed: i64,
+    failed: i64,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO bus_cursors (group_name, topic, position, processed, failed) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (group_name, topic) DO UPDATE SET \
+           position = CASE WHEN bus_cursors.position < excluded.position THEN excluded.position ELSE bus_cursors.position END, \
+           processed = bus_cursors.processed + excluded.processed, \
+           failed = bus_cursors.failed + excluded.failed",
+    )
+    .bind(sub.group)
+    .bind(sub.topic)
+    .bind(position)
+    .bind(processed)
+    .bind(failed)
 }
 
 /// `$1, $2, …, $n`.

@@ -19,6 +19,7 @@ crate::bus_backend_tests!(
     committed_events_survive_a_relay_that_never_ran,
     redelivery_changes_nothing_twice,
     events_of_one_key_are_handled_in_order,
+    the_running_bus_hands_every_event_over_once_in_key_order,
     admin_api_refuses_bad_input,
     handled_events_are_pruned_and_dead_ones_kept,
 );
@@ -370,6 +371,69 @@ async fn events_of_one_key_are_handled_in_order(backend: Backend) {
     }
     let seen = recorder.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 200);
+    for p in 0..8 {
+        let key = format!("key-{p}");
+        let order: Vec<i64> = seen
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(order, (0..25).collect::<Vec<_>>(), "{key} in order");
+    }
+}
+
+/// The bus as `serve` and `worker` run it (on JetStream, a follower per subscription
+/// reading a continuous stream), with producers publishing while it runs.
+async fn the_running_bus_hands_every_event_over_once_in_key_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let recorder = Arc::new(Recorder {
+        seen: Mutex::new(Vec::new()),
+        failed_once: Mutex::new(Default::default()),
+    });
+    let bus = Bus::new(
+        app.components.db.clone(),
+        app.components.clock.clone(),
+        vec![Subscription::new(
+            "test.running",
+            "recorder",
+            recorder.clone(),
+        )],
+    )
+    .with_transport(app.components.bus.transport().clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(bus.run(stop.clone()));
+    let producers = (0..8).map(|p| {
+        let db = app.components.db.clone();
+        async move {
+            for seq in 0..25_i64 {
+                let mut tx = db.begin().await.unwrap();
+                matsuri_bus::publish(
+                    &mut tx,
+                    0,
+                    "test.running",
+                    Some(&format!("key-{p}")),
+                    &json!({"seq": seq}),
+                )
+                .await
+                .unwrap();
+                tx.commit().await.unwrap();
+            }
+        }
+    });
+    futures::future::join_all(producers).await;
+    // Every fifth event fails once; moving the clock lets its retry come due.
+    for _ in 0..600 {
+        if recorder.seen.lock().unwrap().len() >= 200 {
+            break;
+        }
+        app.clock.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    running.await.unwrap();
+    let seen = recorder.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 200, "every event once");
     for p in 0..8 {
         let key = format!("key-{p}");
         let order: Vec<i64> = seen
