@@ -272,6 +272,20 @@ impl IdempotencyStore {
         .map(|_| ())
     }
 
+    /// Frees the key that created `resource_id` if it has no answer yet, for whoever
+    /// settles a resource its request left unfinished with nothing done: the same key
+    /// may then be sent again and runs afresh.
+    pub async fn release_for_resource(
+        conn: &mut Conn,
+        resource_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE resource_id = $1 AND status_code IS NULL")
+            .bind(resource_id)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+
     /// Forgets answers completed before `answered_before`, and keys claimed before
     /// `abandoned_before` by requests that never created anything.
     pub async fn prune(

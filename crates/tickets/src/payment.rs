@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use rand::Rng;
 
+use matsuri_core::ApiError;
 use matsuri_core::clock::Millis;
 use matsuri_core::timefmt::rfc3339;
 use matsuri_db::{IdempotencyStore, StoredResponse, Tx};
@@ -38,6 +39,26 @@ pub struct KeyLink<'a> {
 
 /// How often a wallet debit is tried when other debits of the same wallet keep winning.
 const WALLET_ATTEMPTS: u32 = 25;
+
+/// What becomes of the `Idempotency-Key` that started a card charge when the charge
+/// ends without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyOfCharge {
+    /// The request is still there and stores its own answer.
+    AnsweredByRequest,
+    /// The request is gone and nothing was charged: the key is freed, so sending it again
+    /// pays afresh instead of waiting for an answer that will never come.
+    Released,
+}
+
+/// The answer a refused payment gives, as stored for its `Idempotency-Key`.
+pub(crate) fn refusal_answer(e: TicketError) -> StoredResponse {
+    let err = ApiError::from(e);
+    StoredResponse {
+        status: err.status().as_u16(),
+        body: serde_json::to_string(&err.problem()).unwrap_or_default(),
+    }
+}
 
 impl TicketService {
     /// Pays for the user's held reservation and returns its tickets.
@@ -176,12 +197,14 @@ impl TicketService {
                 self.finish_card_payment(row, &charge_key, &charge_id).await
             }
             Ok(ChargeOutcome::Declined { reason }) => {
-                self.end_charge(row, &charge_key).await?;
+                self.end_charge(row, &charge_key, KeyOfCharge::AnsweredByRequest)
+                    .await?;
                 Err(TicketError::PaymentDeclined(reason))
             }
             Err(e) => {
                 tracing::warn!(error = %e, reservation_id = %row.id, "payment gateway failed");
-                self.end_charge(row, &charge_key).await?;
+                self.end_charge(row, &charge_key, KeyOfCharge::AnsweredByRequest)
+                    .await?;
                 Err(TicketError::GatewayFailed)
             }
         }
@@ -234,6 +257,7 @@ impl TicketService {
         &self,
         row: &ReservationRow,
         charge_key: &str,
+        key: KeyOfCharge,
     ) -> Result<(), TicketError> {
         let mut tx = self.db.begin().await?;
         let ended = sqlx::query(
@@ -254,6 +278,9 @@ impl TicketService {
             .bind(row.expires_at)
             .execute(&mut *tx)
             .await?;
+            if key == KeyOfCharge::Released {
+                IdempotencyStore::release_for_resource(&mut tx, &row.id).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -297,6 +324,9 @@ impl TicketService {
                 if ended == 1 {
                     end_holds(&mut tx, &[(row.id.clone(), row.access_token.clone())], now).await?;
                 }
+                // Final for the key that paid, whether its request is still there or not.
+                let answer = refusal_answer(TicketError::ReservationExpired);
+                IdempotencyStore::complete_for_resource(&mut tx, &row.id, &answer, now).await?;
                 tx.commit().await?;
                 Err(TicketError::ReservationExpired)
             }

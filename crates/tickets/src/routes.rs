@@ -14,12 +14,13 @@ use utoipa_axum::routes;
 use matsuri_core::error::stored_answer;
 use matsuri_core::page::{Page, PageQuery};
 use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
-use matsuri_db::{KeyState, StoredResponse, fingerprint};
+use matsuri_db::{KeyState, fingerprint};
 
 use crate::events::SectionRequest;
+use crate::payment::refusal_answer;
 use crate::{
     ChargeKey, Charged, Event, KeyLink, NewEvent, PaymentMethod, Purchase, QueueEntry, QueueStatus,
-    Reservation, Seat, SeatMap, Ticket, TicketService, Verification, Wallet,
+    Reservation, Seat, SeatMap, Ticket, TicketError, TicketService, Verification, Wallet,
 };
 
 pub fn routes(tickets: Arc<TicketService>) -> OpenApiRouter {
@@ -298,21 +299,15 @@ async fn pay_reservation(
     let stored = match tickets.pay(user, &id, method, Some(link)).await {
         // The purchase stored its answer for the key in its own transaction.
         Ok(purchase) => return (StatusCode::CREATED, Json(purchase)).into_response(),
-        Err(e) => {
-            let err = ApiError::from(e);
-            if err.status().is_server_error() && err.status() != StatusCode::BAD_GATEWAY {
-                // Nothing to replay: give the key back unless a charge was started with
-                // it, in which case the sweeper stores the final answer.
-                if let Err(e) = store.release(user, PAYMENT_SCOPE, &key).await {
-                    tracing::warn!(error = %e, "could not release an idempotency key");
-                }
-                return err.into_response();
+        Err(e @ (TicketError::Internal(_) | TicketError::QueueUnavailable)) => {
+            // Nothing to replay: give the key back unless a charge was started with it,
+            // in which case the sweeper settles the charge and answers or frees the key.
+            if let Err(e) = store.release(user, PAYMENT_SCOPE, &key).await {
+                tracing::warn!(error = %e, "could not release an idempotency key");
             }
-            StoredResponse {
-                status: err.status().as_u16(),
-                body: serde_json::to_string(&err.problem()).unwrap_or_default(),
-            }
+            return ApiError::from(e).into_response();
         }
+        Err(e) => refusal_answer(e),
     };
     if let Err(e) = store.complete(user, PAYMENT_SCOPE, &key, &stored).await {
         tracing::warn!(error = %e, "could not store an idempotent answer");

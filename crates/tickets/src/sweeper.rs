@@ -11,6 +11,7 @@ use tracing::Instrument;
 use matsuri_payments::ChargeOutcome;
 
 use crate::holds::{RESERVATION_COLUMNS, ReservationRow, ReservationTuple, end_holds};
+use crate::payment::KeyOfCharge;
 use crate::{TicketError, TicketService};
 
 /// What one sweep did.
@@ -93,7 +94,10 @@ impl TicketService {
                         self.after_purchase(&row).await;
                     }
                 }
-                ChargeOutcome::Declined { .. } => self.end_charge(&row, &charge_key).await?,
+                ChargeOutcome::Declined { .. } => {
+                    self.end_charge(&row, &charge_key, KeyOfCharge::Released)
+                        .await?;
+                }
             }
             settled += 1;
         }

@@ -14,6 +14,7 @@ crate::coord_backend_tests!(
     access_tokens_expire_and_purchases_free_slots,
     the_pre_queue_is_shuffled_once_at_sale_start,
     the_sweeper_settles_card_payments_a_crash_left_charging,
+    a_payment_key_a_crash_left_waiting_is_answered_or_freed_by_the_sweeper,
 );
 
 async fn holds_expire_and_free_their_seats(backend: Backend) {
@@ -338,4 +339,143 @@ async fn the_sweeper_settles_card_payments_a_crash_left_charging(backend: Backen
         .pay(&never, &second, card_payment("tok_visa"), None)
         .await;
     assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.text);
+}
+
+/// Leaves what a card payment sent with `key` leaves when its request dies after starting
+/// the charge: the key claimed and tied to the hold, no answer stored, the hold charging.
+async fn crash_mid_keyed_charge(
+    app: &TestApp,
+    token: &str,
+    reservation: &str,
+    key: &str,
+    charge_key: &str,
+) -> i64 {
+    let user_id = app.get("/me", Some(token)).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // What the payment route fingerprints: the reservation, the method and the card.
+    let print = matsuri_db::fingerprint(
+        &serde_json::to_vec(&(reservation, "card", Some("tok_visa"))).unwrap(),
+    );
+    let store = app.components.tickets.idempotency();
+    let claimed = store
+        .claim_or_wait(&user_id, "ticket-payment", key, &print, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(matches!(claimed, matsuri_db::KeyState::Claimed));
+    let mut tx = app.components.db.begin().await.unwrap();
+    matsuri_db::IdempotencyStore::link_resource(
+        &mut tx,
+        &user_id,
+        "ticket-payment",
+        key,
+        reservation,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    crash_mid_charge(app, reservation, charge_key).await
+}
+
+async fn approve(app: &TestApp, charge_key: &str, amount: i64) {
+    let approved = app
+        .components
+        .gateway
+        .charge(&matsuri_payments::ChargeRequest {
+            idempotency_key: charge_key,
+            amount: matsuri_core::Yen(amount),
+            card_token: "tok_visa",
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        approved,
+        matsuri_payments::ChargeOutcome::Approved { .. }
+    ));
+}
+
+/// The sweeper settles a charge whose request is gone, and the `Idempotency-Key` that
+/// request held gets what the request would have answered: the purchase when the charge
+/// went through, 410 when it went through but the seats were gone (and was refunded), and
+/// when nothing was charged the key is free again, so sending it once more pays.
+async fn a_payment_key_a_crash_left_waiting_is_answered_or_freed_by_the_sweeper(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let event = app
+        .create_event(event_body(&[("A", 1, 4, 6_000)], 10, 600))
+        .await;
+    let seats = app.seat_ids(&event).await;
+    let mut fans = Vec::new();
+    for (i, seat) in seats.iter().take(3).enumerate() {
+        let fan = app.register(&format!("crashed-{i}@example.com")).await;
+        let access = app.admitted(&fan, &event).await;
+        let held = app.hold(&fan, &access, &event, &[seat]).await;
+        let reservation = held.body["reservation_id"].as_str().unwrap().to_owned();
+        fans.push((fan, reservation));
+    }
+    let [(paid_fan, paid), (never_fan, never), (gone_fan, gone)] = &fans[..] else {
+        unreachable!()
+    };
+    let amount =
+        crash_mid_keyed_charge(&app, paid_fan, paid, "key-approved", "charge-approved").await;
+    approve(&app, "charge-approved", amount).await;
+    crash_mid_keyed_charge(&app, never_fan, never, "key-never", "charge-never").await;
+    let amount = crash_mid_keyed_charge(&app, gone_fan, gone, "key-gone", "charge-gone").await;
+    approve(&app, "charge-gone", amount).await;
+    // The third hold's seat went to someone else meanwhile.
+    sqlx::query(
+        "UPDATE seats SET reservation_id = NULL, status = 'available' WHERE reservation_id = $1",
+    )
+    .bind(gone)
+    .execute(app.components.db.writer())
+    .await
+    .unwrap();
+
+    app.clock.advance(Duration::from_secs(61));
+    let swept = app.components.tickets.sweep().await.unwrap();
+    assert_eq!(swept.settled_charges, 3);
+
+    let replay = app
+        .pay(
+            paid_fan,
+            paid,
+            card_payment("tok_visa"),
+            Some("key-approved"),
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::CREATED, "{}", replay.text);
+    let tickets = app.get("/tickets", Some(paid_fan)).await;
+    assert_eq!(
+        replay.body["tickets"][0]["id"], tickets.body["items"][0]["id"],
+        "the purchase the charge paid for"
+    );
+
+    let again = app
+        .pay(
+            never_fan,
+            never,
+            card_payment("tok_visa"),
+            Some("key-never"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    assert_eq!(
+        app.get("/tickets", Some(never_fan)).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let refunded = app
+        .pay(gone_fan, gone, card_payment("tok_visa"), Some("key-gone"))
+        .await;
+    assert_eq!(refunded.status, StatusCode::GONE, "{}", refunded.text);
+    assert_eq!(refunded.code(), "reservation_expired");
+    assert!(
+        app.get("/tickets", Some(gone_fan)).await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
