@@ -318,46 +318,14 @@ impl Consumer for Recorder {
 
 async fn events_of_one_key_are_handled_in_order(backend: Backend) {
     let app = spawn_app(backend).await;
-    let recorder = Arc::new(Recorder {
-        seen: Mutex::new(Vec::new()),
-        failed_once: Mutex::new(Default::default()),
-    });
-    let bus = Bus::new(
-        app.components.db.clone(),
-        app.components.clock.clone(),
-        vec![Subscription::new(
-            "test.sequence",
-            "recorder",
-            recorder.clone(),
-        )],
-    )
-    .with_transport(app.components.bus.transport().clone());
-    // Eight producers publish 25 events each, concurrently, each under its own key.
-    let producers = (0..8).map(|p| {
-        let db = app.components.db.clone();
-        async move {
-            for seq in 0..25_i64 {
-                let mut tx = db.begin().await.unwrap();
-                matsuri_bus::publish(
-                    &mut tx,
-                    0,
-                    "test.sequence",
-                    Some(&format!("key-{p}")),
-                    &json!({"seq": seq}),
-                )
-                .await
-                .unwrap();
-                tx.commit().await.unwrap();
-            }
-        }
-    });
+    let (bus, recorder) = recording_bus(&app, "test.sequence");
     let relay = async {
         for _ in 0..30 {
             bus.run_once().await.unwrap();
             tokio::task::yield_now().await;
         }
     };
-    tokio::join!(futures::future::join_all(producers), relay);
+    tokio::join!(publish_keyed(&app, "test.sequence"), relay);
     for _ in 0..100 {
         if bus.run_once().await.unwrap() == 0
             && app
@@ -369,8 +337,53 @@ async fn events_of_one_key_are_handled_in_order(backend: Backend) {
         }
         app.clock.advance(Duration::from_secs(600));
     }
+    assert_each_once_in_key_order(&recorder);
+}
+
+/// A bus of its own on the app's database and transport, with a [`Recorder`] subscribed
+/// to `topic`.
+fn recording_bus(app: &TestApp, topic: &'static str) -> (Bus, Arc<Recorder>) {
+    let recorder = Arc::new(Recorder {
+        seen: Mutex::new(Vec::new()),
+        failed_once: Mutex::new(Default::default()),
+    });
+    let bus = Bus::new(
+        app.components.db.clone(),
+        app.components.clock.clone(),
+        vec![Subscription::new(topic, "recorder", recorder.clone())],
+    )
+    .with_transport(app.components.bus.transport().clone());
+    (bus, recorder)
+}
+
+/// Eight producers publish 25 events each to `topic`, concurrently, each under its own
+/// key; the payload's `seq` counts each key's events.
+async fn publish_keyed(app: &TestApp, topic: &'static str) {
+    let producers = (0..8).map(|p| {
+        let db = app.components.db.clone();
+        async move {
+            for seq in 0..25_i64 {
+                let mut tx = db.begin().await.unwrap();
+                matsuri_bus::publish(
+                    &mut tx,
+                    0,
+                    topic,
+                    Some(&format!("key-{p}")),
+                    &json!({"seq": seq}),
+                )
+                .await
+                .unwrap();
+                tx.commit().await.unwrap();
+            }
+        }
+    });
+    futures::future::join_all(producers).await;
+}
+
+/// The recorder saw every event of [`publish_keyed`] once, each key's in order.
+fn assert_each_once_in_key_order(recorder: &Recorder) {
     let seen = recorder.seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 200);
+    assert_eq!(seen.len(), 200, "every event once");
     for p in 0..8 {
         let key = format!("key-{p}");
         let order: Vec<i64> = seen
@@ -386,41 +399,10 @@ async fn events_of_one_key_are_handled_in_order(backend: Backend) {
 /// reading a continuous stream), with producers publishing while it runs.
 async fn the_running_bus_hands_every_event_over_once_in_key_order(backend: Backend) {
     let app = spawn_app(backend).await;
-    let recorder = Arc::new(Recorder {
-        seen: Mutex::new(Vec::new()),
-        failed_once: Mutex::new(Default::default()),
-    });
-    let bus = Bus::new(
-        app.components.db.clone(),
-        app.components.clock.clone(),
-        vec![Subscription::new(
-            "test.running",
-            "recorder",
-            recorder.clone(),
-        )],
-    )
-    .with_transport(app.components.bus.transport().clone());
+    let (bus, recorder) = recording_bus(&app, "test.running");
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(bus.run(stop.clone()));
-    let producers = (0..8).map(|p| {
-        let db = app.components.db.clone();
-        async move {
-            for seq in 0..25_i64 {
-                let mut tx = db.begin().await.unwrap();
-                matsuri_bus::publish(
-                    &mut tx,
-                    0,
-                    "test.running",
-                    Some(&format!("key-{p}")),
-                    &json!({"seq": seq}),
-                )
-                .await
-                .unwrap();
-                tx.commit().await.unwrap();
-            }
-        }
-    });
-    futures::future::join_all(producers).await;
+    publish_keyed(&app, "test.running").await;
     // Every fifth event fails once; moving the clock lets its retry come due.
     for _ in 0..600 {
         if recorder.seen.lock().unwrap().len() >= 200 {
@@ -432,17 +414,7 @@ async fn the_running_bus_hands_every_event_over_once_in_key_order(backend: Backe
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.cancel();
     running.await.unwrap();
-    let seen = recorder.seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 200, "every event once");
-    for p in 0..8 {
-        let key = format!("key-{p}");
-        let order: Vec<i64> = seen
-            .iter()
-            .filter(|(k, _)| *k == key)
-            .map(|(_, s)| *s)
-            .collect();
-        assert_eq!(order, (0..25).collect::<Vec<_>>(), "{key} in order");
-    }
+    assert_each_once_in_key_order(&recorder);
 }
 
 async fn admin_api_refuses_bad_input(backend: Backend) {

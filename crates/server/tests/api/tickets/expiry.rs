@@ -279,20 +279,7 @@ async fn the_sweeper_settles_card_payments_a_crash_left_charging(backend: Backen
 
     // The first crash happened after the gateway approved; the second before it was asked.
     let amount = crash_mid_charge(&app, &first, "crash-approved").await;
-    let approved = app
-        .components
-        .gateway
-        .charge(&matsuri_payments::ChargeRequest {
-            idempotency_key: "crash-approved",
-            amount: matsuri_core::Yen(amount),
-            card_token: "tok_visa",
-        })
-        .await
-        .unwrap();
-    assert!(matches!(
-        approved,
-        matsuri_payments::ChargeOutcome::Approved { .. }
-    ));
+    approve(&app, "crash-approved", amount).await;
     crash_mid_charge(&app, &second, "crash-never-charged").await;
 
     let busy = app.pay(&never, &second, wallet_payment(), None).await;
