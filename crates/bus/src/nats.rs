@@ -176,7 +176,8 @@ impl NatsLink {
         sub: &Subscription,
         batch: usize,
     ) -> anyhow::Result<pull::Stream> {
-        self.consumer(sub)
+        let stream = self
+            .consumer(sub)
             .await?
             .stream()
             .max_messages_per_batch(batch)
@@ -184,7 +185,17 @@ impl NatsLink {
             .heartbeat(STREAM_HEARTBEAT)
             .messages()
             .await
-            .context("reading from JetStream")
+            .context("reading from JetStream");
+        if stream.is_err() {
+            self.forget(sub).await;
+        }
+        stream
+    }
+
+    /// Drops the cached consumer of the subscription, so the next read looks it up (or
+    /// makes it) again.
+    pub(crate) async fn forget(&self, sub: &Subscription) {
+        self.consumers.lock().await.remove(&(sub.group, sub.topic));
     }
 
     async fn consumer(&self, sub: &Subscription) -> anyhow::Result<PullConsumer> {

@@ -675,6 +675,9 @@ impl Bus {
                     broken = true;
                 }
                 if broken {
+                    // Opened again, on a consumer looked up (or made) afresh in case it
+                    // was deleted.
+                    link.forget(sub).await;
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = tokio::time::sleep(Duration::from_secs(1)) => break,
