@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use tracing::Instrument;
 
 use matsuri_core::ids::{UserId, parse_uuid};
+use matsuri_core::timefmt::rfc3339;
 use matsuri_core::{ApiError, CURRENCY, FieldError, Yen};
 use matsuri_db::{IdempotencyStore, StoredResponse, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
@@ -383,7 +384,20 @@ impl ShopService {
             IdempotencyStore::link_resource(&mut tx, key.user_id, key.scope, key.key, &order_id)
                 .await?;
         }
-        let order = load_order(&mut tx, &order_id).await?;
+        // The order as just written, without reading it back on the writer.
+        let order = Order {
+            number: number.clone(),
+            status: OrderStatus::PendingPayment,
+            items: order_lines,
+            subtotal: subtotal.0,
+            tax: tax.0,
+            total: total.0,
+            currency: CURRENCY.to_owned(),
+            shipping_address: shipping.clone(),
+            created_at: rfc3339(now),
+            paid_at: None,
+            failure_reason: None,
+        };
         matsuri_bus::publish(
             &mut tx,
             now,
