@@ -1,4 +1,4 @@
-//! The SQL backend's relay and group workers.
+//! The relay and the group workers.
 //!
 //! The relay gives committed outbox events their place in the log (`seq`), a batch at a
 //! time and one relay at a time, so the log's order is the order events became visible.
@@ -10,6 +10,10 @@
 //! events are always handled in order; after `max_attempts` the event is dead and goes to
 //! the dead letters, which unblocks its key. Handling happens before the cursor moves:
 //! a crash means the batch is delivered again (at least once).
+//!
+//! On JetStream the relay also publishes the log to the stream, and each subscription's
+//! follower reads its durable consumer instead of the SQL log; parking, retries and dead
+//! letters stay in SQL, and messages are acknowledged once their outcome is recorded.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
