@@ -564,15 +564,8 @@ fn failure_of(order: &Order, reason: Option<&str>) -> ShopError {
 fn stored_response(order: &Order, reason: Option<&str>) -> StoredResponse {
     match order.status {
         OrderStatus::PaymentFailed => {
-            let err = ApiError::from(failure_of(order, reason));
-            StoredResponse {
-                status: err.status().as_u16(),
-                body: serde_json::to_string(&err.problem()).unwrap_or_default(),
-            }
+            StoredResponse::refusal(&ApiError::from(failure_of(order, reason)))
         }
-        _ => StoredResponse {
-            status: StatusCode::CREATED.as_u16(),
-            body: serde_json::to_string(order).unwrap_or_default(),
-        },
+        _ => StoredResponse::json(StatusCode::CREATED, order),
     }
 }

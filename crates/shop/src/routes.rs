@@ -11,10 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use matsuri_core::error::stored_answer;
 use matsuri_core::page::{Page, PageQuery};
 use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
-use matsuri_db::{KeyState, StoredResponse, fingerprint};
+use matsuri_db::{StoredResponse, fingerprint};
 
 use crate::catalog::NewProduct;
 use crate::checkout::KeyLink;
@@ -247,15 +246,12 @@ async fn create_order(
             if err.status().is_server_error() {
                 return err.into_response();
             }
-            let stored = StoredResponse {
-                status: err.status().as_u16(),
-                body: serde_json::to_string(&err.problem()).unwrap_or_default(),
-            };
+            let stored = StoredResponse::refusal(&err);
             match store
                 .record_answer(user_id, ORDER_SCOPE, &key, &print, &stored)
                 .await
             {
-                Ok(true) => return replay(&stored),
+                Ok(true) => return stored.into_response(),
                 // The key was used before: claiming it below replays, refuses or waits.
                 Ok(false) => None,
                 Err(e) => return ApiError::internal(e).into_response(),
@@ -267,51 +263,33 @@ async fn create_order(
         .await
     {
         Err(e) => return ApiError::internal(e).into_response(),
-        Ok(KeyState::Replay(stored)) => return replay(&stored),
-        Ok(KeyState::Mismatch) => return ApiError::idempotency_key_reused().into_response(),
-        Ok(KeyState::InProgress) => return ApiError::idempotency_key_in_use().into_response(),
-        Ok(KeyState::Claimed) => {}
+        Ok(state) => {
+            if let Some(answer) = state.earlier_answer() {
+                return answer;
+            }
+        }
     }
     let link = KeyLink {
         user_id,
         scope: ORDER_SCOPE,
         key: &key,
     };
-    let stored = match shop
+    match shop
         .checkout(&who.user_id, request, checked, Some(link))
         .await
     {
-        Ok(order) => StoredResponse {
-            status: StatusCode::CREATED.as_u16(),
-            body: serde_json::to_string(&order).unwrap_or_default(),
-        },
-        Err(e) => {
-            let err = ApiError::from(e);
-            if err.status() == StatusCode::INTERNAL_SERVER_ERROR
-                || err.status() == StatusCode::SERVICE_UNAVAILABLE
-            {
-                // Nothing to replay: give the key back unless an order was made with it,
-                // in which case the recovery sweep stores the final answer.
-                if let Err(e) = store.release(user_id, ORDER_SCOPE, &key).await {
-                    tracing::warn!(error = %e, "could not release an idempotency key");
-                }
-                return err.into_response();
-            }
-            StoredResponse {
-                status: err.status().as_u16(),
-                body: serde_json::to_string(&err.problem()).unwrap_or_default(),
-            }
+        Ok(order) => {
+            let stored = StoredResponse::json(StatusCode::CREATED, &order);
+            store.answer(user_id, ORDER_SCOPE, &key, stored).await
         }
-    };
-    if let Err(e) = store.complete(user_id, ORDER_SCOPE, &key, &stored).await {
-        tracing::warn!(error = %e, "could not store an idempotent answer");
+        // A failure that is no answer gives the key back unless an order was made with
+        // it, in which case the recovery sweep stores the final answer.
+        Err(e) => {
+            store
+                .refuse(user_id, ORDER_SCOPE, &key, ApiError::from(e))
+                .await
+        }
     }
-    replay(&stored)
-}
-
-/// Answers with a stored response, byte for byte.
-fn replay(stored: &StoredResponse) -> Response {
-    stored_answer(stored.status, stored.body.clone())
 }
 
 /// The caller's orders, newest first.

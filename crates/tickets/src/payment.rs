@@ -51,15 +51,6 @@ pub(crate) enum KeyOfCharge {
     Released,
 }
 
-/// The answer a refused payment gives, as stored for its `Idempotency-Key`.
-pub(crate) fn refusal_answer(e: TicketError) -> StoredResponse {
-    let err = ApiError::from(e);
-    StoredResponse {
-        status: err.status().as_u16(),
-        body: serde_json::to_string(&err.problem()).unwrap_or_default(),
-    }
-}
-
 impl TicketService {
     /// Pays for the user's held reservation and returns its tickets.
     pub async fn pay(
@@ -325,7 +316,8 @@ impl TicketService {
                     end_holds(&mut tx, &[(row.id.clone(), row.access_token.clone())], now).await?;
                 }
                 // Final for the key that paid, whether its request is still there or not.
-                let answer = refusal_answer(TicketError::ReservationExpired);
+                let answer =
+                    StoredResponse::refusal(&ApiError::from(TicketError::ReservationExpired));
                 IdempotencyStore::complete_for_resource(&mut tx, &row.id, &answer, now).await?;
                 tx.commit().await?;
                 Err(TicketError::ReservationExpired)
@@ -440,10 +432,7 @@ impl TicketService {
             paid_at: rfc3339(now),
         };
         matsuri_bus::publish(tx, now, topics::TICKET_PURCHASED, Some(&row.id), &event).await?;
-        let answer = StoredResponse {
-            status: StatusCode::CREATED.as_u16(),
-            body: serde_json::to_string(&purchase).map_err(anyhow::Error::from)?,
-        };
+        let answer = StoredResponse::json(StatusCode::CREATED, &purchase);
         IdempotencyStore::complete_for_resource(tx, &row.id, &answer, now).await?;
         Ok(purchase)
     }

@@ -11,16 +11,14 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use matsuri_core::error::stored_answer;
 use matsuri_core::page::{Page, PageQuery};
 use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
-use matsuri_db::{KeyState, fingerprint};
+use matsuri_db::fingerprint;
 
 use crate::events::SectionRequest;
-use crate::payment::refusal_answer;
 use crate::{
     ChargeKey, Charged, Event, KeyLink, NewEvent, PaymentMethod, Purchase, QueueEntry, QueueStatus,
-    Reservation, Seat, SeatMap, Ticket, TicketError, TicketService, Verification, Wallet,
+    Reservation, Seat, SeatMap, Ticket, TicketService, Verification, Wallet,
 };
 
 pub fn routes(tickets: Arc<TicketService>) -> OpenApiRouter {
@@ -286,33 +284,28 @@ async fn pay_reservation(
         .await
     {
         Err(e) => return ApiError::internal(e).into_response(),
-        Ok(KeyState::Replay(stored)) => return stored_answer(stored.status, stored.body),
-        Ok(KeyState::Mismatch) => return ApiError::idempotency_key_reused().into_response(),
-        Ok(KeyState::InProgress) => return ApiError::idempotency_key_in_use().into_response(),
-        Ok(KeyState::Claimed) => {}
+        Ok(state) => {
+            if let Some(answer) = state.earlier_answer() {
+                return answer;
+            }
+        }
     }
     let link = KeyLink {
         user_id: user,
         scope: PAYMENT_SCOPE,
         key: &key,
     };
-    let stored = match tickets.pay(user, &id, method, Some(link)).await {
+    match tickets.pay(user, &id, method, Some(link)).await {
         // The purchase stored its answer for the key in its own transaction.
-        Ok(purchase) => return (StatusCode::CREATED, Json(purchase)).into_response(),
-        Err(e @ (TicketError::Internal(_) | TicketError::QueueUnavailable)) => {
-            // Nothing to replay: give the key back unless a charge was started with it,
-            // in which case the sweeper settles the charge and answers or frees the key.
-            if let Err(e) = store.release(user, PAYMENT_SCOPE, &key).await {
-                tracing::warn!(error = %e, "could not release an idempotency key");
-            }
-            return ApiError::from(e).into_response();
+        Ok(purchase) => (StatusCode::CREATED, Json(purchase)).into_response(),
+        // A failure that is no answer gives the key back unless a charge was started with
+        // it, in which case the sweeper settles the charge and answers or frees the key.
+        Err(e) => {
+            store
+                .refuse(user, PAYMENT_SCOPE, &key, ApiError::from(e))
+                .await
         }
-        Err(e) => refusal_answer(e),
-    };
-    if let Err(e) = store.complete(user, PAYMENT_SCOPE, &key, &stored).await {
-        tracing::warn!(error = %e, "could not store an idempotent answer");
     }
-    stored_answer(stored.status, stored.body)
 }
 
 fn purchase_answer(result: Result<Purchase, crate::TicketError>) -> Response {
@@ -347,11 +340,9 @@ async fn charge_wallet(
         .await
     {
         Ok(Charged::Done(wallet)) => Json(wallet).into_response(),
-        Ok(Charged::Earlier(KeyState::Replay(stored))) => stored_answer(stored.status, stored.body),
-        Ok(Charged::Earlier(KeyState::Mismatch)) => {
-            ApiError::idempotency_key_reused().into_response()
-        }
-        Ok(Charged::Earlier(_)) => ApiError::idempotency_key_in_use().into_response(),
+        Ok(Charged::Earlier(state)) => state
+            .earlier_answer()
+            .unwrap_or_else(|| ApiError::idempotency_key_in_use().into_response()),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

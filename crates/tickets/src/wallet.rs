@@ -86,10 +86,7 @@ impl TicketService {
             paid_total,
         };
         if let Some(key) = key {
-            let answer = StoredResponse {
-                status: StatusCode::OK.as_u16(),
-                body: serde_json::to_string(&wallet).map_err(anyhow::Error::from)?,
-            };
+            let answer = StoredResponse::json(StatusCode::OK, &wallet);
             let fresh = IdempotencyStore::record_in(
                 &mut tx,
                 user,
