@@ -19,6 +19,7 @@ mod qr;
 mod queue;
 mod routes;
 mod seat_locks;
+mod stamp;
 mod sweeper;
 mod wallet;
 

@@ -20,6 +20,7 @@ use matsuri_core::clock::Millis;
 use matsuri_core::timefmt::rfc3339;
 
 use crate::events::EventRow;
+use crate::stamp::{live, read, stamp};
 use crate::{QueueEntry, QueueState, QueueStatus, TicketError, TicketService};
 
 fn queue_key(event: &str) -> String {
@@ -127,16 +128,7 @@ impl TicketService {
             return Err(TicketError::SaleClosed);
         }
         let queue_token = self.queue_keys.issue(event_id, user)?;
-        let admitted = self
-            .coord
-            .get(&user_key(event_id, user))
-            .await
-            .map_err(coord_down)?;
-        if admitted
-            .as_deref()
-            .and_then(parse_admission)
-            .is_some_and(|(_, expires_at)| expires_at > now)
-        {
+        if self.admission(event_id, user, now).await?.is_some() {
             let entry = QueueEntry {
                 queue_token,
                 position: 0,
@@ -164,6 +156,24 @@ impl TicketService {
             },
             added,
         ))
+    }
+
+    /// The user's access token for the event and when it ends, while it lasts.
+    async fn admission(
+        &self,
+        event_id: &str,
+        user: &str,
+        now: Millis,
+    ) -> Result<Option<(String, Millis)>, TicketError> {
+        let admitted = self
+            .coord
+            .get(&user_key(event_id, user))
+            .await
+            .map_err(coord_down)?;
+        Ok(admitted
+            .as_deref()
+            .and_then(|v| live(v, now))
+            .map(|(token, until)| (token.to_owned(), until)))
     }
 
     /// Where the user stands: 1-based position (hidden before the sale opens) and the
@@ -204,9 +214,13 @@ impl TicketService {
             .ok()
             .flatten()
             .and_then(|text| text.parse::<f64>().ok());
-        let interval = self.settings.admission_interval_ms.max(1) as f64 / 1000.0;
-        let first_batch = event.max_active as f64 / interval;
+        let first_batch = self.per_second(event.max_active as f64);
         measured.unwrap_or(first_batch).max(0.1)
+    }
+
+    /// `per_batch` users admitted every admission interval, as users per second.
+    fn per_second(&self, per_batch: f64) -> f64 {
+        per_batch / (self.settings.admission_interval_ms.max(1) as f64 / 1000.0)
     }
 
     /// The state of a queue token's entry: waiting (with position), active (with the
@@ -222,22 +236,13 @@ impl TicketService {
             .ok_or(TicketError::QueueTokenInvalid)?;
         let event = self.event_row(event_id).await?;
         let now = self.clock.now_ms();
-        let admitted = self
-            .coord
-            .get(&user_key(event_id, &user))
-            .await
-            .map_err(coord_down)?;
-        if let Some((token, expires_at)) = admitted
-            .as_deref()
-            .and_then(parse_admission)
-            .filter(|(_, expires_at)| *expires_at > now)
-        {
+        if let Some((token, expires_at)) = self.admission(event_id, &user, now).await? {
             return Ok(QueueStatus {
                 state: QueueState::Active,
                 position: None,
                 estimated_wait_seconds: None,
                 poll_after_seconds: None,
-                access_token: Some(token.to_owned()),
+                access_token: Some(token),
                 access_expires_at: Some(rfc3339(expires_at)),
             });
         }
@@ -327,8 +332,8 @@ impl TicketService {
             .await?;
         let mut entries = Vec::with_capacity(tokens.len() * 2);
         for (user, token) in &tokens {
-            entries.push((user_key(&event.id, user), format!("{token} {expires_at}")));
-            entries.push((token_key(&event.id, token), format!("{user} {expires_at}")));
+            entries.push((user_key(&event.id, user), stamp(token, expires_at)));
+            entries.push((token_key(&event.id, token), stamp(user, expires_at)));
         }
         coord.set_many(&entries, ttl).await.map_err(coord_down)?;
         let slots: Vec<(String, i64)> = tokens
@@ -343,10 +348,9 @@ impl TicketService {
             .zrem_many(&queue_key(&event.id), &users)
             .await
             .map_err(coord_down)?;
-        let interval = self.settings.admission_interval_ms.max(1) as f64 / 1000.0;
         let rate = self
             .admissions
-            .record(&event.id, users.len() as f64 / interval);
+            .record(&event.id, self.per_second(users.len() as f64));
         coord
             .set_many(
                 &[(rate_key(&event.id), format!("{rate:.3}"))],
@@ -405,8 +409,8 @@ impl TicketService {
                 // then agrees on the injected clock.
                 Ok(entry) => entry
                     .as_deref()
-                    .and_then(parse_admission)
-                    .and_then(|(owner, expires_at)| (expires_at > now).then(|| owner.to_owned())),
+                    .and_then(|v| live(v, now))
+                    .map(|(owner, _)| owner.to_owned()),
                 Err(e) => {
                     tracing::warn!(
                         error = format!("{e:#}"),
@@ -473,7 +477,7 @@ impl TicketService {
             .get(&user_key(event_id, user))
             .await
             .map_err(coord_down)?;
-        if let Some((token, _)) = admitted.as_deref().and_then(parse_admission) {
+        if let Some((token, _)) = admitted.as_deref().and_then(read) {
             sqlx::query(
                 "UPDATE access_tokens SET released_at = $2 WHERE token = $1 AND released_at IS NULL",
             )
@@ -518,12 +522,6 @@ fn poll_after(estimated_wait_seconds: u64) -> u64 {
     estimated_wait_seconds.div_ceil(4).clamp(1, 15)
 }
 
-/// `"<token or user> <expires_at>"`, as stored under a user's and a token's key.
-fn parse_admission(text: &str) -> Option<(&str, Millis)> {
-    let (token, expires_at) = text.split_once(' ')?;
-    Some((token, expires_at.parse().ok()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,11 +543,5 @@ mod tests {
         assert_eq!(poll_after(0), 1);
         assert_eq!(poll_after(10), 3);
         assert_eq!(poll_after(3_600), 15);
-    }
-
-    #[test]
-    fn admissions_parse_back() {
-        assert_eq!(parse_admission("tok 123"), Some(("tok", 123)));
-        assert_eq!(parse_admission("tok"), None);
     }
 }

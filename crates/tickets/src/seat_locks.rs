@@ -11,22 +11,13 @@ use std::time::Duration;
 use matsuri_core::clock::Millis;
 
 use crate::TicketService;
+use crate::stamp::{live, read, stamp};
 
 fn seat_key(event: &str, seat: &str) -> String {
     format!("tq:{event}:seat:{seat}")
 }
 
 const SOLD: &str = "sold";
-
-/// `"<holder> <until>"`: who holds the lock, and until when (ms).
-fn lock_value(holder: &str, until: Millis) -> String {
-    format!("{holder} {until}")
-}
-
-fn live_holder(value: &str, now: Millis) -> Option<&str> {
-    let (holder, until) = value.split_once(' ')?;
-    (until.parse::<Millis>().ok()? > now).then_some(holder)
-}
 
 fn ttl_until(until: Millis, now: Millis) -> Duration {
     Duration::from_millis(u64::try_from(until - now).unwrap_or(0).max(1))
@@ -44,7 +35,7 @@ impl TicketService {
         until: Millis,
         now: Millis,
     ) -> Option<Vec<String>> {
-        let value = lock_value(holder, until);
+        let value = stamp(holder, until);
         let ttl = ttl_until(until, now);
         let mut taken = Vec::with_capacity(seats.len());
         for seat in seats {
@@ -78,11 +69,7 @@ impl TicketService {
             return Ok(true);
         }
         let current = self.coord.get(key).await?;
-        if current
-            .as_deref()
-            .and_then(|v| live_holder(v, now))
-            .is_some()
-        {
+        if current.as_deref().and_then(|v| live(v, now)).is_some() {
             return Ok(false);
         }
         // A lock past its time (the store's clock and ours disagree): take it over.
@@ -96,7 +83,10 @@ impl TicketService {
         for seat in seats {
             let key = seat_key(event_id, seat);
             let mine = match self.coord.get(&key).await {
-                Ok(value) => value.is_some_and(|v| v.split(' ').next() == Some(holder)),
+                Ok(value) => value
+                    .as_deref()
+                    .and_then(read)
+                    .is_some_and(|(who, _)| who == holder),
                 Err(_) => return,
             };
             if mine && self.coord.del(&key).await.is_err() {
@@ -111,7 +101,7 @@ impl TicketService {
             return;
         };
         let now = self.clock.now_ms();
-        let value = lock_value(SOLD, event.starts_at);
+        let value = stamp(SOLD, event.starts_at);
         let entries: Vec<(String, String)> = seats
             .iter()
             .map(|seat| (seat_key(event_id, seat), value.clone()))
@@ -134,11 +124,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locks_end_at_their_time() {
-        let value = lock_value("res-1", 1_000);
-        assert_eq!(live_holder(&value, 999), Some("res-1"));
-        assert_eq!(live_holder(&value, 1_000), None);
-        assert_eq!(live_holder("garbled", 0), None);
+    fn lock_lifetimes_are_never_zero() {
         assert_eq!(ttl_until(500, 1_000), Duration::from_millis(1));
+        assert_eq!(ttl_until(3_000, 1_000), Duration::from_millis(2_000));
     }
 }
