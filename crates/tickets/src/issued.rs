@@ -19,7 +19,8 @@ type TicketRow = (
 const TICKET_COLUMNS: &str =
     "id, event_id, seat_id, section, row_no, seat_no, price, status, qr_payload";
 
-fn ticket_of(row: TicketRow) -> Ticket {
+/// The ticket a stored row (or one about to be stored) describes.
+pub(crate) fn ticket_of(row: TicketRow) -> Ticket {
     let (id, event_id, seat_id, section, row_no, seat_no, price, status, qr_payload) = row;
     Ticket {
         qr_url: qr_url(&id),

@@ -20,7 +20,8 @@ use matsuri_db::{IdempotencyStore, StoredResponse, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
 use crate::holds::{ReservationRow, end_holds};
-use crate::{Purchase, Ticket, TicketError, TicketPurchased, TicketService, topics};
+use crate::issued::ticket_of;
+use crate::{Purchase, TicketError, TicketPurchased, TicketService, topics};
 
 /// How a reservation is paid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -397,18 +398,17 @@ impl TicketService {
             .bind(now)
             .execute(&mut **tx)
             .await?;
-            tickets.push(Ticket {
-                qr_url: crate::qr::qr_url(&id),
+            tickets.push(ticket_of((
                 id,
-                event_id: row.event_id.clone(),
+                row.event_id.clone(),
                 seat_id,
                 section,
-                row: row_no,
-                number: seat_no,
+                row_no,
+                seat_no,
                 price,
-                status: crate::TicketStatus::Valid,
-                qr_payload: payload,
-            });
+                "valid".to_owned(),
+                payload,
+            )));
         }
         if let Some(token) = &row.access_token {
             sqlx::query("UPDATE access_tokens SET released_at = $2 WHERE token = $1")
