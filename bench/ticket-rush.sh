@@ -29,52 +29,24 @@ max_active=${MAX_ACTIVE:-2000}
 concurrency=${CONCURRENCY:-256}
 port=${PORT:-18182}
 
-cargo build --release --quiet -p matsuri
-bin=${CARGO_TARGET_DIR:-target}/release/matsuri
-
-data=$(mktemp -d)
-db_name=""
-cleanup() {
-  [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-  if [ -n "$db_name" ]; then
-    psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" >/dev/null || true
-  fi
+case "$backend" in
+  sqlite | postgres) ;;
+  *) echo "usage: $0 sqlite|postgres [ADMIN_URL] [COORD_URL]" >&2; exit 2 ;;
+esac
+source bench/lib.sh
+# Runs sharing one Redis must not see each other's queues; their keys go afterwards.
+case "$coord_url" in
+  redis*) export MATSURI_COORD_PREFIX="bench$$" ;;
+esac
+bench_cleanup_extra() {
   if [ -n "${MATSURI_COORD_PREFIX:-}" ] && command -v redis-cli >/dev/null; then
     redis-cli -u "$coord_url" --scan --pattern "$MATSURI_COORD_PREFIX:*" |
       xargs -r -n 500 redis-cli -u "$coord_url" DEL >/dev/null || true
   fi
-  rm -rf "$data"
 }
-trap cleanup EXIT
-
-case "$backend" in
-  sqlite) database_url="sqlite://$data/matsuri.db" ;;
-  postgres)
-    db_name="matsuri_bench_$$"
-    psql "$admin_url" -qc "CREATE DATABASE $db_name" >/dev/null
-    database_url="${admin_url%/*}/$db_name"
-    ;;
-  *) echo "usage: $0 sqlite|postgres [ADMIN_URL] [COORD_URL]" >&2; exit 2 ;;
-esac
-
-# Runs sharing one Redis must not see each other's queues.
-case "$coord_url" in
-  redis*) export MATSURI_COORD_PREFIX="bench$$" ;;
-esac
-
-export MATSURI_ADMIN_EMAIL=bench@matsuri.localhost MATSURI_ADMIN_PASSWORD=bench-password
-# Registering 10,000 users is set-up, not what is measured: cheap password hashes keep it
-# to seconds. The rush itself never hashes a password.
-export MATSURI_AUTH__ARGON2_MEMORY_KIB=64 MATSURI_AUTH__ARGON2_ITERATIONS=1
+fresh_database "$backend"
 export MATSURI_DATABASE__MAX_CONNECTIONS=${MAX_CONNECTIONS:-4}
-export MATSURI_LOG__FILTER=warn
-"$bin" serve --bind "127.0.0.1:$port" --data-dir "$data" --database-url "$database_url" \
-  --coord-url "$coord_url" &
-server=$!
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
-  sleep 0.2
-done
+start_server "$port" --coord-url "$coord_url"
 
 echo "backend: $backend, coord: ${coord_url%%://*}; machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
 "$bin" loadtest ticket-rush --url "http://127.0.0.1:$port" --users "$users" --seats "$seats" \
