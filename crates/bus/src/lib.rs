@@ -97,6 +97,18 @@ pub async fn apply_once(
     Ok(inserted == 1)
 }
 
+/// Whether `group` has applied `event_id` already: for consumers whose effect cannot sit
+/// in a transaction (a file, a message sent) and must check before acting.
+pub async fn applied(conn: &mut Conn, group: &str, event_id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM bus_applied WHERE group_name = $1 AND event_id = $2")
+            .bind(group)
+            .bind(event_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "bus",
     migrations: &[Migration {

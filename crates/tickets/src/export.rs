@@ -60,13 +60,11 @@ impl DataExport {
 #[async_trait::async_trait]
 impl Consumer for DataExport {
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM bus_applied WHERE group_name = $1 AND event_id = $2")
-                .bind(DATA_EXPORT_GROUP)
-                .bind(&event.id)
-                .fetch_optional(self.db.reader())
-                .await?;
-        if applied.is_some() {
+        let done = {
+            let mut conn = self.db.reader().acquire().await?;
+            matsuri_bus::applied(&mut conn, DATA_EXPORT_GROUP, &event.id).await?
+        };
+        if done {
             return Ok(());
         }
         let line = serde_json::json!({
