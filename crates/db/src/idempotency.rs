@@ -65,6 +65,21 @@ pub enum KeyState {
     InProgress,
 }
 
+/// The `Idempotency-Key` a request claimed, as the work it guards sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLink<'a> {
+    pub user_id: &'a str,
+    pub scope: &'a str,
+    pub key: &'a str,
+}
+
+impl KeyLink<'_> {
+    /// Ties the resource the work creates to the key, inside the creating transaction.
+    pub async fn link(&self, conn: &mut Conn, resource_id: &str) -> Result<(), sqlx::Error> {
+        IdempotencyStore::link_resource(conn, self.user_id, self.scope, self.key, resource_id).await
+    }
+}
+
 impl KeyState {
     /// The answer for a key an earlier request used: that request's answer again, 422
     /// `idempotency_key_reused` for a different request, 409 `idempotency_key_in_use`

@@ -8,7 +8,7 @@ use tracing::Instrument;
 use matsuri_core::ids::{UserId, parse_uuid};
 use matsuri_core::timefmt::rfc3339;
 use matsuri_core::{ApiError, CURRENCY, FieldError, Yen};
-use matsuri_db::{IdempotencyStore, StoredResponse, Tx};
+use matsuri_db::{IdempotencyStore, KeyLink, StoredResponse, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
 use crate::numbers::OrderNumbers;
@@ -115,14 +115,6 @@ impl CheckoutRequest {
             items,
         })
     }
-}
-
-/// Ties a checkout to the `Idempotency-Key` it was sent with.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyLink<'a> {
-    pub user_id: &'a str,
-    pub scope: &'a str,
-    pub key: &'a str,
 }
 
 /// How a pending order ends.
@@ -381,8 +373,7 @@ impl ShopService {
             .await?;
         }
         if let Some(key) = key {
-            IdempotencyStore::link_resource(&mut tx, key.user_id, key.scope, key.key, &order_id)
-                .await?;
+            key.link(&mut tx, &order_id).await?;
         }
         // The order as just written, without reading it back on the writer.
         let order = Order {

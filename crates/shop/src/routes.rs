@@ -13,10 +13,9 @@ use utoipa_axum::routes;
 
 use matsuri_core::page::{Page, PageQuery};
 use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
-use matsuri_db::{StoredResponse, fingerprint};
+use matsuri_db::{KeyLink, StoredResponse, fingerprint};
 
 use crate::catalog::NewProduct;
-use crate::checkout::KeyLink;
 use crate::{
     Cart, CheckoutRequest, Invoice, Order, Product, SentMail, ShippingAddress, ShopService,
 };

@@ -29,7 +29,7 @@ pub use error::TicketError;
 pub use events::{NewEvent, SeatMap, SectionRequest};
 pub use export::{DATA_EXPORT_GROUP, DataExport};
 pub use model::*;
-pub use payment::{KeyLink, PaymentMethod};
+pub use payment::PaymentMethod;
 pub use routes::routes;
 pub use sweeper::Swept;
 pub use wallet::{ChargeKey, Charged};

@@ -16,7 +16,7 @@ use rand::Rng;
 use matsuri_core::ApiError;
 use matsuri_core::clock::Millis;
 use matsuri_core::timefmt::rfc3339;
-use matsuri_db::{IdempotencyStore, StoredResponse, Tx};
+use matsuri_db::{IdempotencyStore, KeyLink, StoredResponse, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
 use crate::holds::{ReservationRow, end_holds};
@@ -28,14 +28,6 @@ use crate::{Purchase, TicketError, TicketPurchased, TicketService, topics};
 pub enum PaymentMethod {
     Card { token: String },
     Wallet,
-}
-
-/// Ties a payment to the `Idempotency-Key` it was sent with.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyLink<'a> {
-    pub user_id: &'a str,
-    pub scope: &'a str,
-    pub key: &'a str,
 }
 
 /// How often a wallet debit is tried when other debits of the same wallet keep winning.
@@ -145,8 +137,7 @@ impl TicketService {
             .execute(&mut *tx)
             .await?;
             if let Some(key) = key {
-                IdempotencyStore::link_resource(&mut tx, key.user_id, key.scope, key.key, &row.id)
-                    .await?;
+                key.link(&mut tx, &row.id).await?;
             }
             let purchase = match self.confirm(&mut tx, row, "wallet", None, true, now).await {
                 Ok(purchase) => purchase,
@@ -237,8 +228,7 @@ impl TicketService {
         .execute(&mut *tx)
         .await?;
         if let Some(key) = key {
-            IdempotencyStore::link_resource(&mut tx, key.user_id, key.scope, key.key, &row.id)
-                .await?;
+            key.link(&mut tx, &row.id).await?;
         }
         tx.commit().await?;
         Ok(())

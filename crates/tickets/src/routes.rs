@@ -13,11 +13,11 @@ use utoipa_axum::routes;
 
 use matsuri_core::page::{Page, PageQuery};
 use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
-use matsuri_db::fingerprint;
+use matsuri_db::{KeyLink, fingerprint};
 
 use crate::events::SectionRequest;
 use crate::{
-    ChargeKey, Charged, Event, KeyLink, NewEvent, PaymentMethod, Purchase, QueueEntry, QueueStatus,
+    ChargeKey, Charged, Event, NewEvent, PaymentMethod, Purchase, QueueEntry, QueueStatus,
     Reservation, Seat, SeatMap, Ticket, TicketService, Verification, Wallet,
 };
 
