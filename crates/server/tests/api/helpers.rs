@@ -396,6 +396,20 @@ impl Answer {
 }
 
 impl TestApp {
+    /// Charges `amount` to `tok_visa` at the gateway directly under `key`, as a request
+    /// that crashed after its charge did (or one that comes too late).
+    pub async fn charge_gateway(&self, key: &str, amount: i64) -> matsuri_payments::ChargeOutcome {
+        self.components
+            .gateway
+            .charge(&matsuri_payments::ChargeRequest {
+                idempotency_key: key,
+                amount: matsuri_core::Yen(amount),
+                card_token: "tok_visa",
+            })
+            .await
+            .unwrap()
+    }
+
     pub async fn request(
         &self,
         method: Method,

@@ -4,9 +4,6 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use matsuri_core::Yen;
-use matsuri_payments::ChargeRequest;
-
 use crate::helpers::{Backend, one_line, spawn_app_with};
 
 crate::backend_tests!(pending_orders_are_paid_or_released);
@@ -46,15 +43,7 @@ async fn pending_orders_are_paid_or_released(backend: Backend) {
         .fetch_one(app.components.db.reader())
         .await
         .unwrap();
-    app.components
-        .gateway
-        .charge(&ChargeRequest {
-            idempotency_key: &charge_key,
-            amount: Yen(2_200),
-            card_token: "tok_visa",
-        })
-        .await
-        .unwrap();
+    app.charge_gateway(&charge_key, 2_200).await;
 
     // Within the grace period nothing is touched.
     assert_eq!(
@@ -98,16 +87,7 @@ async fn pending_orders_are_paid_or_released(backend: Backend) {
         .fetch_one(app.components.db.reader())
         .await
         .unwrap();
-    let late = app
-        .components
-        .gateway
-        .charge(&ChargeRequest {
-            idempotency_key: &late_key,
-            amount: Yen(2_200),
-            card_token: "tok_visa",
-        })
-        .await
-        .unwrap();
+    let late = app.charge_gateway(&late_key, 2_200).await;
     assert!(matches!(
         late,
         matsuri_payments::ChargeOutcome::Declined { .. }

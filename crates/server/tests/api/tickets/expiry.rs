@@ -308,16 +308,7 @@ async fn the_sweeper_settles_card_payments_a_crash_left_charging(backend: Backen
         "the uncharged hold goes on until it ends"
     );
     // The gateway voided the key nobody charged: a late charge with it cannot succeed.
-    let late = app
-        .components
-        .gateway
-        .charge(&matsuri_payments::ChargeRequest {
-            idempotency_key: "crash-never-charged",
-            amount: matsuri_core::Yen(6_000),
-            card_token: "tok_visa",
-        })
-        .await
-        .unwrap();
+    let late = app.charge_gateway("crash-never-charged", 6_000).await;
     assert!(matches!(
         late,
         matsuri_payments::ChargeOutcome::Declined { .. }
@@ -366,16 +357,7 @@ async fn crash_mid_keyed_charge(
 }
 
 async fn approve(app: &TestApp, charge_key: &str, amount: i64) {
-    let approved = app
-        .components
-        .gateway
-        .charge(&matsuri_payments::ChargeRequest {
-            idempotency_key: charge_key,
-            amount: matsuri_core::Yen(amount),
-            card_token: "tok_visa",
-        })
-        .await
-        .unwrap();
+    let approved = app.charge_gateway(charge_key, amount).await;
     assert!(matches!(
         approved,
         matsuri_payments::ChargeOutcome::Approved { .. }
