@@ -11,10 +11,40 @@ use matsuri_core::clock::Millis;
 use crate::Coord;
 use crate::ranked::RankedSet;
 
+/// A member's score by name, and the members in score order; the methods keep the two
+/// in step.
 #[derive(Default)]
 struct SortedSet {
     scores: HashMap<String, i64>,
     order: RankedSet,
+}
+
+impl SortedSet {
+    /// Gives the member this score, adding it if new.
+    fn set(&mut self, member: &str, score: i64) {
+        if let Some(old) = self.scores.insert(member.to_owned(), score) {
+            self.order.remove(&(old, member.to_owned()));
+        }
+        self.order.insert((score, member.to_owned()));
+    }
+
+    /// Takes the member out; true when it was there.
+    fn remove(&mut self, member: &str) -> bool {
+        match self.scores.remove(member) {
+            Some(score) => {
+                self.order.remove(&(score, member.to_owned()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes out the member with the lowest score.
+    fn pop_first(&mut self) -> Option<(i64, String)> {
+        let (score, member) = self.order.pop_first()?;
+        self.scores.remove(&member);
+        Some((score, member))
+    }
 }
 
 enum Value {
@@ -91,8 +121,7 @@ impl Coord for MemoryCoord {
             if set.scores.contains_key(member) {
                 return Ok(false);
             }
-            set.scores.insert(member.to_owned(), score);
-            set.order.insert((score, member.to_owned()));
+            set.set(member, score);
             Ok(true)
         })?
     }
@@ -119,10 +148,9 @@ impl Coord for MemoryCoord {
             let set = sorted(entries, key)?;
             let mut out = Vec::with_capacity(count.min(set.order.len()));
             while out.len() < count {
-                let Some((score, member)) = set.order.pop_first() else {
+                let Some((score, member)) = set.pop_first() else {
                     break;
                 };
-                set.scores.remove(&member);
                 out.push((member, score));
             }
             Ok(out)
@@ -130,26 +158,14 @@ impl Coord for MemoryCoord {
     }
 
     async fn zrem(&self, key: &str, member: &str) -> anyhow::Result<bool> {
-        self.with(key, |entries, _| {
-            let set = sorted(entries, key)?;
-            match set.scores.remove(member) {
-                Some(score) => {
-                    set.order.remove(&(score, member.to_owned()));
-                    Ok(true)
-                }
-                None => Ok(false),
-            }
-        })?
+        self.with(key, |entries, _| Ok(sorted(entries, key)?.remove(member)))?
     }
 
     async fn zadd_many(&self, key: &str, members: &[(String, i64)]) -> anyhow::Result<()> {
         self.with(key, |entries, _| {
             let set = sorted(entries, key)?;
             for (member, score) in members {
-                if let Some(old) = set.scores.insert(member.clone(), *score) {
-                    set.order.remove(&(old, member.clone()));
-                }
-                set.order.insert((*score, member.clone()));
+                set.set(member, *score);
             }
             Ok(())
         })?
@@ -170,14 +186,7 @@ impl Coord for MemoryCoord {
     async fn zrem_many(&self, key: &str, members: &[String]) -> anyhow::Result<u64> {
         self.with(key, |entries, _| {
             let set = sorted(entries, key)?;
-            let mut removed = 0;
-            for member in members {
-                if let Some(score) = set.scores.remove(member) {
-                    set.order.remove(&(score, member.clone()));
-                    removed += 1;
-                }
-            }
-            Ok(removed)
+            Ok(members.iter().filter(|member| set.remove(member)).count() as u64)
         })?
     }
 
@@ -190,10 +199,8 @@ impl Coord for MemoryCoord {
                 .first()
                 .is_some_and(|(score, _)| *score <= max_score)
             {
-                if let Some((_, member)) = set.order.pop_first() {
-                    set.scores.remove(&member);
-                    removed += 1;
-                }
+                set.pop_first();
+                removed += 1;
             }
             Ok(removed)
         })?
