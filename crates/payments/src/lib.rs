@@ -83,9 +83,13 @@ impl SimulatedGateway {
     ) -> Result<(String, String), GatewayError> {
         let now = self.clock.now_ms();
         let charge_id = format!("ch_{}", matsuri_core::ids::new_uuid_v7().replace('-', ""));
-        sqlx::query(
+        // The first record of a key stands; a repeated charge reads it back, in the
+        // same statement (the no-op update makes the existing row the one returned).
+        sqlx::query_as(
             "INSERT INTO sim_gateway_charges (idem_key, token, amount, status, charge_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (idem_key) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (idem_key) DO UPDATE SET status = sim_gateway_charges.status \
+             RETURNING status, charge_id",
         )
         .bind(key)
         .bind(token)
@@ -93,14 +97,9 @@ impl SimulatedGateway {
         .bind(status)
         .bind(&charge_id)
         .bind(now)
-        .execute(self.db.writer())
+        .fetch_one(self.db.writer())
         .await
-        .map_err(unavailable)?;
-        sqlx::query_as("SELECT status, charge_id FROM sim_gateway_charges WHERE idem_key = $1")
-            .bind(key)
-            .fetch_one(self.db.writer())
-            .await
-            .map_err(unavailable)
+        .map_err(unavailable)
     }
 }
 

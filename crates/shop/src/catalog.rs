@@ -144,7 +144,7 @@ impl ShopService {
         .fetch_optional(self.db.writer())
         .await?;
         let row = row.ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))?;
-        self.hints.forget(&id);
+        self.gate.forget(&id);
         tracing::info!(product_id = %id, stock, "stock set");
         Ok(product(row))
     }

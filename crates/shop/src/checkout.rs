@@ -11,10 +11,12 @@ use matsuri_core::{ApiError, CURRENCY, FieldError, Yen};
 use matsuri_db::{IdempotencyStore, KeyLink, StoredResponse, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
+use crate::gate::{Answer, Claim, Held};
 use crate::numbers::OrderNumbers;
-use crate::orders::load_order;
+use crate::orders::{ORDER_COLUMNS, OrderRow, load_lines, load_order, order_of};
 use crate::{
-    Order, OrderEvent, OrderStatus, ShippingAddress, ShopError, ShopService, TAX_PERCENT, topics,
+    Order, OrderEvent, OrderLine, OrderStatus, ShippingAddress, ShopError, ShopService,
+    TAX_PERCENT, topics,
 };
 
 /// A checked checkout request.
@@ -131,11 +133,23 @@ struct Reserved {
     number: String,
     total: i64,
     charge_key: String,
+    known: Known,
 }
 
-/// An order's lines, resolved and found in stock by [`ShopService::precheck`].
+/// What the process that reserved an order knows of it, so settling it need not read it
+/// back: its lines, and its units in the stock gate.
+pub(crate) struct Known {
+    lines: Vec<OrderLine>,
+    held: Held,
+}
+
+/// An order's lines, resolved by [`ShopService::precheck`], with their units claimed from
+/// the stock gate until the checkout reserves them or the request ends.
 #[derive(Debug)]
-pub struct CheckedLines(Vec<(String, i64)>);
+pub struct CheckedLines {
+    lines: Vec<(String, i64)>,
+    claim: Claim,
+}
 
 impl ShopService {
     /// Places an order for `user` and pays for it. `checked` are the lines a
@@ -158,8 +172,9 @@ impl ShopService {
     }
 
     /// Refuses, without writing anything, a checkout that cannot succeed right now: an
-    /// empty cart, an unknown product, or stock visibly short. Passing is no promise; the
-    /// checkout itself decides.
+    /// empty cart, an unknown product, or stock that other requests have already claimed.
+    /// Passing claims the units in this process's stock gate; the checkout itself still
+    /// decides.
     pub async fn precheck(
         &self,
         user: &UserId,
@@ -178,8 +193,8 @@ impl ShopService {
         request: &CheckoutRequest,
     ) -> Result<CheckedLines, ShopError> {
         let lines = self.lines_of(user, request).await?;
-        self.precheck_stock(&lines).await?;
-        Ok(CheckedLines(lines))
+        let claim = self.claim_stock(&lines).await?;
+        Ok(CheckedLines { lines, claim })
     }
 
     async fn lines_of(
@@ -207,12 +222,12 @@ impl ShopService {
         key: Option<KeyLink<'_>>,
     ) -> Result<Order, ShopError> {
         let from_cart = request.items.is_none();
-        let CheckedLines(lines) = match checked {
+        let CheckedLines { lines, claim } = match checked {
             Some(checked) => checked,
             None => self.check_lines(user, &request).await?,
         };
         let reserved = self
-            .reserve(user, &lines, &request.shipping, from_cart, key)
+            .reserve(user, &lines, claim, &request.shipping, from_cart, key)
             .await?;
         tracing::Span::current().record("order_number", reserved.number.as_str());
 
@@ -234,7 +249,9 @@ impl ShopService {
                 }
             }
         };
-        let order = self.settle(&reserved.order_id, settlement).await?;
+        let order = self
+            .settle(&reserved.order_id, settlement, Some(reserved.known))
+            .await?;
         order_result(order)
     }
 
@@ -256,34 +273,43 @@ impl ShopService {
         )
     }
 
-    /// Refuses early, without a write, when a product is unknown or visibly short. The
-    /// conditional decrement in [`Self::reserve`] is still what guarantees the stock.
-    async fn precheck_stock(&self, lines: &[(String, i64)]) -> Result<(), ShopError> {
+    /// Claims every line's units from the stock gate, reading a product's stock when the
+    /// gate holds no fresh count of it. Refuses an unknown product, or a line that the
+    /// units left unclaimed cannot cover.
+    async fn claim_stock(&self, lines: &[(String, i64)]) -> Result<Claim, ShopError> {
+        let mut claim = Claim::new(self.gate.clone());
         for (product_id, quantity) in lines {
-            if let Some(available) = self.hints.short_of(product_id, *quantity) {
-                return Err(ShopError::OutOfStock {
-                    product_id: product_id.clone(),
-                    available,
-                    requested: *quantity,
-                });
-            }
-            let stock = self.stock_of(product_id).await?;
-            if let Some(available) = stock {
-                self.hints.observe(product_id, available);
-            }
-            match stock {
-                None => return Err(ShopError::ProductNotFound(product_id.clone())),
-                Some(available) if available < *quantity => {
-                    return Err(ShopError::OutOfStock {
-                        product_id: product_id.clone(),
-                        available,
-                        requested: *quantity,
-                    });
+            let mut read = false;
+            loop {
+                match self.gate.claim(product_id, *quantity) {
+                    Answer::Claimed(units) => {
+                        claim.add(units);
+                        break;
+                    }
+                    Answer::Short(available) => {
+                        return Err(ShopError::OutOfStock {
+                            product_id: product_id.clone(),
+                            available,
+                            requested: *quantity,
+                        });
+                    }
+                    Answer::Unknown if read => {
+                        // A count that cannot be kept (the gate is unusable): let the
+                        // database decide alone.
+                        break;
+                    }
+                    Answer::Unknown => {
+                        let available = self
+                            .stock_of(product_id)
+                            .await?
+                            .ok_or_else(|| ShopError::ProductNotFound(product_id.clone()))?;
+                        self.gate.load(product_id, available);
+                        read = true;
+                    }
                 }
-                Some(_) => {}
             }
         }
-        Ok(())
+        Ok(claim)
     }
 
     /// Transaction 1: every line's stock or none, the order and its lines, `order.placed`.
@@ -291,6 +317,7 @@ impl ShopService {
         &self,
         user: &UserId,
         lines: &[(String, i64)],
+        claim: Claim,
         shipping: &ShippingAddress,
         from_cart: bool,
         key: Option<KeyLink<'_>>,
@@ -312,8 +339,10 @@ impl ShopService {
             .await?;
             let Some((sku, name, price)) = row else {
                 tx.rollback().await?;
+                // The gate counted units that were not there: count again.
+                self.gate.forget(product_id);
                 let available = self.stock_of(product_id).await?.unwrap_or(0);
-                self.hints.observe(product_id, available);
+                self.gate.load(product_id, available);
                 return Err(ShopError::OutOfStock {
                     product_id: product_id.clone(),
                     available,
@@ -322,7 +351,7 @@ impl ShopService {
             };
             let line_total = Yen(price).times(*quantity).ok_or_else(overflow)?;
             subtotal = subtotal.plus(line_total).ok_or_else(overflow)?;
-            order_lines.push(crate::OrderLine {
+            order_lines.push(OrderLine {
                 product_id: product_id.clone(),
                 sku,
                 name,
@@ -379,7 +408,7 @@ impl ShopService {
         let order = Order {
             number: number.clone(),
             status: OrderStatus::PendingPayment,
-            items: order_lines,
+            items: order_lines.clone(),
             subtotal: subtotal.0,
             tax: tax.0,
             total: total.0,
@@ -407,6 +436,10 @@ impl ShopService {
             number,
             total: total.0,
             charge_key,
+            known: Known {
+                lines: order_lines,
+                held: claim.reserved(),
+            },
         })
     }
 
@@ -414,10 +447,12 @@ impl ShopService {
     /// failed (exactly the reserved stock given back, `order.payment_failed`). Only the
     /// first settlement of an order changes anything; the order as it ends up is returned.
     /// The answer is also stored for the `Idempotency-Key` that created the order.
+    /// `known` is given by the request that reserved the order.
     pub(crate) async fn settle(
         &self,
         order_id: &str,
         settlement: Settlement,
+        known: Option<Known>,
     ) -> Result<Order, ShopError> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
@@ -425,11 +460,11 @@ impl ShopService {
             Settlement::Paid { charge_id } => ("paid", Some(charge_id.as_str()), None),
             Settlement::Failed { reason } => ("payment_failed", None, Some(reason.as_str())),
         };
-        let owner: Option<(String, i64)> = sqlx::query_as(
+        let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE orders SET status = $2, charge_id = $3, failure_reason = $4, updated_at = $5, \
              paid_at = CASE WHEN $2 = 'paid' THEN $5 ELSE NULL END \
-             WHERE id = $1 AND status = 'pending_payment' RETURNING user_id, from_cart",
-        )
+             WHERE id = $1 AND status = 'pending_payment' RETURNING {ORDER_COLUMNS}"
+        )))
         .bind(order_id)
         .bind(status)
         .bind(charge_id)
@@ -437,12 +472,18 @@ impl ShopService {
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((user_id, from_cart)) = owner else {
+        let Some(row) = row else {
             tx.rollback().await?;
             let mut conn = self.db.reader().acquire().await?;
             return Ok(load_order(&mut conn, order_id).await?);
         };
-        let mut given_back = Vec::new();
+        let (user_id, from_cart) = (row.12.clone(), row.13);
+        let (lines, held) = match known {
+            Some(Known { lines, held }) => (lines, Some(held)),
+            None => (load_lines(&mut tx, order_id).await?, None),
+        };
+        let order = order_of(row, lines);
+        let mut gave_back = false;
         let topic = match settlement {
             Settlement::Paid { .. } => {
                 if from_cart == 1 {
@@ -458,11 +499,11 @@ impl ShopService {
                 topics::ORDER_PAID
             }
             Settlement::Failed { .. } => {
-                given_back = give_back_stock(&mut tx, order_id, now).await?;
+                give_back_stock(&mut tx, &order.items, now).await?;
+                gave_back = true;
                 topics::ORDER_PAYMENT_FAILED
             }
         };
-        let order = load_order(&mut tx, order_id).await?;
         let response = stored_response(&order, reason);
         IdempotencyStore::complete_for_resource(&mut tx, order_id, &response, now).await?;
         matsuri_bus::publish(
@@ -478,40 +519,35 @@ impl ShopService {
         )
         .await?;
         tx.commit().await?;
-        for product_id in &given_back {
-            self.hints.forget(product_id);
+        if gave_back {
+            match held {
+                Some(held) => held.release(&self.gate),
+                None => order
+                    .items
+                    .iter()
+                    .for_each(|l| self.gate.forget(&l.product_id)),
+            }
         }
         tracing::info!(order_number = %order.number, status, "order settled");
         Ok(order)
     }
 }
 
-/// Adds every line's quantity back to its product; returns the products.
-async fn give_back_stock(
-    tx: &mut Tx,
-    order_id: &str,
-    now: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    let lines: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT product_id, quantity FROM order_lines WHERE order_id = $1 ORDER BY product_id",
-    )
-    .bind(order_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    for (product_id, quantity) in &lines {
+/// Adds every line's quantity back to its product, in product order.
+async fn give_back_stock(tx: &mut Tx, lines: &[OrderLine], now: i64) -> Result<(), sqlx::Error> {
+    let mut lines: Vec<&OrderLine> = lines.iter().collect();
+    lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+    for line in lines {
         sqlx::query(
             "UPDATE products SET available = available + $2, updated_at = $3 WHERE id = $1",
         )
-        .bind(product_id)
-        .bind(quantity)
+        .bind(&line.product_id)
+        .bind(line.quantity)
         .bind(now)
         .execute(&mut **tx)
         .await?;
     }
-    Ok(lines
-        .into_iter()
-        .map(|(product_id, _)| product_id)
-        .collect())
+    Ok(())
 }
 
 /// Counts a checkout's outcome in `matsuri_checkout_total`.

@@ -39,6 +39,15 @@ impl ShopError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         ShopError::Invalid(vec![FieldError::new(field, message)])
     }
+
+    /// True when an order was made and its payment failed: settling the order stored this
+    /// answer for the `Idempotency-Key` that made it.
+    pub fn is_settled(&self) -> bool {
+        matches!(
+            self,
+            ShopError::PaymentDeclined { .. } | ShopError::GatewayFailed { .. }
+        )
+    }
 }
 
 impl From<sqlx::Error> for ShopError {

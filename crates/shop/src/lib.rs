@@ -11,7 +11,7 @@ mod cart;
 mod catalog;
 mod checkout;
 mod error;
-mod hints;
+mod gate;
 mod mails;
 mod model;
 mod numbers;
@@ -20,6 +20,7 @@ mod recovery;
 mod routes;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use billing::{BILLING_GROUP, Billing, Invoice, SentMail};
 pub use error::ShopError;
@@ -29,7 +30,7 @@ pub use routes::routes;
 
 use matsuri_core::SharedClock;
 use matsuri_core::config::ShopSettings;
-use matsuri_db::{Db, IdempotencyStore, Migration, MigrationSet};
+use matsuri_db::{Db, Dialect, IdempotencyStore, Migration, MigrationSet};
 use matsuri_payments::SharedGateway;
 
 pub use catalog::NewProduct;
@@ -50,7 +51,7 @@ pub struct ShopService {
     idempotency: IdempotencyStore,
     settings: ShopSettings,
     numbers: numbers::OrderNumbers,
-    hints: hints::StockHints,
+    gate: Arc<gate::StockGate>,
 }
 
 impl ShopService {
@@ -63,7 +64,7 @@ impl ShopService {
         Arc::new(Self {
             idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
             numbers: numbers::OrderNumbers::default(),
-            hints: hints::StockHints::default(),
+            gate: Arc::new(gate::StockGate::new(gate_fresh_for(db.dialect()))),
             db,
             clock,
             gateway,
@@ -77,6 +78,16 @@ impl ShopService {
 
     pub fn idempotency(&self) -> &IdempotencyStore {
         &self.idempotency
+    }
+}
+
+/// How long the stock gate trusts its count of a product before it reads the stock again.
+/// The count misses only stock given back by another process: on SQLite one process
+/// normally owns the file, while PostgreSQL is shared by every node.
+fn gate_fresh_for(dialect: Dialect) -> Duration {
+    match dialect {
+        Dialect::Sqlite => Duration::from_secs(1),
+        Dialect::Postgres => Duration::from_millis(50),
     }
 }
 

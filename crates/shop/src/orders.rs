@@ -22,7 +22,9 @@ pub(crate) fn order_line(
     }
 }
 
-type OrderRow = (
+/// An order's columns, in the order of [`ORDER_COLUMNS`]; the last two are its owner and
+/// whether it was ordered from the cart.
+pub(crate) type OrderRow = (
     String,
     String,
     i64,
@@ -35,24 +37,41 @@ type OrderRow = (
     i64,
     Option<i64>,
     Option<String>,
+    String,
+    i64,
 );
+
+pub(crate) const ORDER_COLUMNS: &str = "number, status, subtotal, tax, total, currency, \
+    ship_name, ship_postal_code, ship_address, created_at, paid_at, failure_reason, user_id, from_cart";
 
 /// Loads an order with its lines on `conn` (inside a transaction, or on the reader).
 pub(crate) async fn load_order(conn: &mut Conn, order_id: &str) -> Result<Order, sqlx::Error> {
-    let row: OrderRow = sqlx::query_as(
-        "SELECT number, status, subtotal, tax, total, currency, ship_name, ship_postal_code, ship_address, \
-         created_at, paid_at, failure_reason FROM orders WHERE id = $1",
-    )
+    let row: OrderRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"
+    )))
     .bind(order_id)
     .fetch_one(&mut *conn)
     .await?;
-    let lines: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
+    let lines = load_lines(conn, order_id).await?;
+    Ok(order_of(row, lines))
+}
+
+/// An order's lines, in the order they were placed.
+pub(crate) async fn load_lines(
+    conn: &mut Conn,
+    order_id: &str,
+) -> Result<Vec<OrderLine>, sqlx::Error> {
+    let lines: Vec<LineRow> = sqlx::query_as(
         "SELECT product_id, sku, name, unit_price, quantity, line_total FROM order_lines \
          WHERE order_id = $1 ORDER BY line_no",
     )
     .bind(order_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn)
     .await?;
+    Ok(lines.into_iter().map(order_line).collect())
+}
+
+pub(crate) fn order_of(row: OrderRow, items: Vec<OrderLine>) -> Order {
     let (
         number,
         status,
@@ -66,11 +85,13 @@ pub(crate) async fn load_order(conn: &mut Conn, order_id: &str) -> Result<Order,
         created_at,
         paid_at,
         failure_reason,
+        _user_id,
+        _from_cart,
     ) = row;
-    Ok(Order {
+    Order {
         number,
         status: OrderStatus::parse(&status),
-        items: lines.into_iter().map(order_line).collect(),
+        items,
         subtotal,
         tax,
         total,
@@ -83,7 +104,7 @@ pub(crate) async fn load_order(conn: &mut Conn, order_id: &str) -> Result<Order,
         created_at: rfc3339(created_at),
         paid_at: paid_at.map(rfc3339),
         failure_reason,
-    })
+    }
 }
 
 impl ShopService {

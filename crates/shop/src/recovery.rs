@@ -44,7 +44,7 @@ impl ShopService {
                     continue;
                 }
             };
-            let order = self.settle(&order_id, settlement).await?;
+            let order = self.settle(&order_id, settlement, None).await?;
             tracing::info!(order_number = %number, status = order.status.as_str(), "recovered a pending order");
             settled += 1;
         }

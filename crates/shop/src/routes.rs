@@ -277,10 +277,9 @@ async fn create_order(
         .checkout(&who.user_id, request, checked, Some(link))
         .await
     {
-        Ok(order) => {
-            let stored = StoredResponse::json(StatusCode::CREATED, &order);
-            store.answer(user_id, ORDER_SCOPE, &key, stored).await
-        }
+        // An order was made with the key, and settling it stored this answer for the key.
+        Ok(order) => StoredResponse::json(StatusCode::CREATED, &order).into_response(),
+        Err(e) if e.is_settled() => StoredResponse::refusal(&ApiError::from(e)).into_response(),
         // A failure that is no answer gives the key back unless an order was made with
         // it, in which case the recovery sweep stores the final answer.
         Err(e) => {

@@ -11,6 +11,7 @@ crate::backend_tests!(
     all_lines_or_none,
     orders_are_private,
     order_numbers_rise_within_a_day,
+    the_stock_gate_follows_every_change_of_stock,
 );
 
 fn mail_files(dir: &std::path::Path) -> Vec<String> {
@@ -218,4 +219,63 @@ async fn order_numbers_rise_within_a_day(backend: Backend) {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted, numbers, "unique and rising");
+}
+
+/// Checkouts are refused from the stock gate's count once the units are taken; every
+/// change of stock must reach the count, or buyers would be turned away from units that
+/// are there.
+async fn the_stock_gate_follows_every_change_of_stock(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tee = app.create_product("GATE", 1_000, 2).await;
+    let staff = app.staff_token().await;
+    let mut buyers = Vec::new();
+    for i in 0..5 {
+        buyers.push(app.register(&format!("gate{i}@example.com")).await);
+    }
+    let buy = |i: usize, card: &'static str| {
+        let token = buyers[i].clone();
+        let body = one_line(card, &tee, 1);
+        let app = &app;
+        async move { app.post("/orders", Some(&token), body).await }
+    };
+
+    assert_eq!(buy(0, "tok_visa").await.status, StatusCode::CREATED);
+    // A declined payment hands its unit back at once.
+    assert_eq!(
+        buy(1, "tok_declined").await.status,
+        StatusCode::PAYMENT_REQUIRED
+    );
+    assert_eq!(buy(1, "tok_visa").await.status, StatusCode::CREATED);
+    let refused = buy(2, "tok_visa").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.code(), "out_of_stock");
+    assert_eq!(refused.body["available"], 0);
+
+    // Staff add stock: it can be bought at once.
+    let set = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/admin/products/{tee}/stock"),
+            Some(&staff),
+            Some(json!({"stock": 2})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    assert_eq!(buy(2, "tok_visa").await.status, StatusCode::CREATED);
+
+    // The last unit goes behind this process's back (another node, an operator): the
+    // gate still counts it, the database refuses the sale, and nothing is written.
+    sqlx::query("UPDATE products SET available = 0 WHERE id = $1")
+        .bind(&tee)
+        .execute(app.components.db.writer())
+        .await
+        .unwrap();
+    let orders = app.count("SELECT COUNT(*) FROM orders").await;
+    let refused = buy(3, "tok_visa").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert_eq!(refused.code(), "out_of_stock");
+    assert_eq!(refused.body["available"], 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, orders);
+    assert_eq!(buy(4, "tok_visa").await.status, StatusCode::CONFLICT);
+    assert_eq!(app.available(&tee).await, 0);
 }

@@ -92,4 +92,12 @@ async fn pending_orders_are_paid_or_released(backend: Backend) {
         late,
         matsuri_payments::ChargeOutcome::Declined { .. }
     ));
+
+    // The released units can be bought again: the sweep's give-back reaches the stock
+    // gate too, which had counted them as taken.
+    let all = app
+        .order_with_key(&me, one_line("tok_visa", &tee, 8), "after-sweep")
+        .await;
+    assert_eq!(all.status, StatusCode::CREATED, "{}", all.text);
+    assert_eq!(app.available(&tee).await, 0);
 }
