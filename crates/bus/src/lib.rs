@@ -12,6 +12,7 @@ mod nats;
 mod routes;
 mod worker;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -47,6 +48,16 @@ impl Event {
 #[async_trait::async_trait]
 pub trait Consumer: Send + Sync + 'static {
     async fn handle(&self, event: &Event) -> anyhow::Result<()>;
+
+    /// Handles `events` together, in the order given: all of them take effect, or none
+    /// (an error). A consumer whose effects sit in one transaction can apply a whole batch
+    /// in a few statements this way. The bus offers each batch here first; when this
+    /// fails it hands the events over one at a time, so that a bad event is retried and
+    /// dead-lettered alone. `None`: this consumer takes events one at a time only.
+    async fn handle_all(&self, events: &[&Event]) -> Option<anyhow::Result<()>> {
+        let _ = events;
+        None
+    }
 }
 
 pub type SharedConsumer = Arc<dyn Consumer>;
@@ -95,6 +106,30 @@ pub async fn apply_once(
     .await?
     .rows_affected();
     Ok(inserted == 1)
+}
+
+/// [`apply_once`] for many events: records each that `group` has not applied before, and
+/// returns those, which the caller applies in the same transaction.
+pub async fn apply_all(
+    conn: &mut Conn,
+    group: &str,
+    event_ids: &[&str],
+    now: Millis,
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut fresh = HashSet::with_capacity(event_ids.len());
+    for chunk in event_ids.chunks(matsuri_db::rows_per_statement(3)) {
+        let sql = format!(
+            "INSERT INTO bus_applied (group_name, event_id, applied_at) VALUES {} \
+             ON CONFLICT (group_name, event_id) DO NOTHING RETURNING event_id",
+            matsuri_db::value_rows(chunk.len(), 3)
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(group).bind(*id).bind(now);
+        }
+        fresh.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(fresh)
 }
 
 /// Whether `group` has applied `event_id` already: for consumers whose effect cannot sit

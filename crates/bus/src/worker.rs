@@ -518,11 +518,18 @@ impl Bus {
         .into_iter()
         .collect();
         let mut outcome = BatchOutcome::default();
+        let (ready, queued): (Vec<Logged>, Vec<Logged>) = batch
+            .into_iter()
+            .partition(|l| !l.event.key.as_ref().is_some_and(|k| blocked.contains(k)));
+        outcome.queued = queued;
+        if ready.len() > 1 && handle_together(sub, &ready).await {
+            outcome.handled = i64::try_from(ready.len()).unwrap_or(i64::MAX);
+            return Ok(outcome);
+        }
         let mut units: Vec<Vec<Logged>> = Vec::new();
         let mut unit_of_key: HashMap<String, usize> = HashMap::new();
-        for logged in batch {
+        for logged in ready {
             match logged.event.key.clone() {
-                Some(key) if blocked.contains(&key) => outcome.queued.push(logged),
                 Some(key) => match unit_of_key.get(&key) {
                     Some(&i) => units[i].push(logged),
                     None => {
@@ -916,6 +923,41 @@ fn logged_from(sub: &Subscription, message: &async_nats::jetstream::Message) -> 
                 .unwrap_or(0),
         },
     })
+}
+
+/// Offers a batch, in log order, to the consumer's [`crate::Consumer::handle_all`], with the
+/// subscription's deadline. True when all of it took effect; otherwise none of it did,
+/// and the events are to be handed over one at a time.
+async fn handle_together(sub: &Subscription, batch: &[Logged]) -> bool {
+    let events: Vec<&Event> = batch.iter().map(|l| &l.event).collect();
+    let span = tracing::info_span!(
+        "bus.deliver_batch",
+        group = sub.group,
+        topic = sub.topic,
+        events = events.len()
+    );
+    let outcome = tokio::time::timeout(sub.deadline, sub.consumer.handle_all(&events))
+        .instrument(span)
+        .await;
+    match outcome {
+        Ok(None) => false,
+        Ok(Some(Ok(()))) => true,
+        Ok(Some(Err(e))) => {
+            tracing::debug!(
+                group = sub.group,
+                error = format!("{e:#}"),
+                "a batch failed; handing its events over one at a time"
+            );
+            false
+        }
+        Err(_) => {
+            tracing::debug!(
+                group = sub.group,
+                "a batch ran past the deadline; handing its events over one at a time"
+            );
+            false
+        }
+    }
 }
 
 /// One attempt at one event, with the subscription's deadline.

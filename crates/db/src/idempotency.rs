@@ -452,27 +452,11 @@ async fn insert_answers(
     now: i64,
     rows: &[Answer],
 ) -> Result<HashSet<(String, String, String)>, sqlx::Error> {
-    let values: Vec<String> = (0..rows.len())
-        .map(|i| {
-            let p = i * 7;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 7
-            )
-        })
-        .collect();
     let sql = format!(
         "INSERT INTO idempotency_keys \
          (user_id, scope, idem_key, fingerprint, status_code, response_body, created_at, completed_at) \
          VALUES {} ON CONFLICT (user_id, scope, idem_key) DO NOTHING RETURNING user_id, scope, idem_key",
-        values.join(", ")
+        crate::value_rows(rows.len(), 8)
     );
     let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
     for row in rows {
@@ -483,6 +467,7 @@ async fn insert_answers(
             .bind(&row.fingerprint)
             .bind(i64::from(row.response.status))
             .bind(&row.response.body)
+            .bind(now)
             .bind(now);
     }
     Ok(query.fetch_all(db.writer()).await?.into_iter().collect())

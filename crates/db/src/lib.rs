@@ -192,6 +192,26 @@ impl Db {
     }
 }
 
+/// Placeholders for a multi-row `VALUES` list: `rows` tuples of `columns` numbered
+/// parameters each, `($1, $2), ($3, $4)`. Bind the values row by row.
+pub fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let fields: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", fields.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows per multi-row statement with `columns` parameters each: SQLite looks a numbered
+/// parameter up by walking the list of them, so one statement should not bind thousands.
+pub fn rows_per_statement(columns: usize) -> usize {
+    (1_000 / columns.max(1)).max(1)
+}
+
 /// True when the error is a unique-constraint violation.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
@@ -208,3 +228,16 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         postgres_sql: None,
     }],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_rows_number_every_parameter_once() {
+        assert_eq!(value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(value_rows(1, 1), "($1)");
+        assert_eq!(rows_per_statement(8), 125);
+        assert_eq!(rows_per_statement(5_000), 1);
+    }
+}

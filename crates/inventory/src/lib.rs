@@ -2,10 +2,10 @@
 //! records every sale from `order.paid`; net stock, imports, channels and flash-sale mode
 //! build on this ledger.
 
-use matsuri_bus::{Consumer, Event, apply_once};
+use matsuri_bus::{Consumer, Event, apply_all};
 use matsuri_core::SharedClock;
-use matsuri_db::{Db, Migration, MigrationSet};
-use matsuri_shop::OrderEvent;
+use matsuri_db::{Db, Migration, MigrationSet, rows_per_statement, value_rows};
+use matsuri_shop::{OrderEvent, OrderLine};
 
 /// The consumer group name.
 pub const GROUP: &str = "inventory";
@@ -20,35 +20,60 @@ impl SaleRecorder {
     pub fn new(db: Db, clock: SharedClock) -> Self {
         Self { db, clock }
     }
+
+    /// Records the lines of every paid order among `events` that was not recorded
+    /// before, all in one transaction.
+    async fn record(&self, events: &[&Event]) -> anyhow::Result<()> {
+        let sales = events
+            .iter()
+            .map(|e| Ok((e.id.as_str(), e.decode::<OrderEvent>()?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let ids: Vec<&str> = sales.iter().map(|(id, _)| *id).collect();
+        let mut fresh = apply_all(&mut tx, GROUP, &ids, now).await?;
+        let rows: Vec<(&str, &OrderLine, &str)> = sales
+            .iter()
+            .filter(|(id, _)| fresh.remove(*id))
+            .flat_map(|(id, paid)| {
+                let number = paid.order.number.as_str();
+                paid.order.items.iter().map(move |line| (*id, line, number))
+            })
+            .collect();
+        for chunk in rows.chunks(rows_per_statement(8)) {
+            let sql = format!(
+                "INSERT INTO inventory_ledger (id, product_id, sku, quantity, reason, reference, event_id, created_at) \
+                 VALUES {} ON CONFLICT (reason, reference, product_id) DO NOTHING",
+                value_rows(chunk.len(), 8)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (event_id, line, number) in chunk {
+                query = query
+                    .bind(matsuri_core::ids::new_uuid_v7())
+                    .bind(&line.product_id)
+                    .bind(&line.sku)
+                    .bind(-line.quantity)
+                    .bind("sale")
+                    .bind(*number)
+                    .bind(*event_id)
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        tracing::debug!(lines = rows.len(), "sales recorded in the inventory ledger");
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl Consumer for SaleRecorder {
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {
-        let paid: OrderEvent = event.decode()?;
-        let now = self.clock.now_ms();
-        let mut tx = self.db.begin().await?;
-        if !apply_once(&mut tx, GROUP, &event.id, now).await? {
-            return Ok(());
-        }
-        for line in &paid.order.items {
-            sqlx::query(
-                "INSERT INTO inventory_ledger (id, product_id, sku, quantity, reason, reference, event_id, created_at) \
-                 VALUES ($1, $2, $3, $4, 'sale', $5, $6, $7) ON CONFLICT (reason, reference, product_id) DO NOTHING",
-            )
-            .bind(matsuri_core::ids::new_uuid_v7())
-            .bind(&line.product_id)
-            .bind(&line.sku)
-            .bind(-line.quantity)
-            .bind(&paid.order.number)
-            .bind(&event.id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        tracing::debug!(order_number = %paid.order.number, "sale recorded in the inventory ledger");
-        Ok(())
+        self.record(&[event]).await
+    }
+
+    async fn handle_all(&self, events: &[&Event]) -> Option<anyhow::Result<()>> {
+        Some(self.record(events).await)
     }
 }
 

@@ -2,12 +2,14 @@
 //! subtotal, the order's subtotal, consumption tax 10 % rounded down to the yen, total,
 //! status `pending`. Also the staff views of invoices and of the order mails sent.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
-use matsuri_bus::{Consumer, Event, apply_once};
+use matsuri_bus::{Consumer, Event, apply_all};
 use matsuri_core::timefmt::rfc3339;
 use matsuri_core::{SharedClock, Yen};
-use matsuri_db::Db;
+use matsuri_db::{Db, rows_per_statement, value_rows};
 
 use crate::orders::{LineRow, order_line};
 use crate::{OrderEvent, OrderLine, ShopError, ShopService, TAX_PERCENT};
@@ -46,68 +48,117 @@ impl Billing {
     pub fn new(db: Db, clock: SharedClock) -> Self {
         Self { db, clock }
     }
+
+    /// Makes the invoice of every paid order among `events` that has none yet, all in
+    /// one transaction.
+    async fn invoice(&self, events: &[&Event]) -> anyhow::Result<()> {
+        let mut invoices = Vec::with_capacity(events.len());
+        for event in events {
+            let paid: OrderEvent = event.decode()?;
+            let (subtotal, tax, total) = amounts(&paid.order.items)?;
+            invoices.push((event.id.as_str(), paid, subtotal, tax, total));
+        }
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let ids: Vec<&str> = invoices.iter().map(|(id, ..)| *id).collect();
+        let mut fresh = apply_all(&mut tx, BILLING_GROUP, &ids, now).await?;
+        let fresh: Vec<(String, &OrderEvent, Yen, Yen, Yen)> = invoices
+            .iter()
+            .filter(|(id, ..)| fresh.remove(*id))
+            .map(|(_, paid, subtotal, tax, total)| {
+                (
+                    matsuri_core::ids::new_uuid_v7(),
+                    paid,
+                    *subtotal,
+                    *tax,
+                    *total,
+                )
+            })
+            .collect();
+        let mut created = HashSet::new();
+        for chunk in fresh.chunks(rows_per_statement(8)) {
+            let sql = format!(
+                "INSERT INTO invoices (id, order_number, user_id, subtotal, tax, total, status, created_at) \
+                 VALUES {} ON CONFLICT (order_number) DO NOTHING RETURNING id",
+                value_rows(chunk.len(), 8)
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for (invoice_id, paid, subtotal, tax, total) in chunk {
+                query = query
+                    .bind(invoice_id)
+                    .bind(&paid.order.number)
+                    .bind(&paid.user_id)
+                    .bind(subtotal.0)
+                    .bind(tax.0)
+                    .bind(total.0)
+                    .bind("pending")
+                    .bind(now);
+            }
+            created.extend(query.fetch_all(&mut *tx).await?);
+        }
+        let lines: Vec<(&str, i64, &OrderLine)> = fresh
+            .iter()
+            .filter(|(invoice_id, ..)| created.contains(invoice_id))
+            .flat_map(|(invoice_id, paid, ..)| {
+                (0_i64..)
+                    .zip(&paid.order.items)
+                    .map(move |(i, line)| (invoice_id.as_str(), i, line))
+            })
+            .collect();
+        for chunk in lines.chunks(rows_per_statement(8)) {
+            let sql = format!(
+                "INSERT INTO invoice_lines (invoice_id, line_no, product_id, sku, name, unit_price, quantity, line_total) \
+                 VALUES {}",
+                value_rows(chunk.len(), 8)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (invoice_id, line_no, line) in chunk {
+                query = query
+                    .bind(*invoice_id)
+                    .bind(*line_no)
+                    .bind(&line.product_id)
+                    .bind(&line.sku)
+                    .bind(&line.name)
+                    .bind(line.unit_price)
+                    .bind(line.quantity)
+                    .bind(line.unit_price.saturating_mul(line.quantity));
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        tracing::debug!(invoices = created.len(), "invoices made");
+        Ok(())
+    }
+}
+
+/// An order's subtotal, consumption tax and total, from its lines.
+fn amounts(lines: &[OrderLine]) -> anyhow::Result<(Yen, Yen, Yen)> {
+    let mut subtotal = Yen::ZERO;
+    for line in lines {
+        let line_total = Yen(line.unit_price)
+            .times(line.quantity)
+            .ok_or_else(|| anyhow::anyhow!("line total overflows"))?;
+        subtotal = subtotal
+            .plus(line_total)
+            .ok_or_else(|| anyhow::anyhow!("subtotal overflows"))?;
+    }
+    let tax = subtotal
+        .percent_floor(TAX_PERCENT)
+        .ok_or_else(|| anyhow::anyhow!("tax overflows"))?;
+    let total = subtotal
+        .plus(tax)
+        .ok_or_else(|| anyhow::anyhow!("total overflows"))?;
+    Ok((subtotal, tax, total))
 }
 
 #[async_trait::async_trait]
 impl Consumer for Billing {
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {
-        let paid: OrderEvent = event.decode()?;
-        let mut subtotal = Yen::ZERO;
-        for line in &paid.order.items {
-            let line_total = Yen(line.unit_price)
-                .times(line.quantity)
-                .ok_or_else(|| anyhow::anyhow!("line total overflows"))?;
-            subtotal = subtotal
-                .plus(line_total)
-                .ok_or_else(|| anyhow::anyhow!("subtotal overflows"))?;
-        }
-        let tax = subtotal
-            .percent_floor(TAX_PERCENT)
-            .ok_or_else(|| anyhow::anyhow!("tax overflows"))?;
-        let total = subtotal
-            .plus(tax)
-            .ok_or_else(|| anyhow::anyhow!("total overflows"))?;
-        let now = self.clock.now_ms();
-        let mut tx = self.db.begin().await?;
-        if !apply_once(&mut tx, BILLING_GROUP, &event.id, now).await? {
-            return Ok(());
-        }
-        let invoice_id = matsuri_core::ids::new_uuid_v7();
-        let created = sqlx::query(
-            "INSERT INTO invoices (id, order_number, user_id, subtotal, tax, total, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) ON CONFLICT (order_number) DO NOTHING",
-        )
-        .bind(&invoice_id)
-        .bind(&paid.order.number)
-        .bind(&paid.user_id)
-        .bind(subtotal.0)
-        .bind(tax.0)
-        .bind(total.0)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if created == 1 {
-            for (i, line) in paid.order.items.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO invoice_lines (invoice_id, line_no, product_id, sku, name, unit_price, quantity, line_total) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&invoice_id)
-                .bind(i64::try_from(i)?)
-                .bind(&line.product_id)
-                .bind(&line.sku)
-                .bind(&line.name)
-                .bind(line.unit_price)
-                .bind(line.quantity)
-                .bind(line.unit_price.saturating_mul(line.quantity))
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        tracing::debug!(order_number = %paid.order.number, total = total.0, "invoice made");
-        Ok(())
+        self.invoice(&[event]).await
+    }
+
+    async fn handle_all(&self, events: &[&Event]) -> Option<anyhow::Result<()>> {
+        Some(self.invoice(events).await)
     }
 }
 

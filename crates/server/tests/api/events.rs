@@ -22,6 +22,7 @@ crate::bus_backend_tests!(
     the_running_bus_hands_every_event_over_once_in_key_order,
     admin_api_refuses_bad_input,
     handled_events_are_pruned_and_dead_ones_kept,
+    a_batch_is_handled_together_or_one_event_at_a_time,
 );
 
 /// Sends mail over SMTP to `port` on this machine.
@@ -269,23 +270,25 @@ async fn redelivery_changes_nothing_twice(backend: Backend) {
             .fetch_all(app.components.db.reader())
             .await
             .unwrap();
-    for _ in 0..2 {
-        for (id, topic, key, payload, created_at) in &events {
-            let event = Event {
-                id: id.clone(),
-                topic: topic.clone(),
-                key: key.clone(),
-                payload: serde_json::from_str(payload).unwrap(),
-                created_at: *created_at,
-            };
-            for sub in app
-                .components
-                .bus
-                .subscriptions()
-                .iter()
-                .filter(|s| s.topic == topic)
-            {
-                sub.consumer.handle(&event).await.unwrap();
+    // Once one at a time, once as a batch holding each event twice.
+    for (id, topic, key, payload, created_at) in &events {
+        let event = Event {
+            id: id.clone(),
+            topic: topic.clone(),
+            key: key.clone(),
+            payload: serde_json::from_str(payload).unwrap(),
+            created_at: *created_at,
+        };
+        for sub in app
+            .components
+            .bus
+            .subscriptions()
+            .iter()
+            .filter(|s| s.topic == topic)
+        {
+            sub.consumer.handle(&event).await.unwrap();
+            if let Some(outcome) = sub.consumer.handle_all(&[&event, &event]).await {
+                outcome.unwrap();
             }
         }
     }
@@ -501,4 +504,95 @@ async fn handled_events_are_pruned_and_dead_ones_kept(backend: Backend) {
     let staff = app.staff_token().await;
     let dead = app.get("/admin/dead-letters", Some(&staff)).await;
     assert_eq!(dead.body["items"][0]["payload"]["order"]["status"], "paid");
+}
+
+/// Records what it is given; any batch holding a `poison` event fails, and so does that
+/// event alone.
+#[derive(Default)]
+struct Batcher {
+    seen: Mutex<Vec<i64>>,
+    batches: Mutex<usize>,
+}
+
+fn number_of(event: &Event) -> i64 {
+    event.payload["n"].as_i64().unwrap_or(-1)
+}
+
+fn poison(event: &Event) -> bool {
+    event.payload["poison"] == true
+}
+
+#[async_trait::async_trait]
+impl Consumer for Batcher {
+    async fn handle(&self, event: &Event) -> anyhow::Result<()> {
+        anyhow::ensure!(!poison(event), "poison");
+        self.seen.lock().unwrap().push(number_of(event));
+        Ok(())
+    }
+
+    async fn handle_all(&self, events: &[&Event]) -> Option<anyhow::Result<()>> {
+        if events.iter().any(|e| poison(e)) {
+            return Some(Err(anyhow::anyhow!("a poison event in the batch")));
+        }
+        *self.batches.lock().unwrap() += 1;
+        self.seen
+            .lock()
+            .unwrap()
+            .extend(events.iter().map(|e| number_of(e)));
+        Some(Ok(()))
+    }
+}
+
+async fn a_batch_is_handled_together_or_one_event_at_a_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let batcher = Arc::new(Batcher::default());
+    let bus = Bus::new(
+        app.components.db.clone(),
+        app.components.clock.clone(),
+        vec![Subscription::new("test.batch", "batcher", batcher.clone()).with_max_attempts(2)],
+    )
+    .with_transport(app.components.bus.transport().clone());
+    let publish = |from: i64, poisoned: Option<i64>| {
+        let db = app.components.db.clone();
+        async move {
+            let mut tx = db.begin().await.unwrap();
+            for n in from..from + 10 {
+                let key = format!("key-{}", n % 3);
+                let payload = json!({"n": n, "poison": Some(n) == poisoned});
+                matsuri_bus::publish(&mut tx, 0, "test.batch", Some(&key), &payload)
+                    .await
+                    .unwrap();
+            }
+            tx.commit().await.unwrap();
+        }
+    };
+    let drain = || async {
+        for _ in 0..20 {
+            bus.run_once().await.unwrap();
+            app.clock.advance(Duration::from_secs(600));
+        }
+    };
+
+    // A batch without a bad event is handed over in one piece.
+    publish(0, None).await;
+    drain().await;
+    assert_eq!(*batcher.batches.lock().unwrap(), 1);
+    assert_eq!(*batcher.seen.lock().unwrap(), (0..10).collect::<Vec<_>>());
+
+    // With one, the batch fails as a whole and its events go one at a time: the bad one
+    // ends dead, and the rest of its key waits behind it and then follows, in order.
+    publish(10, Some(13)).await;
+    drain().await;
+    assert_eq!(*batcher.batches.lock().unwrap(), 1);
+    let seen = batcher.seen.lock().unwrap().clone();
+    let mut later: Vec<i64> = seen[10..].to_vec();
+    let key_of_poison: Vec<i64> = later.iter().copied().filter(|n| n % 3 == 1).collect();
+    assert_eq!(key_of_poison, vec![10, 16, 19], "the poisoned key in order");
+    later.sort_unstable();
+    assert_eq!(later, vec![10, 11, 12, 14, 15, 16, 17, 18, 19]);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM bus_parked WHERE status = 'dead'")
+            .await,
+        1
+    );
 }
