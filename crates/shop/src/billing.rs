@@ -56,53 +56,48 @@ impl Billing {
         for event in events {
             let paid: OrderEvent = event.decode()?;
             let (subtotal, tax, total) = amounts(&paid.order.items)?;
-            invoices.push((event.id.as_str(), paid, subtotal, tax, total));
+            invoices.push(Draft {
+                event_id: event.id.as_str(),
+                invoice_id: matsuri_core::ids::new_uuid_v7(),
+                paid,
+                subtotal,
+                tax,
+                total,
+            });
         }
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
-        let ids: Vec<&str> = invoices.iter().map(|(id, ..)| *id).collect();
+        let ids: Vec<&str> = invoices.iter().map(|d| d.event_id).collect();
         let mut fresh = apply_all(&mut tx, BILLING_GROUP, &ids, now).await?;
-        let fresh: Vec<(String, &OrderEvent, Yen, Yen, Yen)> = invoices
-            .iter()
-            .filter(|(id, ..)| fresh.remove(*id))
-            .map(|(_, paid, subtotal, tax, total)| {
-                (
-                    matsuri_core::ids::new_uuid_v7(),
-                    paid,
-                    *subtotal,
-                    *tax,
-                    *total,
-                )
-            })
-            .collect();
+        invoices.retain(|d| fresh.remove(d.event_id));
         let mut created = HashSet::new();
-        for chunk in fresh.chunks(rows_per_statement(8)) {
+        for chunk in invoices.chunks(rows_per_statement(8)) {
             let sql = format!(
                 "INSERT INTO invoices (id, order_number, user_id, subtotal, tax, total, status, created_at) \
                  VALUES {} ON CONFLICT (order_number) DO NOTHING RETURNING id",
                 value_rows(chunk.len(), 8)
             );
             let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-            for (invoice_id, paid, subtotal, tax, total) in chunk {
+            for draft in chunk {
                 query = query
-                    .bind(invoice_id)
-                    .bind(&paid.order.number)
-                    .bind(&paid.user_id)
-                    .bind(subtotal.0)
-                    .bind(tax.0)
-                    .bind(total.0)
+                    .bind(&draft.invoice_id)
+                    .bind(&draft.paid.order.number)
+                    .bind(&draft.paid.user_id)
+                    .bind(draft.subtotal.0)
+                    .bind(draft.tax.0)
+                    .bind(draft.total.0)
                     .bind("pending")
                     .bind(now);
             }
             created.extend(query.fetch_all(&mut *tx).await?);
         }
-        let lines: Vec<(&str, i64, &OrderLine)> = fresh
+        let lines: Vec<(&str, i64, &OrderLine)> = invoices
             .iter()
-            .filter(|(invoice_id, ..)| created.contains(invoice_id))
-            .flat_map(|(invoice_id, paid, ..)| {
+            .filter(|d| created.contains(&d.invoice_id))
+            .flat_map(|d| {
                 (0_i64..)
-                    .zip(&paid.order.items)
-                    .map(move |(i, line)| (invoice_id.as_str(), i, line))
+                    .zip(&d.paid.order.items)
+                    .map(move |(i, line)| (d.invoice_id.as_str(), i, line))
             })
             .collect();
         for chunk in lines.chunks(rows_per_statement(8)) {
@@ -129,6 +124,16 @@ impl Billing {
         tracing::debug!(invoices = created.len(), "invoices made");
         Ok(())
     }
+}
+
+/// The invoice a paid-order event asks for, before it is written.
+struct Draft<'a> {
+    event_id: &'a str,
+    invoice_id: String,
+    paid: OrderEvent,
+    subtotal: Yen,
+    tax: Yen,
+    total: Yen,
 }
 
 /// An order's subtotal, consumption tax and total, from its lines.
