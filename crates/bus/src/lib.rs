@@ -49,9 +49,10 @@ impl Event {
 pub trait Consumer: Send + Sync + 'static {
     async fn handle(&self, event: &Event) -> anyhow::Result<()>;
 
-    /// Handles `events` together, in the order given: all of them take effect, or none
-    /// (an error). A consumer whose effects sit in one transaction can apply a whole batch
-    /// in a few statements this way. The bus offers each batch here first; when this
+    /// Handles `events` together, in the order given: all of them take effect, or an
+    /// error after which handling them again does nothing twice (a consumer whose effects
+    /// sit in one transaction rolls it back; one with effects outside records what it
+    /// did). A consumer can apply a whole batch in a few statements this way. The bus offers each batch here first; when this
     /// fails it hands the events over one at a time, so that a bad event is retried and
     /// dead-lettered alone. `None`: this consumer takes events one at a time only.
     async fn handle_all(&self, events: &[&Event]) -> Option<anyhow::Result<()>> {

@@ -261,11 +261,13 @@ impl Bus {
             .await?
             .rows_affected();
         }
-        let subscribed: Vec<String> = (0..passed.len()).map(|i| format!("${}", i + 3)).collect();
-        let unsubscribed = if subscribed.is_empty() {
+        let unsubscribed = if passed.is_empty() {
             String::new()
         } else {
-            format!("AND topic NOT IN ({})", subscribed.join(", "))
+            format!(
+                "AND topic NOT IN ({})",
+                matsuri_db::parameter_list(3, passed.len())
+            )
         };
         let mut orphans = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM outbox WHERE seq IS NOT NULL AND seq <= $1 AND created_at < $2 {unsubscribed} {keep}"
@@ -770,7 +772,7 @@ impl Bus {
         let ids: Vec<&str> = ids.collect();
         let sql = format!(
             "SELECT id, topic, event_key, payload, created_at FROM outbox WHERE id IN ({})",
-            placeholders(ids.len())
+            matsuri_db::parameter_list(1, ids.len())
         );
         let mut query = sqlx::query_as::<_, (String, String, Option<String>, String, i64)>(
             sqlx::AssertSqlSafe(sql),
@@ -1043,14 +1045,6 @@ fn passed(
     .bind(failed)
 }
 
-/// `$1, $2, …, $n`.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Exponential backoff with jitter in its upper half: attempt 1 waits 0.25–0.5 s,
 /// attempt 2 0.5–1 s, and so on up to five minutes.
 pub fn backoff_ms(attempts: i64) -> i64 {
@@ -1076,10 +1070,5 @@ mod tests {
             );
         }
         assert!(backoff_ms(100) <= MAX_BACKOFF_MS);
-    }
-
-    #[test]
-    fn placeholders_are_numbered() {
-        assert_eq!(placeholders(3), "$1, $2, $3");
     }
 }

@@ -117,13 +117,13 @@ struct Answer {
     done: oneshot::Sender<Result<bool, sqlx::Error>>,
 }
 
-/// Most answers written in one statement.
-const ANSWER_BATCH: usize = 200;
+/// Parameters each stored answer binds.
+const ANSWER_COLUMNS: usize = 8;
 
 impl IdempotencyStore {
     /// Must be called inside a tokio runtime: it starts the task that writes answers.
     pub fn new(db: Db, clock: SharedClock) -> Self {
-        let (answers, queue) = mpsc::channel(4 * ANSWER_BATCH);
+        let (answers, queue) = mpsc::channel(4 * crate::rows_per_statement(ANSWER_COLUMNS));
         tokio::spawn(write_answers(db.clone(), clock.clone(), queue));
         Self { db, clock, answers }
     }
@@ -416,8 +416,9 @@ impl IdempotencyStore {
 /// Writes queued answers, as many as are waiting (up to a batch) per statement. Each
 /// waiter learns whether its key was new. Ends when every store is dropped.
 async fn write_answers(db: Db, clock: SharedClock, mut queue: mpsc::Receiver<Answer>) {
-    let mut batch = Vec::with_capacity(ANSWER_BATCH);
-    while queue.recv_many(&mut batch, ANSWER_BATCH).await > 0 {
+    let most = crate::rows_per_statement(ANSWER_COLUMNS);
+    let mut batch = Vec::with_capacity(most);
+    while queue.recv_many(&mut batch, most).await > 0 {
         // One row per key: a second answer for a key in the same batch is not new.
         let mut seen = HashSet::new();
         let (rows, repeats): (Vec<Answer>, Vec<Answer>) = batch
@@ -456,7 +457,7 @@ async fn insert_answers(
         "INSERT INTO idempotency_keys \
          (user_id, scope, idem_key, fingerprint, status_code, response_body, created_at, completed_at) \
          VALUES {} ON CONFLICT (user_id, scope, idem_key) DO NOTHING RETURNING user_id, scope, idem_key",
-        crate::value_rows(rows.len(), 8)
+        crate::value_rows(rows.len(), ANSWER_COLUMNS)
     );
     let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
     for row in rows {

@@ -206,6 +206,14 @@ pub fn value_rows(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// `count` numbered parameters from `$first` on, for an `IN (…)` list: `$2, $3, $4`.
+pub fn parameter_list(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Rows per multi-row statement with `columns` parameters each: SQLite looks a numbered
 /// parameter up by walking the list of them, so one statement should not bind thousands.
 pub fn rows_per_statement(columns: usize) -> usize {
@@ -239,5 +247,7 @@ mod tests {
         assert_eq!(value_rows(1, 1), "($1)");
         assert_eq!(rows_per_statement(8), 125);
         assert_eq!(rows_per_statement(5_000), 1);
+        assert_eq!(parameter_list(2, 3), "$2, $3, $4");
+        assert_eq!(parameter_list(1, 0), "");
     }
 }

@@ -105,6 +105,7 @@ impl Components {
                     mailer.clone(),
                     directory,
                     settings.shop.notify_email.clone(),
+                    deadline,
                 )),
             ),
             subscribe(

@@ -341,11 +341,10 @@ pub(crate) async fn end_holds(
 ) -> Result<u64, sqlx::Error> {
     let mut released = 0;
     for batch in holds.chunks(500) {
-        let list: Vec<String> = (0..batch.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "UPDATE seats SET status = 'available', reservation_id = NULL, held_until = NULL, updated_at = $1 \
              WHERE status = 'held' AND reservation_id IN ({})",
-            list.join(", ")
+            matsuri_db::parameter_list(2, batch.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
         for (id, _) in batch {

@@ -2,6 +2,8 @@
 //! backoff, dead letters an operator can retry or delete, idempotent consumers, per-key
 //! order.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +12,8 @@ use serde_json::json;
 
 use matsuri_bus::{Bus, Consumer, Event, Subscription};
 use matsuri_mail::testing::SmtpSink;
+use matsuri_mail::{Mailer, OutgoingMail};
+use matsuri_shop::{Contact, Customers, OrderMailer};
 
 use crate::helpers::{Backend, TestApp, order_body, spawn_app, spawn_app_with};
 
@@ -23,6 +27,7 @@ crate::bus_backend_tests!(
     admin_api_refuses_bad_input,
     handled_events_are_pruned_and_dead_ones_kept,
     a_batch_is_handled_together_or_one_event_at_a_time,
+    a_mail_batch_that_fails_half_way_sends_nothing_twice,
 );
 
 /// Sends mail over SMTP to `port` on this machine.
@@ -264,30 +269,18 @@ async fn redelivery_changes_nothing_twice(backend: Backend) {
             .unwrap_or(0)
     };
     assert_eq!(mails(), 2);
-    // Every event arrives at every consumer twice more, as a redelivery would bring it.
-    let events: Vec<(String, String, Option<String>, String, i64)> =
-        sqlx::query_as("SELECT id, topic, event_key, payload, created_at FROM outbox")
-            .fetch_all(app.components.db.reader())
-            .await
-            .unwrap();
-    // Once one at a time, once as a batch holding each event twice.
-    for (id, topic, key, payload, created_at) in &events {
-        let event = Event {
-            id: id.clone(),
-            topic: topic.clone(),
-            key: key.clone(),
-            payload: serde_json::from_str(payload).unwrap(),
-            created_at: *created_at,
-        };
+    // Every event arrives at every consumer twice more, as a redelivery would bring it:
+    // once one at a time, once as a batch holding each event twice.
+    for event in &outbox(&app).await {
         for sub in app
             .components
             .bus
             .subscriptions()
             .iter()
-            .filter(|s| s.topic == topic)
+            .filter(|s| s.topic == event.topic)
         {
-            sub.consumer.handle(&event).await.unwrap();
-            if let Some(outcome) = sub.consumer.handle_all(&[&event, &event]).await {
+            sub.consumer.handle(event).await.unwrap();
+            if let Some(outcome) = sub.consumer.handle_all(&[event, event]).await {
                 outcome.unwrap();
             }
         }
@@ -296,6 +289,109 @@ async fn redelivery_changes_nothing_twice(backend: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM invoice_lines").await, 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM inventory_ledger").await, 2);
     assert_eq!(mails(), 2);
+}
+
+/// Every event in the outbox, oldest first.
+async fn outbox(app: &TestApp) -> Vec<Event> {
+    let rows: Vec<(String, String, Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT id, topic, event_key, payload, created_at FROM outbox ORDER BY created_at, id",
+    )
+    .fetch_all(app.components.db.reader())
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(id, topic, key, payload, created_at)| Event {
+            id,
+            topic,
+            key,
+            payload: serde_json::from_str(&payload).unwrap(),
+            created_at,
+        })
+        .collect()
+}
+
+/// Keeps the subject of every mail it sends; fails every send once `fail_from` are out.
+struct FlakyMailer {
+    subjects: Mutex<Vec<String>>,
+    fail_from: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Mailer for FlakyMailer {
+    async fn send(&self, mail: &OutgoingMail) -> anyhow::Result<()> {
+        let mut subjects = self.subjects.lock().unwrap();
+        if subjects.len() >= self.fail_from.load(Ordering::SeqCst) {
+            anyhow::bail!("the mail server hung up");
+        }
+        subjects.push(mail.subject.clone());
+        Ok(())
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+struct OneFan;
+
+#[async_trait::async_trait]
+impl Customers for OneFan {
+    async fn contact(&self, _user_id: &str) -> anyhow::Result<Option<Contact>> {
+        Ok(Some(Contact {
+            email: "fan@example.com".to_owned(),
+            name: "Fan".to_owned(),
+        }))
+    }
+}
+
+async fn a_mail_batch_that_fails_half_way_sends_nothing_twice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tee = app.create_product("TEE", 3_000, 10).await;
+    let me = app.register("mails@example.com").await;
+    for _ in 0..3 {
+        let items = json!([{"product_id": tee, "quantity": 1}]);
+        let res = app
+            .post("/orders", Some(&me), order_body("tok_visa", Some(items)))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    }
+    let paid: Vec<Event> = outbox(&app)
+        .await
+        .into_iter()
+        .filter(|e| e.topic == "order.paid")
+        .collect();
+    assert_eq!(paid.len(), 3);
+    let batch: Vec<&Event> = paid.iter().collect();
+    let mailer = Arc::new(FlakyMailer {
+        subjects: Mutex::default(),
+        fail_from: AtomicUsize::new(3),
+    });
+    let consumer = OrderMailer::new(
+        app.components.db.clone(),
+        app.clock.clone(),
+        mailer.clone(),
+        Arc::new(OneFan),
+        "shop@example.com".to_owned(),
+        Duration::from_secs(30),
+    );
+
+    // The server hangs up after three of the six mails: the batch fails.
+    let failed = consumer.handle_all(&batch).await.unwrap().unwrap_err();
+    assert!(failed.to_string().contains("hung up"), "{failed:#}");
+    assert_eq!(mailer.subjects.lock().unwrap().len(), 3);
+
+    // Back up: the bus hands the events over one at a time, then a redelivery brings the
+    // whole batch again. Only the three unsent mails go out.
+    mailer.fail_from.store(usize::MAX, Ordering::SeqCst);
+    for event in &paid {
+        consumer.handle(event).await.unwrap();
+    }
+    consumer.handle_all(&batch).await.unwrap().unwrap();
+    let subjects = mailer.subjects.lock().unwrap().clone();
+    let distinct: HashSet<&String> = subjects.iter().collect();
+    assert_eq!(subjects.len(), 6, "{subjects:?}");
+    assert_eq!(distinct.len(), 6, "no mail twice: {subjects:?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM order_mails").await, 6);
 }
 
 /// Records the order in which events arrive; fails the first attempt of every fifth.
