@@ -118,11 +118,12 @@ pub async fn apply_all(
     now: Millis,
 ) -> Result<HashSet<String>, sqlx::Error> {
     let mut fresh = HashSet::with_capacity(event_ids.len());
+    let dialect = matsuri_db::Dialect::of(conn);
     for chunk in event_ids.chunks(matsuri_db::rows_per_statement(3)) {
         let sql = format!(
             "INSERT INTO bus_applied (group_name, event_id, applied_at) VALUES {} \
              ON CONFLICT (group_name, event_id) DO NOTHING RETURNING event_id",
-            matsuri_db::value_rows(chunk.len(), 3)
+            matsuri_db::value_rows(dialect, chunk.len(), 3)
         );
         let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for id in chunk {

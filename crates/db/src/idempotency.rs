@@ -457,7 +457,7 @@ async fn insert_answers(
         "INSERT INTO idempotency_keys \
          (user_id, scope, idem_key, fingerprint, status_code, response_body, created_at, completed_at) \
          VALUES {} ON CONFLICT (user_id, scope, idem_key) DO NOTHING RETURNING user_id, scope, idem_key",
-        crate::value_rows(rows.len(), ANSWER_COLUMNS)
+        crate::value_rows(db.dialect(), rows.len(), ANSWER_COLUMNS)
     );
     let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
     for row in rows {

@@ -192,13 +192,30 @@ impl Db {
     }
 }
 
-/// Placeholders for a multi-row `VALUES` list: `rows` tuples of `columns` numbered
-/// parameters each, `($1, $2), ($3, $4)`. Bind the values row by row.
-pub fn value_rows(rows: usize, columns: usize) -> String {
+impl Dialect {
+    /// The dialect of a connection.
+    pub fn of(conn: &Conn) -> Dialect {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Dialect::Sqlite
+        } else {
+            Dialect::Postgres
+        }
+    }
+}
+
+/// Placeholders for a multi-row `VALUES` list, as the only parameters of a statement:
+/// `rows` tuples of `columns` each. Bind the values row by row. PostgreSQL gets numbered
+/// ones, `($1, $2), ($3, $4)`; SQLite anonymous ones, `(?, ?), (?, ?)`, because it looks a
+/// numbered parameter up by walking the list of them, which costs a statement of
+/// thousands of them millions of steps.
+pub fn value_rows(dialect: Dialect, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| {
             let fields: Vec<String> = (1..=columns)
-                .map(|column| format!("${}", row * columns + column))
+                .map(|column| match dialect {
+                    Dialect::Sqlite => "?".to_owned(),
+                    Dialect::Postgres => format!("${}", row * columns + column),
+                })
                 .collect();
             format!("({})", fields.join(", "))
         })
@@ -214,8 +231,8 @@ pub fn parameter_list(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-/// Rows per multi-row statement with `columns` parameters each: SQLite looks a numbered
-/// parameter up by walking the list of them, so one statement should not bind thousands.
+/// Rows per multi-row statement with `columns` parameters each: about a thousand
+/// parameters, well inside either database's limit.
 pub fn rows_per_statement(columns: usize) -> usize {
     (1_000 / columns.max(1)).max(1)
 }
@@ -243,8 +260,12 @@ mod tests {
 
     #[test]
     fn value_rows_number_every_parameter_once() {
-        assert_eq!(value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(value_rows(1, 1), "($1)");
+        assert_eq!(
+            value_rows(Dialect::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(value_rows(Dialect::Postgres, 1, 1), "($1)");
+        assert_eq!(value_rows(Dialect::Sqlite, 2, 2), "(?, ?), (?, ?)");
         assert_eq!(rows_per_statement(8), 125);
         assert_eq!(rows_per_statement(5_000), 1);
         assert_eq!(parameter_list(2, 3), "$2, $3, $4");

@@ -44,7 +44,7 @@ impl SaleRecorder {
             let sql = format!(
                 "INSERT INTO inventory_ledger (id, product_id, sku, quantity, reason, reference, event_id, created_at) \
                  VALUES {} ON CONFLICT (reason, reference, product_id) DO NOTHING",
-                value_rows(chunk.len(), 8)
+                value_rows(self.db.dialect(), chunk.len(), 8)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (event_id, line, number) in chunk {

@@ -75,7 +75,7 @@ impl Billing {
             let sql = format!(
                 "INSERT INTO invoices (id, order_number, user_id, subtotal, tax, total, status, created_at) \
                  VALUES {} ON CONFLICT (order_number) DO NOTHING RETURNING id",
-                value_rows(chunk.len(), 8)
+                value_rows(self.db.dialect(), chunk.len(), 8)
             );
             let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
             for draft in chunk {
@@ -104,7 +104,7 @@ impl Billing {
             let sql = format!(
                 "INSERT INTO invoice_lines (invoice_id, line_no, product_id, sku, name, unit_price, quantity, line_total) \
                  VALUES {}",
-                value_rows(chunk.len(), 8)
+                value_rows(self.db.dialect(), chunk.len(), 8)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (invoice_id, line_no, line) in chunk {

@@ -166,7 +166,7 @@ impl OrderMailer {
             let sql = format!(
                 "INSERT INTO order_mails (order_number, kind, to_addr, subject, sent_at) VALUES {} \
                  ON CONFLICT (order_number, kind) DO NOTHING",
-                value_rows(chunk.len(), 5)
+                value_rows(self.db.dialect(), chunk.len(), 5)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for mail in chunk {
