@@ -107,17 +107,18 @@ pub struct IdempotencyStore {
     answers: mpsc::Sender<Answer>,
 }
 
-/// An answer waiting to be written, and who waits for the outcome.
+/// A key waiting to be written, with its answer or as a claim, and who waits for the
+/// outcome.
 struct Answer {
     user_id: String,
     scope: String,
     key: String,
     fingerprint: String,
-    response: StoredResponse,
+    response: Option<StoredResponse>,
     done: oneshot::Sender<Result<bool, sqlx::Error>>,
 }
 
-/// Parameters each stored answer binds.
+/// Parameters each written key binds.
 const ANSWER_COLUMNS: usize = 8;
 
 impl IdempotencyStore {
@@ -136,19 +137,7 @@ impl IdempotencyStore {
         key: &str,
         fingerprint: &str,
     ) -> Result<KeyState, sqlx::Error> {
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (user_id, scope, idem_key, fingerprint, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, scope, idem_key) DO NOTHING",
-        )
-        .bind(user_id)
-        .bind(scope)
-        .bind(key)
-        .bind(fingerprint)
-        .bind(self.clock.now_ms())
-        .execute(self.db.writer())
-        .await?
-        .rows_affected();
-        if inserted == 1 {
+        if self.insert(user_id, scope, key, fingerprint, None).await? {
             return Ok(KeyState::Claimed);
         }
         match self.find(user_id, scope, key, fingerprint).await? {
@@ -239,8 +228,7 @@ impl IdempotencyStore {
     }
 
     /// Records a finished answer for a request that changed nothing, when the key is new.
-    /// Returns false when the key was used before; claim it to learn how. Answers arriving
-    /// together are written together, in one statement.
+    /// Returns false when the key was used before; claim it to learn how.
     pub async fn record_answer(
         &self,
         user_id: &str,
@@ -249,13 +237,28 @@ impl IdempotencyStore {
         fingerprint: &str,
         response: &StoredResponse,
     ) -> Result<bool, sqlx::Error> {
+        self.insert(user_id, scope, key, fingerprint, Some(response.clone()))
+            .await
+    }
+
+    /// Inserts the key, with its answer or without one (a claim), when it is new; false
+    /// when it was used before. Keys arriving together are written together, in one
+    /// statement, so a stampede's claims and refusals cost the writer a few statements.
+    async fn insert(
+        &self,
+        user_id: &str,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        response: Option<StoredResponse>,
+    ) -> Result<bool, sqlx::Error> {
         let (done, result) = oneshot::channel();
         let answer = Answer {
             user_id: user_id.to_owned(),
             scope: scope.to_owned(),
             key: key.to_owned(),
             fingerprint: fingerprint.to_owned(),
-            response: response.clone(),
+            response,
             done,
         };
         if self.answers.send(answer).await.is_err() {
@@ -413,21 +416,19 @@ impl IdempotencyStore {
     }
 }
 
-/// Writes queued answers, as many as are waiting (up to a batch) per statement. Each
-/// waiter learns whether its key was new. Ends when every store is dropped.
+/// Writes queued keys, as many as are waiting (up to a statement's worth) per statement.
+/// Each waiter learns whether its key was new. Ends when every store is dropped.
 async fn write_answers(db: Db, clock: SharedClock, mut queue: mpsc::Receiver<Answer>) {
     let most = crate::rows_per_statement(ANSWER_COLUMNS);
     let mut batch = Vec::with_capacity(most);
     while queue.recv_many(&mut batch, most).await > 0 {
-        // One row per key: a second answer for a key in the same batch is not new.
+        // One row per key: a second one for a key in the same batch is not new.
         let mut seen = HashSet::new();
         let (rows, repeats): (Vec<Answer>, Vec<Answer>) = batch
             .drain(..)
             .partition(|a| seen.insert((a.user_id.clone(), a.scope.clone(), a.key.clone())));
-        for repeat in repeats {
-            let _ = repeat.done.send(Ok(false));
-        }
-        match insert_answers(&db, clock.now_ms(), &rows).await {
+        let outcome = insert_answers(&db, clock.now_ms(), &rows).await;
+        match outcome {
             Ok(inserted) => {
                 for row in rows {
                     let new = inserted.contains(&(
@@ -437,10 +438,13 @@ async fn write_answers(db: Db, clock: SharedClock, mut queue: mpsc::Receiver<Ans
                     ));
                     let _ = row.done.send(Ok(new));
                 }
+                for repeat in repeats {
+                    let _ = repeat.done.send(Ok(false));
+                }
             }
             Err(e) => {
                 let message = e.to_string();
-                for row in rows {
+                for row in rows.into_iter().chain(repeats) {
                     let _ = row.done.send(Err(sqlx::Error::Protocol(message.clone())));
                 }
             }
@@ -461,15 +465,16 @@ async fn insert_answers(
     );
     let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
     for row in rows {
+        let answer = row.response.as_ref();
         query = query
             .bind(&row.user_id)
             .bind(&row.scope)
             .bind(&row.key)
             .bind(&row.fingerprint)
-            .bind(i64::from(row.response.status))
-            .bind(&row.response.body)
+            .bind(answer.map(|a| i64::from(a.status)))
+            .bind(answer.map(|a| a.body.as_str()))
             .bind(now)
-            .bind(now);
+            .bind(answer.map(|_| now));
     }
     Ok(query.fetch_all(db.writer()).await?.into_iter().collect())
 }
