@@ -106,6 +106,11 @@ struct BatchOutcome {
 
 /// Events of one group handled at once (each of a different key).
 const HANDLERS_AT_ONCE: usize = 32;
+
+/// Events relayed and handled in a pass that count as a busy log: the next pass follows at
+/// once. A pass with fewer waits `GATHER_TRICKLE` first.
+const FULL_PASS: usize = 100;
+const GATHER_TRICKLE: Duration = Duration::from_millis(20);
 const BASE_BACKOFF_MS: i64 = 500;
 const MAX_BACKOFF_MS: i64 = 300_000;
 /// Serialises relays on PostgreSQL ("outbox" in ASCII).
@@ -163,8 +168,12 @@ impl Bus {
                     0
                 }
             };
-            idle = if worked > 0 {
+            idle = if worked >= FULL_PASS {
                 Duration::ZERO
+            } else if worked > 0 {
+                // Events are trickling in: let a few more gather, so that a busy
+                // database is not written a handful of events at a time.
+                GATHER_TRICKLE
             } else {
                 (idle * 2).clamp(Duration::from_millis(5), Duration::from_millis(200))
             };
