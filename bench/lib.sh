@@ -1,10 +1,15 @@
 # Shared by the benchmark scripts; source it from the repository root. It builds the
-# release binary (`$bin`), makes a scratch folder (`$data`), and on exit stops the server,
-# drops the database it made, runs `bench_cleanup_extra` when the script defines one, and
-# removes the folder.
+# release binary (`$bin`, or takes `$MATSURI_BIN`), makes a scratch folder (`$data`), and
+# on exit stops the server, drops the database it made, runs `bench_cleanup_extra` when
+# the script defines one, and removes the folder.
 
-cargo build --release --quiet -p matsuri
-bin=${CARGO_TARGET_DIR:-target}/release/matsuri
+# MATSURI_BIN runs a binary built before (to compare two builds) instead of building one.
+if [ -n "${MATSURI_BIN:-}" ]; then
+  bin=$MATSURI_BIN
+else
+  cargo build --release --quiet -p matsuri
+  bin=${CARGO_TARGET_DIR:-target}/release/matsuri
+fi
 data=$(mktemp -d)
 db_name=""
 

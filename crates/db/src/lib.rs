@@ -43,6 +43,11 @@ struct Inner {
     dialect: Dialect,
     /// SQLite's log checkpoints, stopped with the last handle.
     checkpointer: Option<tokio::task::JoinHandle<()>>,
+    /// SQLite: per sequence, the values taken from its counter row and not yet used,
+    /// `next..=last`.
+    prefetched: std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>,
+    /// Held while a block of sequence values is taken.
+    refilling: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Inner {
@@ -119,6 +124,8 @@ impl Db {
                     writer,
                     dialect: Dialect::Sqlite,
                     checkpointer: Some(checkpointer),
+                    prefetched: Default::default(),
+                    refilling: Default::default(),
                 }),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -135,6 +142,8 @@ impl Db {
                     writer: pool,
                     dialect: Dialect::Postgres,
                     checkpointer: None,
+                    prefetched: Default::default(),
+                    refilling: Default::default(),
                 }),
             })
         } else {
@@ -179,8 +188,10 @@ impl Db {
     }
 
     /// The next value of a named sequence. On PostgreSQL it is a real `SEQUENCE` (no row
-    /// lock, never rolled back); on SQLite, whose writes are serial anyway, a counter row.
-    /// Call it inside the transaction that uses the value.
+    /// lock, never rolled back); on SQLite, whose writes are serial anyway, a counter row,
+    /// or a value kept in memory by [`Self::prefetch_sequence`]. Call it inside the
+    /// transaction that uses the value. Values rise in the order they are drawn, within a
+    /// process; a transaction that rolls back leaves a gap.
     pub async fn next_in_sequence(&self, conn: &mut Conn, name: &str) -> Result<i64, sqlx::Error> {
         match self.inner.dialect {
             Dialect::Postgres => {
@@ -190,6 +201,9 @@ impl Db {
                     .await
             }
             Dialect::Sqlite => {
+                if let Some(value) = self.take_prefetched(name) {
+                    return Ok(value);
+                }
                 sqlx::query_scalar(
                     "INSERT INTO sequences (name, value) VALUES ($1, 1) \
                      ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 \
@@ -200,6 +214,52 @@ impl Db {
                 .await
             }
         }
+    }
+
+    /// On SQLite, makes sure the sequence has values in memory, taking a block of them
+    /// from its counter row, in a statement of its own, when it has none left; the next
+    /// draws inside transactions then cost the writer nothing. Call it before the
+    /// transaction: a block taken inside one would be given back by its rollback while
+    /// still in use. Values of a block this process does not use are skipped. Does
+    /// nothing on PostgreSQL.
+    pub async fn prefetch_sequence(&self, name: &str) -> Result<(), sqlx::Error> {
+        if self.inner.dialect != Dialect::Sqlite || self.has_prefetched(name) {
+            return Ok(());
+        }
+        let _turn = self.inner.refilling.lock().await;
+        if self.has_prefetched(name) {
+            return Ok(());
+        }
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO sequences (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = sequences.value + $2 \
+             RETURNING value",
+        )
+        .bind(name)
+        .bind(SEQUENCE_BLOCK)
+        .fetch_one(self.writer())
+        .await?;
+        if let Ok(mut blocks) = self.inner.prefetched.lock() {
+            blocks.insert(name.to_owned(), (last - SEQUENCE_BLOCK + 1, last));
+        }
+        Ok(())
+    }
+
+    fn has_prefetched(&self, name: &str) -> bool {
+        self.inner
+            .prefetched
+            .lock()
+            .is_ok_and(|blocks| blocks.get(name).is_some_and(|(next, last)| next <= last))
+    }
+
+    fn take_prefetched(&self, name: &str) -> Option<i64> {
+        let mut blocks = self.inner.prefetched.lock().ok()?;
+        let (next, last) = blocks.get_mut(name)?;
+        if *next > *last {
+            return None;
+        }
+        *next += 1;
+        Some(*next - 1)
     }
 
     pub async fn close(&self) {
@@ -218,6 +278,9 @@ impl Dialect {
         }
     }
 }
+
+/// Sequence values [`Db::prefetch_sequence`] takes at a time.
+const SEQUENCE_BLOCK: i64 = 256;
 
 /// How often the SQLite log is copied into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -307,6 +370,60 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn committed_sequence_values_are_unique_and_rise_in_draw_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("seq.db").display());
+        let db = Db::connect(&url, &DatabaseSettings::default())
+            .await
+            .unwrap();
+        db.migrate(&[&MIGRATIONS]).await.unwrap();
+        // Many tasks prefetch and draw at once, across several blocks; every fifth
+        // transaction rolls back.
+        let tasks: Vec<_> = (0..8)
+            .map(|task| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut drawn = Vec::new();
+                    for i in 0..150 {
+                        db.prefetch_sequence("tickets").await.unwrap();
+                        let mut tx = db.begin().await.unwrap();
+                        let value = db.next_in_sequence(&mut tx, "tickets").await.unwrap();
+                        // A value drawn by a transaction that rolls back was never
+                        // used, and may come again.
+                        if (task + i) % 5 == 0 {
+                            tx.rollback().await.unwrap();
+                        } else {
+                            tx.commit().await.unwrap();
+                            drawn.push(value);
+                        }
+                    }
+                    drawn
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            let drawn = task.await.unwrap();
+            assert!(drawn.windows(2).all(|w| w[0] < w[1]), "{drawn:?}");
+            all.extend(drawn);
+        }
+        let count = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), count, "a committed value was drawn twice");
+        // Drawing without a block in hand still works, and rises past every block.
+        let mut tx = db.begin().await.unwrap();
+        let mut last = *all.last().unwrap();
+        for _ in 0..SEQUENCE_BLOCK + 5 {
+            let value = db.next_in_sequence(&mut tx, "tickets").await.unwrap();
+            assert!(value > last);
+            last = value;
+        }
+        tx.commit().await.unwrap();
+        db.close().await;
+    }
 
     #[tokio::test]
     async fn the_sqlite_log_reaches_the_database_file_in_the_background() {

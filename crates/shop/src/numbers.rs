@@ -1,9 +1,10 @@
 //! Order numbers `YYYYMMDD-NNNNNN`: unique, rising within a day.
 //!
 //! `NNNNNN` is a global sequence value minus the first value used that day. The sequence
-//! is a real PostgreSQL `SEQUENCE` (no row lock, no waiting), and the day's first value is
-//! written once per day and then only read (and cached), so no checkout waits on a hot
-//! counter row. A number wider than six digits simply grows.
+//! is a real PostgreSQL `SEQUENCE` (no row lock, no waiting), or on SQLite values taken a
+//! block at a time before the transaction, and the day's first value is written once per
+//! day and then only read (and cached), so no checkout waits on a hot counter row. A
+//! number wider than six digits simply grows.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,9 +21,11 @@ pub struct OrderNumbers {
 }
 
 impl OrderNumbers {
-    /// The day's first sequence value, recording it if this is the day's first order.
-    /// Runs outside any transaction so the value is committed before anyone uses it.
+    /// The day's first sequence value, recording it if this is the day's first order,
+    /// and numbers in hand for [`Self::next`]. Runs outside any transaction so what it
+    /// takes is committed before anyone uses it.
     pub async fn prepare_day(&self, db: &Db, now: Millis) -> Result<(String, i64), sqlx::Error> {
+        db.prefetch_sequence(SEQUENCE).await?;
         let day = yyyymmdd(now);
         if let Some(first) = self.cached(&day) {
             return Ok((day, first));
