@@ -420,33 +420,54 @@ impl IdempotencyStore {
 /// Each waiter learns whether its key was new. Ends when every store is dropped.
 async fn write_answers(db: Db, clock: SharedClock, mut queue: mpsc::Receiver<Answer>) {
     let most = crate::rows_per_statement(ANSWER_COLUMNS);
-    let mut batch = Vec::with_capacity(most);
-    while queue.recv_many(&mut batch, most).await > 0 {
-        // One row per key: a second one for a key in the same batch is not new.
-        let mut seen = HashSet::new();
-        let (rows, repeats): (Vec<Answer>, Vec<Answer>) = batch
-            .drain(..)
-            .partition(|a| seen.insert((a.user_id.clone(), a.scope.clone(), a.key.clone())));
-        let outcome = insert_answers(&db, clock.now_ms(), &rows).await;
-        match outcome {
-            Ok(inserted) => {
-                for row in rows {
-                    let new = inserted.contains(&(
-                        row.user_id.clone(),
-                        row.scope.clone(),
-                        row.key.clone(),
-                    ));
-                    let _ = row.done.send(Ok(new));
-                }
-                for repeat in repeats {
-                    let _ = repeat.done.send(Ok(false));
-                }
+    // SQLite writes one statement at a time anyway; PostgreSQL takes a few at once.
+    let at_once = match db.dialect() {
+        crate::Dialect::Sqlite => 1,
+        crate::Dialect::Postgres => 4,
+    };
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(at_once));
+    loop {
+        // A free slot first: what arrives while every slot is busy makes the next batch.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(most);
+        if queue.recv_many(&mut batch, most).await == 0 {
+            return;
+        }
+        let (db, now) = (db.clone(), clock.now_ms());
+        tokio::spawn(async move {
+            write_batch(&db, now, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Writes one batch of keys and tells each waiter how it went.
+async fn write_batch(db: &Db, now: i64, mut batch: Vec<Answer>) {
+    // Keys in one order in every statement, so that statements running at once on
+    // PostgreSQL wait on each other's keys without ever deadlocking.
+    batch.sort_by(|a, b| (&a.user_id, &a.scope, &a.key).cmp(&(&b.user_id, &b.scope, &b.key)));
+    // One row per key: a second one for a key in the same batch is not new.
+    let mut seen = HashSet::new();
+    let (rows, repeats): (Vec<Answer>, Vec<Answer>) = batch
+        .into_iter()
+        .partition(|a| seen.insert((a.user_id.clone(), a.scope.clone(), a.key.clone())));
+    match insert_answers(db, now, &rows).await {
+        Ok(inserted) => {
+            for row in rows {
+                let new =
+                    inserted.contains(&(row.user_id.clone(), row.scope.clone(), row.key.clone()));
+                let _ = row.done.send(Ok(new));
             }
-            Err(e) => {
-                let message = e.to_string();
-                for row in rows.into_iter().chain(repeats) {
-                    let _ = row.done.send(Err(sqlx::Error::Protocol(message.clone())));
-                }
+            for repeat in repeats {
+                let _ = repeat.done.send(Ok(false));
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for row in rows.into_iter().chain(repeats) {
+                let _ = row.done.send(Err(sqlx::Error::Protocol(message.clone())));
             }
         }
     }
