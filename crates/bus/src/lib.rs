@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use matsuri_core::clock::Millis;
-use matsuri_db::{Conn, Migration, MigrationSet};
+use matsuri_db::{Conn, Migration, MigrationSet, Param, Together};
 
 pub use admin::{BusAdmin, ConsumerStats, DeadLetter};
 pub use nats::NatsLink;
@@ -72,18 +72,32 @@ pub async fn publish(
     key: Option<&str>,
     payload: &impl Serialize,
 ) -> anyhow::Result<String> {
+    let mut write = Together::new();
+    let id = publish_with(&mut write, now, topic, key, payload)?;
+    write.run(conn).await?;
+    Ok(id)
+}
+
+/// [`publish`] as one of statements sent together: the event is written when they run,
+/// on the connection of the transaction that causes it. Returns the event id.
+pub fn publish_with(
+    write: &mut Together,
+    now: Millis,
+    topic: &str,
+    key: Option<&str>,
+    payload: &impl Serialize,
+) -> anyhow::Result<String> {
     let id = matsuri_core::ids::new_uuid_v7();
-    let body = serde_json::to_string(payload)?;
-    sqlx::query(
+    write.add(
         "INSERT INTO outbox (id, topic, event_key, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&id)
-    .bind(topic)
-    .bind(key)
-    .bind(body)
-    .bind(now)
-    .execute(conn)
-    .await?;
+        vec![
+            Param::from(&id),
+            Param::from(topic),
+            Param::from(key),
+            Param::from(serde_json::to_string(payload)?),
+            Param::from(now),
+        ],
+    );
     Ok(id)
 }
 

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Conn, Db};
+use crate::{Conn, Db, Param, Together};
 use matsuri_core::error::stored_answer;
 use matsuri_core::{ApiError, SharedClock};
 
@@ -76,7 +76,23 @@ pub struct KeyLink<'a> {
 impl KeyLink<'_> {
     /// Ties the resource the work creates to the key, inside the creating transaction.
     pub async fn link(&self, conn: &mut Conn, resource_id: &str) -> Result<(), sqlx::Error> {
-        IdempotencyStore::link_resource(conn, self.user_id, self.scope, self.key, resource_id).await
+        let mut write = Together::new();
+        self.link_with(&mut write, resource_id);
+        write.run(conn).await
+    }
+
+    /// [`Self::link`] as one of statements sent together.
+    pub fn link_with(&self, write: &mut Together, resource_id: &str) {
+        write.add(
+            "UPDATE idempotency_keys SET resource_id = $4 \
+             WHERE user_id = $1 AND scope = $2 AND idem_key = $3",
+            vec![
+                Param::from(self.user_id),
+                Param::from(self.scope),
+                Param::from(self.key),
+                Param::from(resource_id),
+            ],
+        );
     }
 }
 
@@ -267,27 +283,6 @@ impl IdempotencyStore {
         result.await.unwrap_or(Err(sqlx::Error::PoolClosed))
     }
 
-    /// Records, inside the transaction that creates it, which resource the key made.
-    pub async fn link_resource(
-        conn: &mut Conn,
-        user_id: &str,
-        scope: &str,
-        key: &str,
-        resource_id: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET resource_id = $4 \
-             WHERE user_id = $1 AND scope = $2 AND idem_key = $3",
-        )
-        .bind(user_id)
-        .bind(scope)
-        .bind(key)
-        .bind(resource_id)
-        .execute(conn)
-        .await
-        .map(|_| ())
-    }
-
     /// Stores the answer to replay.
     pub async fn complete(
         &self,
@@ -343,24 +338,24 @@ impl IdempotencyStore {
     }
 
     /// Stores the answer for whichever key created `resource_id`, if one did and it has no
-    /// answer yet; used by whoever settles a resource its request left unfinished.
-    pub async fn complete_for_resource(
-        conn: &mut Conn,
+    /// answer yet; used by whoever settles a resource its request left unfinished. Added
+    /// to statements sent together, inside the settling transaction.
+    pub fn complete_for_resource(
+        write: &mut Together,
         resource_id: &str,
         response: &StoredResponse,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    ) {
+        write.add(
             "UPDATE idempotency_keys SET status_code = $2, response_body = $3, completed_at = $4 \
              WHERE resource_id = $1 AND status_code IS NULL",
-        )
-        .bind(resource_id)
-        .bind(i64::from(response.status))
-        .bind(&response.body)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ())
+            vec![
+                Param::from(resource_id),
+                Param::from(i64::from(response.status)),
+                Param::from(&response.body),
+                Param::from(now),
+            ],
+        );
     }
 
     /// Frees the key that created `resource_id` if it has no answer yet, for whoever

@@ -8,6 +8,7 @@
 
 mod idempotency;
 mod migrate;
+mod together;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 pub use idempotency::{IdempotencyStore, KeyLink, KeyState, StoredResponse, fingerprint};
 pub use migrate::{Migration, MigrationSet};
 pub use sqlx::AnyConnection as Conn;
+pub use together::{Param, Together};
 
 /// A transaction on the writer.
 pub type Tx = sqlx::Transaction<'static, Any>;
@@ -371,13 +373,20 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn committed_sequence_values_are_unique_and_rise_in_draw_order() {
+    /// A fresh SQLite database in a folder of its own, removed with the folder.
+    async fn scratch(name: &str) -> (tempfile::TempDir, std::path::PathBuf, Db) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("seq.db").display());
+        let path = dir.path().join(name);
+        let url = format!("sqlite://{}", path.display());
         let db = Db::connect(&url, &DatabaseSettings::default())
             .await
             .unwrap();
+        (dir, path, db)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn committed_sequence_values_are_unique_and_rise_in_draw_order() {
+        let (_dir, _, db) = scratch("seq.db").await;
         db.migrate(&[&MIGRATIONS]).await.unwrap();
         // Many tasks prefetch and draw at once, across several blocks; every fifth
         // transaction rolls back.
@@ -426,13 +435,59 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_sqlite_log_reaches_the_database_file_in_the_background() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.db");
-        let url = format!("sqlite://{}", path.display());
-        let db = Db::connect(&url, &DatabaseSettings::default())
+    async fn statements_sent_together_each_get_their_own_parameters() {
+        let (_dir, _, db) = scratch("together.db").await;
+        sqlx::query("CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT, n BIGINT)")
+            .execute(db.writer())
             .await
             .unwrap();
+        const NOTE: &str = "INSERT INTO notes (id, body, n) VALUES ($1, $2, $3)";
+        let note = |id: &str, body: Option<&str>, n: i64| {
+            vec![Param::from(id), Param::from(body), Param::from(n)]
+        };
+        let mut tx = db.begin().await.unwrap();
+        let mut write = Together::new();
+        write
+            .add(NOTE, note("a", Some("first"), 1))
+            .add(NOTE, note("b", None, 2))
+            .add(
+                "UPDATE notes SET n = n + $2 WHERE id = $1",
+                vec![Param::from("a"), Param::from(40)],
+            );
+        write.run(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let rows: Vec<(String, Option<String>, i64)> =
+            sqlx::query_as("SELECT id, body, n FROM notes ORDER BY id")
+                .fetch_all(db.reader())
+                .await
+                .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("a".to_owned(), Some("first".to_owned()), 41),
+                ("b".to_owned(), None, 2)
+            ]
+        );
+
+        // A statement that fails fails the lot, and the transaction rolls back.
+        let mut tx = db.begin().await.unwrap();
+        let mut write = Together::new();
+        write
+            .add(NOTE, note("c", Some("third"), 3))
+            .add(NOTE, note("a", Some("again"), 4));
+        assert!(write.run(&mut tx).await.is_err());
+        drop(tx);
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes")
+            .fetch_one(db.reader())
+            .await
+            .unwrap();
+        assert_eq!(count, 2);
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_log_reaches_the_database_file_in_the_background() {
+        let (_dir, path, db) = scratch("log.db").await;
         sqlx::query("CREATE TABLE filler (body TEXT NOT NULL)")
             .execute(db.writer())
             .await

@@ -8,7 +8,7 @@ use tracing::Instrument;
 use matsuri_core::ids::{UserId, parse_uuid};
 use matsuri_core::timefmt::rfc3339;
 use matsuri_core::{ApiError, CURRENCY, FieldError, Yen};
-use matsuri_db::{IdempotencyStore, KeyLink, StoredResponse, Tx};
+use matsuri_db::{IdempotencyStore, KeyLink, Param, StoredResponse, Together};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
 use crate::gate::{Answer, Claim, Held};
@@ -365,44 +365,46 @@ impl ShopService {
         let number = OrderNumbers::next(&self.db, &mut tx, &day, first).await?;
         let order_id = matsuri_core::ids::new_uuid_v7();
         let charge_key = format!("order-{order_id}");
-        sqlx::query(
+        // The rest needs nothing back: it goes to the database in one request.
+        let mut write = Together::new();
+        write.add(
             "INSERT INTO orders (id, number, user_id, status, subtotal, tax, total, currency, \
              ship_name, ship_postal_code, ship_address, from_cart, charge_key, created_at, updated_at) \
              VALUES ($1, $2, $3, 'pending_payment', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
-        )
-        .bind(&order_id)
-        .bind(&number)
-        .bind(user.as_str())
-        .bind(subtotal.0)
-        .bind(tax.0)
-        .bind(total.0)
-        .bind(CURRENCY)
-        .bind(&shipping.name)
-        .bind(&shipping.postal_code)
-        .bind(&shipping.address)
-        .bind(i64::from(from_cart))
-        .bind(&charge_key)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+            vec![
+                Param::from(&order_id),
+                Param::from(&number),
+                Param::from(user.as_str()),
+                Param::from(subtotal.0),
+                Param::from(tax.0),
+                Param::from(total.0),
+                Param::from(CURRENCY),
+                Param::from(&shipping.name),
+                Param::from(&shipping.postal_code),
+                Param::from(&shipping.address),
+                Param::from(i64::from(from_cart)),
+                Param::from(&charge_key),
+                Param::from(now),
+            ],
+        );
         for (i, line) in order_lines.iter().enumerate() {
-            sqlx::query(
+            write.add(
                 "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, unit_price, quantity, line_total) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&order_id)
-            .bind(i64::try_from(i).unwrap_or(i64::MAX))
-            .bind(&line.product_id)
-            .bind(&line.sku)
-            .bind(&line.name)
-            .bind(line.unit_price)
-            .bind(line.quantity)
-            .bind(line.line_total)
-            .execute(&mut *tx)
-            .await?;
+                vec![
+                    Param::from(&order_id),
+                    Param::from(i64::try_from(i).unwrap_or(i64::MAX)),
+                    Param::from(&line.product_id),
+                    Param::from(&line.sku),
+                    Param::from(&line.name),
+                    Param::from(line.unit_price),
+                    Param::from(line.quantity),
+                    Param::from(line.line_total),
+                ],
+            );
         }
         if let Some(key) = key {
-            key.link(&mut tx, &order_id).await?;
+            key.link_with(&mut write, &order_id);
         }
         // The order as just written, without reading it back on the writer.
         let order = Order {
@@ -418,8 +420,8 @@ impl ShopService {
             paid_at: None,
             failure_reason: None,
         };
-        matsuri_bus::publish(
-            &mut tx,
+        matsuri_bus::publish_with(
+            &mut write,
             now,
             topics::ORDER_PLACED,
             Some(&number),
@@ -428,8 +430,8 @@ impl ShopService {
                 user_id: user.as_str().to_owned(),
                 order,
             },
-        )
-        .await?;
+        )?;
+        write.run(&mut tx).await?;
         tx.commit().await?;
         Ok(Reserved {
             order_id,
@@ -484,30 +486,29 @@ impl ShopService {
         };
         let order = order_of(row, lines);
         let mut gave_back = false;
+        // The rest needs nothing back: it goes to the database in one request.
+        let mut write = Together::new();
         let topic = match settlement {
             Settlement::Paid { .. } => {
                 if from_cart == 1 {
-                    sqlx::query(
+                    write.add(
                         "DELETE FROM cart_items WHERE user_id = $1 AND product_id IN \
                          (SELECT product_id FROM order_lines WHERE order_id = $2)",
-                    )
-                    .bind(&user_id)
-                    .bind(order_id)
-                    .execute(&mut *tx)
-                    .await?;
+                        vec![Param::from(&user_id), Param::from(order_id)],
+                    );
                 }
                 topics::ORDER_PAID
             }
             Settlement::Failed { .. } => {
-                give_back_stock(&mut tx, &order.items, now).await?;
+                give_back_stock(&mut write, &order.items, now);
                 gave_back = true;
                 topics::ORDER_PAYMENT_FAILED
             }
         };
         let response = stored_response(&order, reason);
-        IdempotencyStore::complete_for_resource(&mut tx, order_id, &response, now).await?;
-        matsuri_bus::publish(
-            &mut tx,
+        IdempotencyStore::complete_for_resource(&mut write, order_id, &response, now);
+        matsuri_bus::publish_with(
+            &mut write,
             now,
             topic,
             Some(&order.number),
@@ -516,8 +517,8 @@ impl ShopService {
                 user_id,
                 order: order.clone(),
             },
-        )
-        .await?;
+        )?;
+        write.run(&mut tx).await?;
         tx.commit().await?;
         if gave_back {
             match held {
@@ -534,20 +535,19 @@ impl ShopService {
 }
 
 /// Adds every line's quantity back to its product, in product order.
-async fn give_back_stock(tx: &mut Tx, lines: &[OrderLine], now: i64) -> Result<(), sqlx::Error> {
+fn give_back_stock(write: &mut Together, lines: &[OrderLine], now: i64) {
     let mut lines: Vec<&OrderLine> = lines.iter().collect();
     lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
     for line in lines {
-        sqlx::query(
+        write.add(
             "UPDATE products SET available = available + $2, updated_at = $3 WHERE id = $1",
-        )
-        .bind(&line.product_id)
-        .bind(line.quantity)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+            vec![
+                Param::from(&line.product_id),
+                Param::from(line.quantity),
+                Param::from(now),
+            ],
+        );
     }
-    Ok(())
 }
 
 /// Counts a checkout's outcome in `matsuri_checkout_total`.

@@ -16,7 +16,7 @@ use rand::Rng;
 use matsuri_core::ApiError;
 use matsuri_core::clock::Millis;
 use matsuri_core::timefmt::rfc3339;
-use matsuri_db::{IdempotencyStore, KeyLink, StoredResponse, Tx};
+use matsuri_db::{IdempotencyStore, KeyLink, Param, StoredResponse, Together, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
 use crate::holds::{ReservationRow, end_holds};
@@ -309,7 +309,9 @@ impl TicketService {
                 // Final for the key that paid, whether its request is still there or not.
                 let answer =
                     StoredResponse::refusal(&ApiError::from(TicketError::ReservationExpired));
-                IdempotencyStore::complete_for_resource(&mut tx, &row.id, &answer, now).await?;
+                let mut write = Together::new();
+                IdempotencyStore::complete_for_resource(&mut write, &row.id, &answer, now);
+                write.run(&mut tx).await?;
                 tx.commit().await?;
                 Err(TicketError::ReservationExpired)
             }
@@ -363,6 +365,8 @@ impl TicketService {
             return Err(TicketError::ReservationExpired);
         }
         seats.sort_by_key(|seat| seat.5);
+        // What is left needs nothing back: it goes to the database in one request.
+        let mut write = Together::new();
         let mut tickets = Vec::with_capacity(seats.len());
         for (seat_id, section, row_no, seat_no, price, _) in seats {
             let id = matsuri_core::ids::new_uuid_v7();
@@ -370,24 +374,24 @@ impl TicketService {
             let payload = self
                 .signer
                 .sign(&id, &row.event_id, &seat_id, &label, now)?;
-            sqlx::query(
+            write.add(
                 "INSERT INTO tickets (id, event_id, seat_id, reservation_id, user_id, section, row_no, \
                  seat_no, price, qr_payload, status, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'valid', $11)",
-            )
-            .bind(&id)
-            .bind(&row.event_id)
-            .bind(&seat_id)
-            .bind(&row.id)
-            .bind(&row.user_id)
-            .bind(&section)
-            .bind(row_no)
-            .bind(seat_no)
-            .bind(price)
-            .bind(&payload)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+                vec![
+                    Param::from(&id),
+                    Param::from(&row.event_id),
+                    Param::from(&seat_id),
+                    Param::from(&row.id),
+                    Param::from(&row.user_id),
+                    Param::from(&section),
+                    Param::from(row_no),
+                    Param::from(seat_no),
+                    Param::from(price),
+                    Param::from(&payload),
+                    Param::from(now),
+                ],
+            );
             tickets.push(ticket_of((
                 id,
                 row.event_id.clone(),
@@ -401,11 +405,10 @@ impl TicketService {
             )));
         }
         if let Some(token) = &row.access_token {
-            sqlx::query("UPDATE access_tokens SET released_at = $2 WHERE token = $1")
-                .bind(token)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
+            write.add(
+                "UPDATE access_tokens SET released_at = $2 WHERE token = $1",
+                vec![Param::from(token), Param::from(now)],
+            );
         }
         let purchase = Purchase {
             reservation_id: row.id.clone(),
@@ -421,9 +424,16 @@ impl TicketService {
             seat_ids: purchase.tickets.iter().map(|t| t.seat_id.clone()).collect(),
             paid_at: rfc3339(now),
         };
-        matsuri_bus::publish(tx, now, topics::TICKET_PURCHASED, Some(&row.id), &event).await?;
+        matsuri_bus::publish_with(
+            &mut write,
+            now,
+            topics::TICKET_PURCHASED,
+            Some(&row.id),
+            &event,
+        )?;
         let answer = StoredResponse::json(StatusCode::CREATED, &purchase);
-        IdempotencyStore::complete_for_resource(tx, &row.id, &answer, now).await?;
+        IdempotencyStore::complete_for_resource(&mut write, &row.id, &answer, now);
+        write.run(tx).await?;
         Ok(purchase)
     }
 }

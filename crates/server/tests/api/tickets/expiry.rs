@@ -343,13 +343,12 @@ async fn crash_mid_keyed_charge(
         .unwrap();
     assert!(matches!(claimed, matsuri_db::KeyState::Claimed));
     let mut tx = app.components.db.begin().await.unwrap();
-    matsuri_db::IdempotencyStore::link_resource(
-        &mut tx,
-        &user_id,
-        "ticket-payment",
+    matsuri_db::KeyLink {
+        user_id: &user_id,
+        scope: "ticket-payment",
         key,
-        reservation,
-    )
+    }
+    .link(&mut tx, reservation)
     .await
     .unwrap();
     tx.commit().await.unwrap();
