@@ -134,6 +134,13 @@ struct Answer {
     done: oneshot::Sender<Result<bool, sqlx::Error>>,
 }
 
+impl Answer {
+    /// The user, scope and key it is for.
+    fn names(&self) -> (&str, &str, &str) {
+        (&self.user_id, &self.scope, &self.key)
+    }
+}
+
 /// Parameters each written key binds.
 const ANSWER_COLUMNS: usize = 8;
 
@@ -442,12 +449,18 @@ async fn write_answers(db: Db, clock: SharedClock, mut queue: mpsc::Receiver<Ans
 async fn write_batch(db: &Db, now: i64, mut batch: Vec<Answer>) {
     // Keys in one order in every statement, so that statements running at once on
     // PostgreSQL wait on each other's keys without ever deadlocking.
-    batch.sort_by(|a, b| (&a.user_id, &a.scope, &a.key).cmp(&(&b.user_id, &b.scope, &b.key)));
-    // One row per key: a second one for a key in the same batch is not new.
-    let mut seen = HashSet::new();
-    let (rows, repeats): (Vec<Answer>, Vec<Answer>) = batch
-        .into_iter()
-        .partition(|a| seen.insert((a.user_id.clone(), a.scope.clone(), a.key.clone())));
+    batch.sort_by(|a, b| a.names().cmp(&b.names()));
+    // One row per key: a second one for a key (next to the first, in this order) is not
+    // new.
+    let mut rows: Vec<Answer> = Vec::with_capacity(batch.len());
+    let mut repeats = Vec::new();
+    for answer in batch {
+        if rows.last().is_some_and(|row| row.names() == answer.names()) {
+            repeats.push(answer);
+        } else {
+            rows.push(answer);
+        }
+    }
     match insert_answers(db, now, &rows).await {
         Ok(inserted) => {
             for row in rows {
