@@ -2,16 +2,24 @@
 //! `Nats-Msg-Id`, so a republished event is dropped as a duplicate), and each
 //! subscription reads through its own durable pull consumer. Retries, ordering behind a
 //! failed event of the same key, and dead letters work as on the SQL backend (the parked
-//! events and the dead letters live in SQL, and only failures touch them). JetStream's
-//! `max_deliver` is `max_attempts + 1`: a message delivered again after a worker died
-//! mid-attempt more often than that is dead on arrival, and still reaches the dead
-//! letters.
+//! events and the dead letters live in SQL, and only failures touch them).
+//!
+//! One reader at a time reads a subscription's consumer: the worker holding the
+//! subscription's turn (its lease in `bus_cursors`, renewed as it goes). So each key's
+//! events are handled in order across processes, and a batch is acknowledged by its last
+//! message (acknowledgements are cumulative, which spares the server one per message). A reader
+//! taking over from one that died makes the consumer again from the last acknowledgement,
+//! so nothing the dead reader had received is skipped. JetStream's `max_deliver` is
+//! `max_attempts + 1`: a message delivered again after its reader stalled past the
+//! acknowledgement time more often than that is dead on arrival, and still reaches the
+//! dead letters.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer::PullConsumer, consumer::pull, stream};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
 use tokio::sync::Mutex;
 
@@ -45,9 +53,9 @@ const STREAM_EXPIRES: Duration = Duration::from_secs(30);
 const STREAM_HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// Published events waiting for JetStream's acknowledgement at once.
-const PUBLISH_WINDOW: usize = 1_024;
+const PUBLISH_WINDOW: usize = 4_000;
 
-/// Messages a subscription may have delivered and not yet acknowledged.
+/// Messages a subscription's reader may have received and not yet acknowledged.
 const MAX_IN_FLIGHT: i64 = 20_000;
 
 /// Header names on published events.
@@ -117,32 +125,13 @@ impl NatsLink {
         self.publishing.try_lock().ok()
     }
 
-    /// Publishes events in order and waits until JetStream has stored every one. Up to
-    /// `PUBLISH_WINDOW` wait for their acknowledgement at once (the client allows 5,000).
-    pub(crate) async fn publish(
-        &self,
-        events: Vec<(String, String, async_nats::HeaderMap, String)>,
-    ) -> anyhow::Result<()> {
-        let mut acks: std::collections::VecDeque<jetstream::context::PublishAckFuture> =
-            std::collections::VecDeque::with_capacity(PUBLISH_WINDOW);
-        for (id, topic, mut headers, payload) in events {
-            if acks.len() == PUBLISH_WINDOW
-                && let Some(ack) = acks.pop_front()
-            {
-                ack.await.context("JetStream did not store an event")?;
-            }
-            headers.insert("Nats-Msg-Id", id.as_str());
-            let ack = self
-                .js
-                .publish_with_headers(self.subject(&topic), headers, payload.into())
-                .await
-                .context("publishing to JetStream")?;
-            acks.push_back(ack);
+    /// A window for publishing the log to the stream.
+    pub(crate) fn outgoing(&self) -> Outgoing<'_> {
+        Outgoing {
+            link: self,
+            acks: VecDeque::with_capacity(PUBLISH_WINDOW),
+            stored: None,
         }
-        for ack in acks {
-            ack.await.context("JetStream did not store an event")?;
-        }
-        Ok(())
     }
 
     /// Up to `max` messages waiting for the subscription, waiting at most `FETCH_WAIT`.
@@ -198,12 +187,64 @@ impl NatsLink {
         self.consumers.lock().await.remove(&(sub.group, sub.topic));
     }
 
+    /// Readies the subscription's consumer for a reader that holds the subscription's turn.
+    /// Acknowledging a message acknowledges every earlier one, so no other reader may have
+    /// messages outstanding: when the consumer has deliveries unacknowledged or pull
+    /// requests waiting (from a reader that died or lost its turn), or was made with other
+    /// settings, it is made again to start right after what was acknowledged, and what
+    /// came after that is delivered again.
+    pub(crate) async fn claim(&self, sub: &Subscription) -> anyhow::Result<()> {
+        let mut consumer = self.consumer(sub).await?;
+        let info = consumer
+            .info()
+            .await
+            .context("reading the JetStream consumer")?;
+        if info.config.ack_policy == AckPolicy::All
+            && info.num_ack_pending == 0
+            && info.num_waiting == 0
+        {
+            return Ok(());
+        }
+        let after = info.ack_floor.stream_sequence;
+        tracing::info!(
+            group = sub.group,
+            after,
+            unacknowledged = info.num_ack_pending,
+            "making the JetStream consumer again after its last acknowledgement"
+        );
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .context("opening the stream")?;
+        let name = consumer_name(sub);
+        stream
+            .delete_consumer(&name)
+            .await
+            .context("deleting a JetStream consumer")?;
+        let deliver_policy = if after == 0 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
+            }
+        };
+        let consumer: PullConsumer = stream
+            .create_consumer(self.consumer_config(sub, deliver_policy))
+            .await
+            .context("creating a JetStream consumer")?;
+        self.consumers
+            .lock()
+            .await
+            .insert((sub.group, sub.topic), consumer);
+        Ok(())
+    }
+
     async fn consumer(&self, sub: &Subscription) -> anyhow::Result<PullConsumer> {
         let mut consumers = self.consumers.lock().await;
         if let Some(consumer) = consumers.get(&(sub.group, sub.topic)) {
             return Ok(consumer.clone());
         }
-        let name = format!("{}__{}", sub.group, sub.topic.replace('.', "_"));
         let stream = self
             .js
             .get_stream(&self.stream)
@@ -211,23 +252,89 @@ impl NatsLink {
             .context("opening the stream")?;
         let consumer: PullConsumer = stream
             .get_or_create_consumer(
-                &name,
-                pull::Config {
-                    durable_name: Some(name.clone()),
-                    filter_subject: self.subject(sub.topic),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: Duration::from_millis(
-                        u64::try_from(sub.lease_ms()).unwrap_or(60_000),
-                    ),
-                    max_deliver: sub.max_attempts + 1,
-                    // Room for several workers' batches in flight at once.
-                    max_ack_pending: MAX_IN_FLIGHT,
-                    ..Default::default()
-                },
+                &consumer_name(sub),
+                self.consumer_config(sub, DeliverPolicy::All),
             )
             .await
             .context("creating a JetStream consumer")?;
         consumers.insert((sub.group, sub.topic), consumer.clone());
         Ok(consumer)
+    }
+
+    /// The subscription's durable consumer: one reader at a time (the holder of the
+    /// subscription's turn), which acknowledges a batch by its last message.
+    fn consumer_config(&self, sub: &Subscription, deliver_policy: DeliverPolicy) -> pull::Config {
+        let name = consumer_name(sub);
+        pull::Config {
+            durable_name: Some(name),
+            filter_subject: self.subject(sub.topic),
+            deliver_policy,
+            ack_policy: AckPolicy::All,
+            ack_wait: Duration::from_millis(u64::try_from(sub.lease_ms()).unwrap_or(60_000)),
+            max_deliver: sub.max_attempts + 1,
+            max_ack_pending: MAX_IN_FLIGHT,
+            ..Default::default()
+        }
+    }
+}
+
+fn consumer_name(sub: &Subscription) -> String {
+    format!("{}__{}", sub.group, sub.topic.replace('.', "_"))
+}
+
+/// Events on their way into the stream: sent in log order, up to `PUBLISH_WINDOW` of them
+/// waiting for JetStream's acknowledgement at once (the client allows 5,000), which are
+/// awaited in the same order.
+pub(crate) struct Outgoing<'a> {
+    link: &'a NatsLink,
+    acks: VecDeque<(i64, jetstream::context::PublishAckFuture)>,
+    /// The last position in the log that JetStream has stored, with all before it.
+    stored: Option<i64>,
+}
+
+impl Outgoing<'_> {
+    /// Sends the event at `seq` in the log, first waiting for the oldest acknowledgement
+    /// when the window is full.
+    pub(crate) async fn send(
+        &mut self,
+        seq: i64,
+        id: &str,
+        topic: &str,
+        mut headers: async_nats::HeaderMap,
+        payload: String,
+    ) -> anyhow::Result<()> {
+        if self.acks.len() == PUBLISH_WINDOW {
+            self.settle_one().await?;
+        }
+        headers.insert("Nats-Msg-Id", id);
+        let ack = self
+            .link
+            .js
+            .publish_with_headers(self.link.subject(topic), headers, payload.into())
+            .await
+            .context("publishing to JetStream")?;
+        self.acks.push_back((seq, ack));
+        Ok(())
+    }
+
+    /// Waits until JetStream has stored everything sent.
+    pub(crate) async fn settle(&mut self) -> anyhow::Result<()> {
+        while !self.acks.is_empty() {
+            self.settle_one().await?;
+        }
+        Ok(())
+    }
+
+    async fn settle_one(&mut self) -> anyhow::Result<()> {
+        if let Some((seq, ack)) = self.acks.pop_front() {
+            ack.await.context("JetStream did not store an event")?;
+            self.stored = Some(seq);
+        }
+        Ok(())
+    }
+
+    /// The last position stored since this was last asked, if it moved.
+    pub(crate) fn take_stored(&mut self) -> Option<i64> {
+        self.stored.take()
     }
 }

@@ -12,10 +12,13 @@
 //! a crash means the batch is delivered again (at least once).
 //!
 //! On JetStream the relay also publishes the log to the stream, and each subscription's
-//! follower reads its durable consumer instead of the SQL log; parking, retries and dead
-//! letters stay in SQL, and messages are acknowledged once their outcome is recorded.
+//! follower reads its durable consumer instead of the SQL log, holding the same lease (the
+//! subscription's turn) while it does; parking, retries and dead letters stay in SQL, and
+//! a batch is acknowledged once its outcome is recorded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +30,7 @@ use tracing::Instrument;
 use matsuri_core::SharedClock;
 use matsuri_db::{Db, Dialect, Tx};
 
-use crate::nats::NatsLink;
+use crate::nats::{NatsLink, Outgoing};
 use crate::{Event, SharedConsumer};
 
 /// One consumer group's subscription to one topic.
@@ -111,6 +114,10 @@ const HANDLERS_AT_ONCE: usize = 32;
 /// once. A pass with fewer waits `GATHER_TRICKLE` first.
 const FULL_PASS: usize = 100;
 const GATHER_TRICKLE: Duration = Duration::from_millis(20);
+/// How often a worker without a subscription's turn on JetStream asks for it again, and
+/// how often the holder looks for parked events come due.
+const TURN_POLL: Duration = Duration::from_secs(2);
+const RETRY_EVERY: Duration = Duration::from_millis(100);
 const BASE_BACKOFF_MS: i64 = 500;
 const MAX_BACKOFF_MS: i64 = 300_000;
 /// Serialises relays on PostgreSQL ("outbox" in ASCII).
@@ -151,12 +158,16 @@ impl Bus {
 
     /// Runs the relay and the group workers until `stop` is cancelled; a batch being
     /// handled when it is finishes first. On JetStream each subscription follows its
-    /// consumer in a task of its own, while this one relays, publishes and retries.
+    /// consumer in a task of its own (when it holds the subscription's turn) and another
+    /// task publishes the log, while this one relays.
     pub async fn run(self, stop: CancellationToken) {
-        let followers: Vec<_> = match &self.transport {
+        let tasks: Vec<_> = match &self.transport {
             Transport::Sql => Vec::new(),
             Transport::Nats(link) => (0..self.subscriptions.len())
                 .map(|i| tokio::spawn(self.clone().follow(link.clone(), i, stop.clone())))
+                .chain([tokio::spawn(
+                    self.clone().publish(link.clone(), stop.clone()),
+                )])
                 .collect(),
         };
         let mut idle = Duration::from_millis(20);
@@ -182,9 +193,9 @@ impl Bus {
                 () = tokio::time::sleep(idle) => {}
             }
         }
-        for follower in followers {
-            if let Err(e) = follower.await {
-                tracing::error!(error = %e, "a subscription's follower panicked");
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a JetStream follower or publisher panicked");
             }
         }
     }
@@ -195,8 +206,9 @@ impl Bus {
         self.pass(true).await
     }
 
-    /// A pass; on JetStream, `fetch` also reads each consumer's waiting messages once
-    /// (otherwise the followers read them).
+    /// A pass; on JetStream, `fetch` also publishes a batch, retries each subscription's
+    /// due parked events and reads its consumer's waiting messages once (otherwise the
+    /// publishing task and the followers do).
     async fn pass(&self, fetch: bool) -> anyhow::Result<usize> {
         let mut worked = self.relay().await?;
         match &self.transport {
@@ -207,21 +219,19 @@ impl Bus {
             }
             Transport::Nats(link) => {
                 // Publishing and every subscription wait on JetStream round trips, so they
-                // take their turns at once rather than one after another.
-                let handling = self.subscriptions.iter().map(|sub| async move {
-                    let mut worked = self.retry_parked(sub).await?;
-                    if fetch {
-                        let batch = usize::try_from(self.read_batch).unwrap_or(1_000);
-                        let messages = link.fetch(sub, batch).await?;
-                        worked += self.handle_nats_messages(sub, messages).await?;
-                    }
-                    anyhow::Ok(worked)
-                });
-                let (published, handled) = tokio::try_join!(
-                    self.publish_log(link),
-                    futures::future::try_join_all(handling)
-                )?;
-                worked += published + handled.into_iter().sum::<usize>();
+                // take their turns at once rather than one after another. Without `fetch`
+                // the followers read and retry.
+                if fetch {
+                    let handling = self
+                        .subscriptions
+                        .iter()
+                        .map(|sub| self.fetch_once(link, sub));
+                    let (published, handled) = tokio::try_join!(
+                        self.publish_once(link),
+                        futures::future::try_join_all(handling)
+                    )?;
+                    worked += published + handled.into_iter().sum::<usize>();
+                }
             }
         }
         Ok(worked)
@@ -355,22 +365,7 @@ impl Bus {
     /// next batch. Another worker holding the lease means there is nothing to do here.
     async fn advance(&self, sub: &Subscription) -> anyhow::Result<usize> {
         let token = matsuri_core::ids::new_uuid_v7();
-        let now = self.clock.now_ms();
-        let position: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO bus_cursors (group_name, topic, position, leased_until, lease_token) VALUES ($1, $2, 0, $3, $4) \
-             ON CONFLICT (group_name, topic) DO UPDATE SET leased_until = excluded.leased_until, \
-               lease_token = excluded.lease_token \
-             WHERE bus_cursors.leased_until <= $5 \
-             RETURNING position",
-        )
-        .bind(sub.group)
-        .bind(sub.topic)
-        .bind(now.saturating_add(sub.lease_ms()))
-        .bind(&token)
-        .bind(now)
-        .fetch_optional(self.db.writer())
-        .await?;
-        let Some(position) = position else {
+        let Some(position) = self.take_turn(sub, &token).await? else {
             return Ok(0);
         };
         let result = async {
@@ -379,13 +374,45 @@ impl Bus {
             anyhow::Ok(retried + handled)
         }
         .await;
+        self.end_turn(sub, &token).await?;
+        result
+    }
+
+    /// Takes the subscription's turn (its cursor's lease) for the holder of `token`, when
+    /// it is free, has run out, or is this holder's already; returns the cursor's
+    /// position, or `None` while another holds it.
+    async fn take_turn(&self, sub: &Subscription, token: &str) -> anyhow::Result<Option<i64>> {
+        let now = self.clock.now_ms();
+        Ok(sqlx::query_scalar(
+            "INSERT INTO bus_cursors (group_name, topic, position, leased_until, lease_token) VALUES ($1, $2, 0, $3, $4) \
+             ON CONFLICT (group_name, topic) DO UPDATE SET leased_until = excluded.leased_until, \
+               lease_token = excluded.lease_token \
+             WHERE bus_cursors.leased_until <= $5 OR bus_cursors.lease_token = $4 \
+             RETURNING position",
+        )
+        .bind(sub.group)
+        .bind(sub.topic)
+        .bind(self.turn_until(sub))
+        .bind(token)
+        .bind(now)
+        .fetch_optional(self.db.writer())
+        .await?)
+    }
+
+    /// When a turn on the subscription taken or renewed now runs out.
+    fn turn_until(&self, sub: &Subscription) -> i64 {
+        self.clock.now_ms().saturating_add(sub.lease_ms())
+    }
+
+    /// Gives the subscription's turn up, if `token` still holds it.
+    async fn end_turn(&self, sub: &Subscription, token: &str) -> anyhow::Result<()> {
         sqlx::query("UPDATE bus_cursors SET leased_until = 0 WHERE group_name = $1 AND topic = $2 AND lease_token = $3")
             .bind(sub.group)
             .bind(sub.topic)
-            .bind(&token)
+            .bind(token)
             .execute(self.db.writer())
             .await?;
-        result
+        Ok(())
     }
 
     /// Handles the parked events whose time has come and that are first of their key.
@@ -518,7 +545,7 @@ impl Bus {
         batch: Vec<Logged>,
         attempt: i64,
     ) -> anyhow::Result<BatchOutcome> {
-        let blocked: HashSet<String> = sqlx::query_scalar(
+        let blocked: FxHashSet<String> = sqlx::query_scalar(
             "SELECT DISTINCT event_key FROM bus_parked WHERE group_name = $1 AND topic = $2 \
              AND status = 'pending' AND event_key IS NOT NULL",
         )
@@ -537,19 +564,23 @@ impl Bus {
             outcome.handled = i64::try_from(ready.len()).unwrap_or(i64::MAX);
             return Ok(outcome);
         }
-        let mut units: Vec<Vec<Logged>> = Vec::new();
-        let mut unit_of_key: HashMap<String, usize> = HashMap::new();
-        for logged in ready {
-            match logged.event.key.clone() {
-                Some(key) => match unit_of_key.get(&key) {
-                    Some(&i) => units[i].push(logged),
-                    None => {
-                        unit_of_key.insert(key, units.len());
-                        units.push(vec![logged]);
-                    }
-                },
-                None => units.push(vec![logged]),
-            }
+        // A unit per key (and per event without one), in the order they first appear.
+        let mut unit_of_key: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut count = 0;
+        let mut fresh_unit = || {
+            count += 1;
+            count - 1
+        };
+        let unit_of: Vec<usize> = ready
+            .iter()
+            .map(|logged| match logged.event.key.as_deref() {
+                Some(key) => *unit_of_key.entry(key).or_insert_with(&mut fresh_unit),
+                None => fresh_unit(),
+            })
+            .collect();
+        let mut units: Vec<Vec<Logged>> = vec![Vec::new(); count];
+        for (logged, unit) in ready.into_iter().zip(unit_of) {
+            units[unit].push(logged);
         }
         let results: Vec<UnitResult> = futures::stream::iter(units)
             .map(|unit| async move {
@@ -613,99 +644,222 @@ impl Bus {
         Ok(i64::try_from(outcome.failures.len()).unwrap_or(i64::MAX))
     }
 
-    /// Publishes the log past what this stream has, in order.
-    async fn publish_log(&self, link: &NatsLink) -> anyhow::Result<usize> {
-        let Some(_turn) = link.publishing_turn() else {
-            return Ok(0);
-        };
+    /// How far this stream holds the log.
+    async fn published_upto(&self, link: &NatsLink) -> anyhow::Result<i64> {
         let upto: Option<i64> =
             sqlx::query_scalar("SELECT seq FROM bus_nats_published WHERE stream = $1")
                 .bind(link.stream_name())
                 .fetch_optional(self.db.reader())
                 .await?;
+        Ok(upto.unwrap_or(0))
+    }
+
+    /// Sends the next batch of the log after `sent` (moving it on) through `out`, and
+    /// records how far the stream has stored it. Returns how many events were sent.
+    async fn publish_next(
+        &self,
+        link: &NatsLink,
+        out: &mut Outgoing<'_>,
+        sent: &mut i64,
+    ) -> anyhow::Result<usize> {
         let rows: Vec<(i64, String, String, Option<String>, String, i64)> = sqlx::query_as(
             "SELECT seq, id, topic, event_key, payload, created_at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
-        .bind(upto.unwrap_or(0))
+        .bind(*sent)
         .bind(self.relay_batch)
         .fetch_all(self.db.reader())
         .await?;
-        let Some(last) = rows.last().map(|r| r.0) else {
-            return Ok(0);
+        let count = rows.len();
+        for (seq, id, topic, key, payload, created_at) in rows {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(crate::nats::SEQ_HEADER, seq.to_string().as_str());
+            headers.insert(crate::nats::CREATED_HEADER, created_at.to_string().as_str());
+            if let Some(key) = &key {
+                headers.insert(crate::nats::KEY_HEADER, key.as_str());
+            }
+            out.send(seq, &id, &topic, headers, payload).await?;
+            *sent = seq;
+        }
+        self.record_stored(link, out).await?;
+        Ok(count)
+    }
+
+    /// Records how far the stream has stored the log, if that moved.
+    async fn record_stored(&self, link: &NatsLink, out: &mut Outgoing<'_>) -> anyhow::Result<()> {
+        let Some(stored) = out.take_stored() else {
+            return Ok(());
         };
-        let published = rows.len();
-        let events = rows
-            .into_iter()
-            .map(|(seq, id, topic, key, payload, created_at)| {
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert(crate::nats::SEQ_HEADER, seq.to_string().as_str());
-                headers.insert(crate::nats::CREATED_HEADER, created_at.to_string().as_str());
-                if let Some(key) = &key {
-                    headers.insert(crate::nats::KEY_HEADER, key.as_str());
-                }
-                (id, topic, headers, payload)
-            })
-            .collect();
-        link.publish(events).await?;
         sqlx::query(
             "INSERT INTO bus_nats_published (stream, seq) VALUES ($1, $2) \
              ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq WHERE bus_nats_published.seq < excluded.seq",
         )
         .bind(link.stream_name())
-        .bind(last)
+        .bind(stored)
         .execute(self.db.writer())
         .await?;
-        Ok(published)
+        Ok(())
     }
 
-    /// Reads subscription `index`'s JetStream consumer as a continuous stream until `stop`
-    /// is cancelled, handling what has arrived a batch at a time, so the next messages are
-    /// on their way while a batch is handled. A broken stream is opened again.
+    /// Publishes the next batch of the log and waits until the stream has stored it.
+    async fn publish_once(&self, link: &NatsLink) -> anyhow::Result<usize> {
+        let Some(_turn) = link.publishing_turn() else {
+            return Ok(0);
+        };
+        let mut sent = self.published_upto(link).await?;
+        let mut out = link.outgoing();
+        let count = self.publish_next(link, &mut out, &mut sent).await?;
+        out.settle().await?;
+        self.record_stored(link, &mut out).await?;
+        Ok(count)
+    }
+
+    /// Publishes the log to the stream as the relay orders it, until `stop` is cancelled;
+    /// one task per process does (the others wait their turn). Reading the next batch and
+    /// sending it overlap with waiting for the acknowledgements of the last.
+    async fn publish(self, link: Arc<NatsLink>, stop: CancellationToken) {
+        while !stop.is_cancelled() {
+            let result = match link.publishing_turn() {
+                Some(_turn) => self.publish_while_turn(&link, &stop).await,
+                None => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = format!("{e:#}"), "publishing to JetStream failed");
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    async fn publish_while_turn(
+        &self,
+        link: &NatsLink,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut sent = self.published_upto(link).await?;
+        let mut out = link.outgoing();
+        let mut idle = Duration::ZERO;
+        loop {
+            let count = self.publish_next(link, &mut out, &mut sent).await?;
+            idle = if count > 0 {
+                Duration::ZERO
+            } else {
+                out.settle().await?;
+                self.record_stored(link, &mut out).await?;
+                (idle * 2).clamp(Duration::from_millis(2), Duration::from_millis(200))
+            };
+            if idle > Duration::ZERO {
+                tokio::select! {
+                    () = stop.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(idle) => {}
+                }
+            }
+        }
+    }
+
+    /// Takes the subscription's turn, retries its due parked events, reads what its
+    /// JetStream consumer has waiting once, handles it and gives the turn back. Nothing to
+    /// do while another worker holds it.
+    async fn fetch_once(&self, link: &NatsLink, sub: &Subscription) -> anyhow::Result<usize> {
+        let token = matsuri_core::ids::new_uuid_v7();
+        if self.take_turn(sub, &token).await?.is_none() {
+            return Ok(0);
+        }
+        let result = async {
+            let retried = self.retry_parked(sub).await?;
+            link.claim(sub).await?;
+            let batch = usize::try_from(self.read_batch).unwrap_or(1_000);
+            let messages = link.fetch(sub, batch).await?;
+            Ok(retried + self.handle_nats_messages(sub, messages, &token).await?)
+        }
+        .await;
+        self.end_turn(sub, &token).await?;
+        result
+    }
+
+    /// Follows subscription `index`'s JetStream consumer until `stop` is cancelled: waits
+    /// for the subscription's turn, then reads the consumer as a continuous stream,
+    /// handling what has arrived a batch at a time (the next messages are on their way
+    /// while a batch is handled), retrying parked events as they come due and renewing the
+    /// turn as it goes. A broken stream is opened again; a lost turn is waited for again.
     async fn follow(self, link: Arc<NatsLink>, index: usize, stop: CancellationToken) {
         let sub = &self.subscriptions[index];
-        let batch = usize::try_from(self.read_batch).unwrap_or(1_000);
+        let token = matsuri_core::ids::new_uuid_v7();
         while !stop.is_cancelled() {
-            let mut stream = match link.messages(sub, batch).await {
-                Ok(stream) => stream,
+            let pause = match self.follow_turn(&link, sub, &token, &stop).await {
+                Ok(true) => Duration::from_secs(1),
+                Ok(false) => TURN_POLL,
                 Err(e) => {
                     tracing::warn!(
                         group = sub.group,
                         error = format!("{e:#}"),
-                        "cannot read the JetStream consumer"
+                        "following the JetStream consumer failed"
                     );
-                    tokio::select! {
-                        () = stop.cancelled() => break,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    }
+                    // Looked up (or made) afresh in case it was deleted.
+                    link.forget(sub).await;
+                    Duration::from_secs(1)
                 }
             };
-            loop {
-                let first = tokio::select! {
-                    () = stop.cancelled() => return,
-                    first = stream.next() => first,
-                };
-                let Some(first) = first else { break };
-                let (messages, mut broken) = gather(&mut stream, first, batch, sub).await;
-                if let Err(e) = self.handle_nats_messages(sub, messages).await {
-                    // Unacknowledged, the messages come again once their acknowledgement
-                    // time is up.
-                    tracing::warn!(
-                        group = sub.group,
-                        error = format!("{e:#}"),
-                        "handling a JetStream batch failed"
-                    );
-                    broken = true;
-                }
-                if broken {
-                    // Opened again, on a consumer looked up (or made) afresh in case it
-                    // was deleted.
-                    link.forget(sub).await;
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => break,
-                    }
-                }
+            if stop.is_cancelled() {
+                break;
             }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        if let Err(e) = self.end_turn(sub, &token).await {
+            tracing::warn!(
+                group = sub.group,
+                error = format!("{e:#}"),
+                "cannot give the subscription's turn up"
+            );
+        }
+    }
+
+    /// One spell of [`Self::follow`]: false when another worker holds the turn, true when
+    /// the turn was lost or the stream ended, an error when reading or handling failed.
+    async fn follow_turn(
+        &self,
+        link: &NatsLink,
+        sub: &Subscription,
+        token: &str,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<bool> {
+        if self.take_turn(sub, token).await?.is_none() {
+            return Ok(false);
+        }
+        link.claim(sub).await?;
+        let batch = usize::try_from(self.read_batch).unwrap_or(1_000);
+        let mut stream = link.messages(sub, batch).await?;
+        let every = Duration::from_millis(u64::try_from(sub.lease_ms() / 4).unwrap_or(15_000));
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut retry = tokio::time::interval(RETRY_EVERY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let first = tokio::select! {
+                () = stop.cancelled() => return Ok(true),
+                _ = renew.tick() => {
+                    if self.take_turn(sub, token).await?.is_none() {
+                        tracing::warn!(group = sub.group, "another worker took the subscription's turn");
+                        return Ok(true);
+                    }
+                    continue;
+                }
+                _ = retry.tick() => {
+                    self.retry_parked(sub).await?;
+                    continue;
+                }
+                first = stream.next() => first,
+            };
+            let Some(first) = first else {
+                return Ok(true);
+            };
+            let (messages, broken) = gather(&mut stream, first, batch, sub).await;
+            self.handle_nats_messages(sub, messages, token).await?;
+            renew.reset();
+            anyhow::ensure!(!broken, "the JetStream stream broke");
         }
     }
 
@@ -715,19 +869,26 @@ impl Bus {
         &self,
         sub: &Subscription,
         messages: Vec<async_nats::jetstream::Message>,
+        token: &str,
     ) -> anyhow::Result<usize> {
         if messages.is_empty() {
             return Ok(0);
         }
         let mut fresh = Vec::new();
         let mut dead_on_arrival = Vec::new();
+        // The batch is acknowledged by its message furthest along the stream.
+        let mut last = None;
         for message in &messages {
+            let info = message.info().ok();
+            let stream_seq = info.as_ref().map_or(0, |i| i.stream_sequence);
+            if last.is_none_or(|(seq, _)| seq < stream_seq) {
+                last = Some((stream_seq, message));
+            }
             let Some(logged) = logged_from(sub, message) else {
                 tracing::warn!(subject = %message.subject, "a message without matsuri headers; acknowledging it");
                 continue;
             };
-            let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-            if delivered > sub.max_attempts {
+            if info.map_or(1, |i| i.delivered) > sub.max_attempts {
                 dead_on_arrival.push(logged);
             } else {
                 fresh.push(logged);
@@ -747,24 +908,50 @@ impl Bus {
                 "the worker handling it stopped before it finished".to_owned(),
             ));
         }
-        if outcome.failures.is_empty() && outcome.queued.is_empty() {
+        let held = if outcome.failures.is_empty() && outcome.queued.is_empty() {
             // The usual batch: one statement, no transaction around it.
-            passed(sub, last_seq, outcome.handled, 0)
-                .execute(self.db.writer())
-                .await?;
+            passed(
+                sub,
+                token,
+                last_seq,
+                outcome.handled,
+                0,
+                self.turn_until(sub),
+            )
+            .execute(self.db.writer())
+            .await?
+            .rows_affected()
+                == 1
         } else {
             let mut tx = self.db.begin().await?;
             let failed = self.park_outcome(&mut tx, sub, &outcome).await?;
-            passed(sub, last_seq, outcome.handled, failed)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
+            let held = passed(
+                sub,
+                token,
+                last_seq,
+                outcome.handled,
+                failed,
+                self.turn_until(sub),
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if held {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            held
+        };
+        // Without the turn, another worker has made the consumer again and reads these
+        // messages anew; acknowledging them here could skip some of its own.
+        anyhow::ensure!(held, "another worker took the subscription's turn");
         if outcome.handled > 0 {
             metrics::counter!("matsuri_bus_processed_total", "group" => sub.group)
                 .increment(outcome.handled.unsigned_abs());
         }
-        for message in &messages {
+        if let Some((_, message)) = last {
             message
                 .ack()
                 .await
@@ -920,18 +1107,26 @@ async fn gather(
 
 /// The event a JetStream message carries, or `None` when it lacks matsuri's headers.
 fn logged_from(sub: &Subscription, message: &async_nats::jetstream::Message) -> Option<Logged> {
-    let headers = message.headers.as_ref()?;
-    let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
+    // One walk over the few headers: looking each up by name would build and hash a name.
+    let (mut seq, mut id, mut key, mut created_at) = (None, None, None, None);
+    for (name, values) in message.headers.as_ref()?.iter() {
+        let value = values.first().map(|v| v.as_str());
+        match name.as_ref() {
+            crate::nats::SEQ_HEADER => seq = value.and_then(|v| v.parse().ok()),
+            "Nats-Msg-Id" => id = value,
+            crate::nats::KEY_HEADER => key = value,
+            crate::nats::CREATED_HEADER => created_at = value.and_then(|v| v.parse().ok()),
+            _ => {}
+        }
+    }
     Some(Logged {
-        seq: header(crate::nats::SEQ_HEADER)?.parse().ok()?,
+        seq: seq?,
         event: Event {
-            id: header("Nats-Msg-Id")?,
+            id: id?.to_owned(),
             topic: sub.topic.to_owned(),
-            key: header(crate::nats::KEY_HEADER),
+            key: key.map(str::to_owned),
             payload: serde_json::from_slice(&message.payload).unwrap_or(serde_json::Value::Null),
-            created_at: header(crate::nats::CREATED_HEADER)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            created_at: created_at.unwrap_or(0),
         },
     })
 }
@@ -1033,25 +1228,29 @@ async fn count(
 }
 
 /// On JetStream: the subscription has passed `position` in the log, handling `processed`
-/// events and failing `failed` on the way.
-fn passed(
+/// events and failing `failed` on the way; its turn, if `token` still holds it, now runs
+/// until `until`. Affects no row when another worker has taken the turn.
+fn passed<'a>(
     sub: &Subscription,
+    token: &'a str,
     position: i64,
     processed: i64,
     failed: i64,
-) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    until: i64,
+) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
     sqlx::query(
-        "INSERT INTO bus_cursors (group_name, topic, position, processed, failed) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (group_name, topic) DO UPDATE SET \
-           position = CASE WHEN bus_cursors.position < excluded.position THEN excluded.position ELSE bus_cursors.position END, \
-           processed = bus_cursors.processed + excluded.processed, \
-           failed = bus_cursors.failed + excluded.failed",
+        "UPDATE bus_cursors SET \
+           position = CASE WHEN position < $4 THEN $4 ELSE position END, \
+           processed = processed + $5, failed = failed + $6, leased_until = $7 \
+         WHERE group_name = $1 AND topic = $2 AND lease_token = $3",
     )
     .bind(sub.group)
     .bind(sub.topic)
+    .bind(token)
     .bind(position)
     .bind(processed)
     .bind(failed)
+    .bind(until)
 }
 
 /// Exponential backoff with jitter in its upper half: attempt 1 waits 0.25–0.5 s,

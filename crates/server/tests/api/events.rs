@@ -24,6 +24,8 @@ crate::bus_backend_tests!(
     redelivery_changes_nothing_twice,
     events_of_one_key_are_handled_in_order,
     the_running_bus_hands_every_event_over_once_in_key_order,
+    two_running_buses_hand_every_event_over_once_in_key_order,
+    a_worker_stuck_past_its_turn_is_taken_over_and_nothing_is_skipped,
     admin_api_refuses_bad_input,
     handled_events_are_pruned_and_dead_ones_kept,
     a_batch_is_handled_together_or_one_event_at_a_time,
@@ -503,6 +505,15 @@ async fn the_running_bus_hands_every_event_over_once_in_key_order(backend: Backe
     let running = tokio::spawn(bus.run(stop.clone()));
     publish_keyed(&app, "test.running").await;
     // Every fifth event fails once; moving the clock lets its retry come due.
+    until_all_seen(&app, &recorder).await;
+    stop.cancel();
+    running.await.unwrap();
+    assert_each_once_in_key_order(&recorder);
+}
+
+/// Waits, moving the clock so retries come due, until the recorder has seen every event
+/// of [`publish_keyed`].
+async fn until_all_seen(app: &TestApp, recorder: &Recorder) {
     for _ in 0..600 {
         if recorder.seen.lock().unwrap().len() >= 200 {
             break;
@@ -510,10 +521,105 @@ async fn the_running_bus_hands_every_event_over_once_in_key_order(backend: Backe
         app.clock.advance(Duration::from_secs(1));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Time for a stray second delivery to show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+/// Two workers (as in two processes) on one subscription: one holds its turn at a time,
+/// so every event is handed over once and each key's in order.
+async fn two_running_buses_hand_every_event_over_once_in_key_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (bus, recorder) = recording_bus(&app, "test.two");
+    let other = Bus::new(
+        app.components.db.clone(),
+        app.components.clock.clone(),
+        bus.subscriptions().to_vec(),
+    )
+    .with_transport(app.components.bus.transport().clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = [
+        tokio::spawn(bus.run(stop.clone())),
+        tokio::spawn(other.run(stop.clone())),
+    ];
+    publish_keyed(&app, "test.two").await;
+    until_all_seen(&app, &recorder).await;
+    stop.cancel();
+    for bus in running {
+        bus.await.unwrap();
+    }
+    assert_each_once_in_key_order(&recorder);
+}
+
+/// Takes events and never finishes them, until let go.
+struct Stuck {
+    entered: AtomicUsize,
+    let_go: tokio_util::sync::CancellationToken,
+}
+
+#[async_trait::async_trait]
+impl Consumer for Stuck {
+    async fn handle(&self, _event: &Event) -> anyhow::Result<()> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        self.let_go.cancelled().await;
+        Ok(())
+    }
+}
+
+/// A worker hangs with a batch in hand (as a process that froze or died would). Once its
+/// turn has run out another takes over and hands every event over, each key's in order;
+/// none of what the first had received is skipped, and when the first wakes up it
+/// records nothing.
+async fn a_worker_stuck_past_its_turn_is_taken_over_and_nothing_is_skipped(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (bus, recorder) = recording_bus(&app, "test.takeover");
+    let stuck = Arc::new(Stuck {
+        entered: AtomicUsize::new(0),
+        let_go: tokio_util::sync::CancellationToken::new(),
+    });
+    let frozen = Bus::new(
+        app.components.db.clone(),
+        app.components.clock.clone(),
+        vec![
+            Subscription::new("test.takeover", "recorder", stuck.clone())
+                .with_deadline(Duration::from_secs(60)),
+        ],
+    )
+    .with_transport(app.components.bus.transport().clone());
+    let stop_frozen = tokio_util::sync::CancellationToken::new();
+    let frozen = tokio::spawn(frozen.run(stop_frozen.clone()));
+    publish_keyed(&app, "test.takeover").await;
+    for _ in 0..200 {
+        if stuck.entered.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        stuck.entered.load(Ordering::SeqCst) > 0,
+        "the first worker took a batch"
+    );
+    // Past the frozen worker's turn (four times its 60 s deadline).
+    app.clock.advance(Duration::from_secs(300));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(bus.run(stop.clone()));
+    until_all_seen(&app, &recorder).await;
+    stuck.let_go.cancel();
+    stop_frozen.cancel();
+    frozen.await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.cancel();
     running.await.unwrap();
     assert_each_once_in_key_order(&recorder);
+    let processed: i64 = sqlx::query_scalar(
+        "SELECT processed FROM bus_cursors WHERE group_name = 'recorder' AND topic = 'test.takeover'",
+    )
+    .fetch_one(app.components.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(
+        processed, 200,
+        "only the worker holding the turn recorded its batches"
+    );
 }
 
 async fn admin_api_refuses_bad_input(backend: Backend) {
