@@ -131,6 +131,7 @@ impl NatsLink {
             link: self,
             acks: VecDeque::with_capacity(PUBLISH_WINDOW),
             stored: None,
+            subjects: HashMap::new(),
         }
     }
 
@@ -290,6 +291,8 @@ pub(crate) struct Outgoing<'a> {
     acks: VecDeque<(i64, jetstream::context::PublishAckFuture)>,
     /// The last position in the log that JetStream has stored, with all before it.
     stored: Option<i64>,
+    /// Each topic's subject, made once.
+    subjects: HashMap<String, async_nats::Subject>,
 }
 
 impl Outgoing<'_> {
@@ -307,10 +310,18 @@ impl Outgoing<'_> {
             self.settle_one().await?;
         }
         headers.insert("Nats-Msg-Id", id);
+        let subject = match self.subjects.get(topic) {
+            Some(subject) => subject.clone(),
+            None => {
+                let subject = async_nats::Subject::from(self.link.subject(topic));
+                self.subjects.insert(topic.to_owned(), subject.clone());
+                subject
+            }
+        };
         let ack = self
             .link
             .js
-            .publish_with_headers(self.link.subject(topic), headers, payload.into())
+            .publish_with_headers(subject, headers, payload.into())
             .await
             .context("publishing to JetStream")?;
         self.acks.push_back((seq, ack));
