@@ -114,9 +114,10 @@ const HANDLERS_AT_ONCE: usize = 32;
 /// once. A pass with fewer waits `GATHER_TRICKLE` first.
 const FULL_PASS: usize = 100;
 const GATHER_TRICKLE: Duration = Duration::from_millis(20);
-/// How often a worker without a subscription's turn on JetStream asks for it again, and
-/// how often the holder looks for parked events come due.
+/// How often a worker without a subscription's turn on JetStream asks for it again.
 const TURN_POLL: Duration = Duration::from_secs(2);
+/// How often the holder of a subscription's turn on JetStream looks for parked events
+/// come due.
 const RETRY_EVERY: Duration = Duration::from_millis(100);
 const BASE_BACKOFF_MS: i64 = 500;
 const MAX_BACKOFF_MS: i64 = 300_000;
