@@ -1,5 +1,4 @@
-//! The JetStream transport: the relay publishes the log to a stream (the event id as
-//! `Nats-Msg-Id`, so a republished event is dropped as a duplicate), and each
+//! The JetStream transport: the relay publishes the log to a stream, and each
 //! subscription reads through its own durable pull consumer. Retries, ordering behind a
 //! failed event of the same key, and dead letters work as on the SQL backend (the parked
 //! events and the dead letters live in SQL, and only failures touch them).
@@ -13,6 +12,14 @@
 //! `max_attempts + 1`: a message delivered again after its reader stalled past the
 //! acknowledgement time more often than that is dead on arrival, and still reaches the
 //! dead letters.
+//!
+//! A message carries a run of consecutive events of one topic (at most
+//! `EVENTS_PER_MESSAGE`, all from one block of that many positions in the log) as a JSON
+//! array, so the server stores, delivers and acknowledges one message where there would be
+//! hundreds. Its `Nats-Msg-Id` names its first and last event: a run published again after
+//! a failure starts at the same place, ends at the same block boundary, and is dropped as
+//! a duplicate. Messages with the event in headers, one each (as published before runs),
+//! are read as well.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -21,9 +28,12 @@ use anyhow::Context;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tokio::sync::Mutex;
 
-use crate::Subscription;
+use crate::worker::Logged;
+use crate::{Event, Subscription};
 
 /// A connection to JetStream and the stream this deployment uses.
 pub struct NatsLink {
@@ -52,16 +62,30 @@ const FETCH_WAIT: Duration = Duration::from_millis(50);
 const STREAM_EXPIRES: Duration = Duration::from_secs(30);
 const STREAM_HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// Published events waiting for JetStream's acknowledgement at once.
-const PUBLISH_WINDOW: usize = 4_000;
+/// Published messages waiting for JetStream's acknowledgement at once.
+const PUBLISH_WINDOW: usize = 1_000;
+
+/// Events a message carries at most; a message's events also lie in one block of this
+/// many positions in the log.
+const EVENTS_PER_MESSAGE: i64 = 256;
+
+/// A message takes no further event that would make its payload longer than this (an
+/// event longer on its own travels alone, as it would without runs).
+const MESSAGE_BYTES: usize = 128 * 1024;
+
+/// Messages a subscription's reader asks the server for at once.
+const PULL_MESSAGES: usize = 32;
 
 /// Messages a subscription's reader may have received and not yet acknowledged.
 const MAX_IN_FLIGHT: i64 = 20_000;
 
-/// Header names on published events.
-pub(crate) const SEQ_HEADER: &str = "Matsuri-Seq";
-pub(crate) const KEY_HEADER: &str = "Matsuri-Key";
-pub(crate) const CREATED_HEADER: &str = "Matsuri-Created-At";
+/// The header of a message carrying a run of events: how many.
+const EVENTS_HEADER: &str = "Matsuri-Events";
+
+/// Headers of a message carrying one event, as published before runs.
+const SEQ_HEADER: &str = "Matsuri-Seq";
+const KEY_HEADER: &str = "Matsuri-Key";
+const CREATED_HEADER: &str = "Matsuri-Created-At";
 
 impl NatsLink {
     /// Connects and makes sure the stream `<PREFIX>_EVENTS` on subjects `<prefix>.>` exists.
@@ -132,14 +156,15 @@ impl NatsLink {
             acks: VecDeque::with_capacity(PUBLISH_WINDOW),
             stored: None,
             subjects: HashMap::new(),
+            run: None,
         }
     }
 
-    /// Up to `max` messages waiting for the subscription, waiting at most `FETCH_WAIT`.
+    /// The messages waiting for the subscription (a few runs of events), waiting at most
+    /// `FETCH_WAIT`.
     pub(crate) async fn fetch(
         &self,
         sub: &Subscription,
-        max: usize,
     ) -> anyhow::Result<Vec<jetstream::Message>> {
         let consumer = self.consumer(sub).await?;
         // A pull request that expires, rather than a no-wait fetch: the server closes it
@@ -147,7 +172,7 @@ impl NatsLink {
         // has stopped reading.
         let mut batch = consumer
             .batch()
-            .max_messages(max)
+            .max_messages(PULL_MESSAGES)
             .expires(FETCH_WAIT)
             .messages()
             .await
@@ -161,16 +186,12 @@ impl NatsLink {
 
     /// The subscription's messages as a continuous stream: the next pull request goes out
     /// while earlier messages are still being handled.
-    pub(crate) async fn messages(
-        &self,
-        sub: &Subscription,
-        batch: usize,
-    ) -> anyhow::Result<pull::Stream> {
+    pub(crate) async fn messages(&self, sub: &Subscription) -> anyhow::Result<pull::Stream> {
         let stream = self
             .consumer(sub)
             .await?
             .stream()
-            .max_messages_per_batch(batch)
+            .max_messages_per_batch(PULL_MESSAGES)
             .expires(STREAM_EXPIRES)
             .heartbeat(STREAM_HEARTBEAT)
             .messages()
@@ -283,8 +304,102 @@ fn consumer_name(sub: &Subscription) -> String {
     format!("{}__{}", sub.group, sub.topic.replace('.', "_"))
 }
 
-/// Events on their way into the stream: sent in log order, up to `PUBLISH_WINDOW` of them
-/// waiting for JetStream's acknowledgement at once (the client allows 5,000), which are
+/// An event on its way from the log into the stream.
+pub(crate) struct Outbound {
+    pub seq: i64,
+    pub id: String,
+    pub topic: String,
+    pub key: Option<String>,
+    pub payload: String,
+    pub created_at: i64,
+}
+
+/// An event in a message's JSON array.
+#[derive(Serialize)]
+struct WireOut<'a> {
+    seq: i64,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    created_at: i64,
+    payload: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct WireIn {
+    seq: i64,
+    id: String,
+    #[serde(default)]
+    key: Option<String>,
+    created_at: i64,
+    payload: serde_json::Value,
+}
+
+/// The run of events a message is gathering before it is sent.
+struct Run {
+    topic: String,
+    block: i64,
+    count: usize,
+    first_id: String,
+    last: (i64, String),
+    body: Vec<u8>,
+}
+
+impl Run {
+    fn new(event: &Outbound) -> Self {
+        Self {
+            topic: event.topic.clone(),
+            block: event.seq / EVENTS_PER_MESSAGE,
+            count: 0,
+            first_id: event.id.clone(),
+            last: (event.seq, String::new()),
+            body: Vec::with_capacity(4_096),
+        }
+    }
+
+    /// Whether the next event of the log may join this run.
+    fn takes(&self, event: &Outbound) -> bool {
+        // Its other fields and the JSON around them take well under 256 bytes.
+        let size =
+            event.id.len() + event.key.as_ref().map_or(0, String::len) + event.payload.len() + 256;
+        self.topic == event.topic
+            && self.block == event.seq / EVENTS_PER_MESSAGE
+            && self.body.len() + size <= MESSAGE_BYTES
+    }
+
+    fn push(&mut self, event: Outbound) -> anyhow::Result<()> {
+        // A payload the outbox holds is JSON; one that is not reaches consumers as null,
+        // as on the SQL transport.
+        let payload = serde_json::from_str::<&RawValue>(&event.payload).unwrap_or(RawValue::NULL);
+        let wire = WireOut {
+            seq: event.seq,
+            id: &event.id,
+            key: event.key.as_deref(),
+            created_at: event.created_at,
+            payload,
+        };
+        self.body.push(if self.count == 0 { b'[' } else { b',' });
+        serde_json::to_writer(&mut self.body, &wire).context("encoding an event")?;
+        self.count += 1;
+        self.last = (event.seq, event.id);
+        Ok(())
+    }
+
+    /// The message's headers and payload.
+    fn seal(mut self) -> (async_nats::HeaderMap, Vec<u8>) {
+        self.body.push(b']');
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("{}/{}", self.first_id, self.last.1).as_str(),
+        );
+        headers.insert(EVENTS_HEADER, self.count.to_string().as_str());
+        (headers, self.body)
+    }
+}
+
+/// Events on their way into the stream: gathered into runs, sent in log order, up to
+/// `PUBLISH_WINDOW` messages waiting for JetStream's acknowledgement at once, which are
 /// awaited in the same order.
 pub(crate) struct Outgoing<'a> {
     link: &'a NatsLink,
@@ -293,43 +408,51 @@ pub(crate) struct Outgoing<'a> {
     stored: Option<i64>,
     /// Each topic's subject, made once.
     subjects: HashMap<String, async_nats::Subject>,
+    run: Option<Run>,
 }
 
 impl Outgoing<'_> {
-    /// Sends the event at `seq` in the log, first waiting for the oldest acknowledgement
-    /// when the window is full.
-    pub(crate) async fn send(
-        &mut self,
-        seq: i64,
-        id: &str,
-        topic: &str,
-        mut headers: async_nats::HeaderMap,
-        payload: String,
-    ) -> anyhow::Result<()> {
+    /// Adds the next event of the log to the run being gathered, first sending that run
+    /// when the event cannot join it.
+    pub(crate) async fn add(&mut self, event: Outbound) -> anyhow::Result<()> {
+        if !self.run.as_ref().is_some_and(|run| run.takes(&event)) {
+            self.flush().await?;
+        }
+        self.run.get_or_insert_with(|| Run::new(&event)).push(event)
+    }
+
+    /// Sends the run gathered so far, first waiting for the oldest acknowledgement when
+    /// the window is full.
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        let Some(run) = self.run.take() else {
+            return Ok(());
+        };
         if self.acks.len() == PUBLISH_WINDOW {
             self.settle_one().await?;
         }
-        headers.insert("Nats-Msg-Id", id);
-        let subject = match self.subjects.get(topic) {
+        let subject = match self.subjects.get(&run.topic) {
             Some(subject) => subject.clone(),
             None => {
-                let subject = async_nats::Subject::from(self.link.subject(topic));
-                self.subjects.insert(topic.to_owned(), subject.clone());
+                let subject = async_nats::Subject::from(self.link.subject(&run.topic));
+                self.subjects.insert(run.topic.clone(), subject.clone());
                 subject
             }
         };
+        let last = run.last.0;
+        let (headers, body) = run.seal();
         let ack = self
             .link
             .js
-            .publish_with_headers(subject, headers, payload.into())
+            .publish_with_headers(subject, headers, body.into())
             .await
             .context("publishing to JetStream")?;
-        self.acks.push_back((seq, ack));
+        self.acks.push_back((last, ack));
         Ok(())
     }
 
-    /// Waits until JetStream has stored everything sent.
+    /// Sends what is gathered and waits until JetStream has stored everything sent.
     pub(crate) async fn settle(&mut self) -> anyhow::Result<()> {
+        self.flush().await?;
         while !self.acks.is_empty() {
             self.settle_one().await?;
         }
@@ -347,5 +470,163 @@ impl Outgoing<'_> {
     /// The last position stored since this was last asked, if it moved.
     pub(crate) fn take_stored(&mut self) -> Option<i64> {
         self.stored.take()
+    }
+}
+
+/// How many events a message carries.
+pub(crate) fn events_in(message: &jetstream::Message) -> usize {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(EVENTS_HEADER))
+        .and_then(|n| n.as_str().parse().ok())
+        .unwrap_or(1)
+}
+
+/// The events a message on `topic` carries, in log order; `None` when it is not one of
+/// matsuri's.
+pub(crate) fn decode(
+    topic: &str,
+    headers: Option<&async_nats::HeaderMap>,
+    payload: &[u8],
+) -> Option<Vec<Logged>> {
+    let headers = headers?;
+    if headers.get(EVENTS_HEADER).is_some() {
+        let events: Vec<WireIn> = serde_json::from_slice(payload).ok()?;
+        return Some(
+            events
+                .into_iter()
+                .map(|e| Logged {
+                    seq: e.seq,
+                    event: Event {
+                        id: e.id,
+                        topic: topic.to_owned(),
+                        key: e.key,
+                        payload: e.payload,
+                        created_at: e.created_at,
+                    },
+                })
+                .collect(),
+        );
+    }
+    // One event with its place in headers: one walk over them, since looking each up by
+    // name would build and hash a name.
+    let (mut seq, mut id, mut key, mut created_at) = (None, None, None, None);
+    for (name, values) in headers.iter() {
+        let value = values.first().map(|v| v.as_str());
+        match name.as_ref() {
+            SEQ_HEADER => seq = value.and_then(|v| v.parse().ok()),
+            "Nats-Msg-Id" => id = value,
+            KEY_HEADER => key = value,
+            CREATED_HEADER => created_at = value.and_then(|v| v.parse().ok()),
+            _ => {}
+        }
+    }
+    Some(vec![Logged {
+        seq: seq?,
+        event: Event {
+            id: id?.to_owned(),
+            topic: topic.to_owned(),
+            key: key.map(str::to_owned),
+            payload: serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null),
+            created_at: created_at.unwrap_or(0),
+        },
+    }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbound(seq: i64, topic: &str, key: Option<&str>, payload: &str) -> Outbound {
+        Outbound {
+            seq,
+            id: format!("id-{seq}"),
+            topic: topic.to_owned(),
+            key: key.map(str::to_owned),
+            payload: payload.to_owned(),
+            created_at: 1_000 + seq,
+        }
+    }
+
+    #[test]
+    fn a_run_carries_its_events_in_order_and_decodes_to_them() {
+        let first = outbound(254, "order.paid", Some("A-1"), r#"{"n":1}"#);
+        let mut run = Run::new(&first);
+        run.push(first).unwrap();
+        let second = outbound(255, "order.paid", None, "not json");
+        assert!(run.takes(&second));
+        run.push(second).unwrap();
+        // The next block, another topic, and a payload that would make the message too
+        // long start runs of their own.
+        assert!(!run.takes(&outbound(256, "order.paid", None, "{}")));
+        assert!(!run.takes(&outbound(255, "order.placed", None, "{}")));
+        let long = format!("[{}0]", "0,".repeat(MESSAGE_BYTES / 2));
+        assert!(!run.takes(&outbound(255, "order.paid", None, &long)));
+
+        let (headers, body) = run.seal();
+        assert_eq!(
+            headers.get("Nats-Msg-Id").unwrap().as_str(),
+            "id-254/id-255"
+        );
+        let events = decode("order.paid", Some(&headers), &body).unwrap();
+        let seen: Vec<_> = events
+            .iter()
+            .map(|l| {
+                let e = &l.event;
+                (
+                    l.seq,
+                    e.id.as_str(),
+                    e.key.as_deref(),
+                    e.payload.clone(),
+                    e.created_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    254,
+                    "id-254",
+                    Some("A-1"),
+                    serde_json::json!({"n": 1}),
+                    1_254
+                ),
+                (255, "id-255", None, serde_json::Value::Null, 1_255),
+            ]
+        );
+        assert!(events.iter().all(|l| l.event.topic == "order.paid"));
+    }
+
+    #[test]
+    fn a_message_with_one_event_in_headers_still_decodes() {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", "id-7");
+        headers.insert(SEQ_HEADER, "7");
+        headers.insert(KEY_HEADER, "A-1");
+        headers.insert(CREATED_HEADER, "1007");
+        let events = decode("order.paid", Some(&headers), br#"{"n":7}"#).unwrap();
+        assert_eq!(events.len(), 1);
+        let event = &events[0].event;
+        assert_eq!(
+            (
+                events[0].seq,
+                event.id.as_str(),
+                event.key.as_deref(),
+                event.created_at
+            ),
+            (7, "id-7", Some("A-1"), 1_007)
+        );
+        assert_eq!(event.payload, serde_json::json!({"n": 7}));
+    }
+
+    #[test]
+    fn a_message_that_is_not_matsuris_decodes_to_nothing() {
+        assert!(decode("t", None, b"[]").is_none());
+        assert!(decode("t", Some(&async_nats::HeaderMap::new()), b"{}").is_none());
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(EVENTS_HEADER, "1");
+        assert!(decode("t", Some(&headers), b"not json").is_none());
     }
 }

@@ -30,7 +30,7 @@ use tracing::Instrument;
 use matsuri_core::SharedClock;
 use matsuri_db::{Db, Dialect, Tx};
 
-use crate::nats::{NatsLink, Outgoing};
+use crate::nats::{self, NatsLink, Outbound, Outgoing};
 use crate::{Event, SharedConsumer};
 
 /// One consumer group's subscription to one topic.
@@ -126,9 +126,9 @@ const RELAY_LOCK: i64 = 0x0000_6f75_7462_6f78;
 
 /// An event read from the log, with its position.
 #[derive(Clone)]
-struct Logged {
-    seq: i64,
-    event: Event,
+pub(crate) struct Logged {
+    pub(crate) seq: i64,
+    pub(crate) event: Event,
 }
 
 impl Bus {
@@ -672,13 +672,15 @@ impl Bus {
         .await?;
         let count = rows.len();
         for (seq, id, topic, key, payload, created_at) in rows {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(crate::nats::SEQ_HEADER, seq.to_string().as_str());
-            headers.insert(crate::nats::CREATED_HEADER, created_at.to_string().as_str());
-            if let Some(key) = &key {
-                headers.insert(crate::nats::KEY_HEADER, key.as_str());
-            }
-            out.send(seq, &id, &topic, headers, payload).await?;
+            out.add(Outbound {
+                seq,
+                id,
+                topic,
+                key,
+                payload,
+                created_at,
+            })
+            .await?;
             *sent = seq;
         }
         self.record_stored(link, out).await?;
@@ -770,8 +772,7 @@ impl Bus {
         let result = async {
             let retried = self.retry_parked(sub).await?;
             link.claim(sub).await?;
-            let batch = usize::try_from(self.read_batch).unwrap_or(1_000);
-            let messages = link.fetch(sub, batch).await?;
+            let messages = link.fetch(sub).await?;
             Ok(retried + self.handle_nats_messages(sub, messages, &token).await?)
         }
         .await;
@@ -833,7 +834,7 @@ impl Bus {
         }
         link.claim(sub).await?;
         let batch = usize::try_from(self.read_batch).unwrap_or(1_000);
-        let mut stream = link.messages(sub, batch).await?;
+        let mut stream = link.messages(sub).await?;
         let every = Duration::from_millis(u64::try_from(sub.lease_ms() / 4).unwrap_or(15_000));
         let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let mut retry = tokio::time::interval(RETRY_EVERY);
@@ -885,14 +886,15 @@ impl Bus {
             if last.is_none_or(|(seq, _)| seq < stream_seq) {
                 last = Some((stream_seq, message));
             }
-            let Some(logged) = logged_from(sub, message) else {
-                tracing::warn!(subject = %message.subject, "a message without matsuri headers; acknowledging it");
+            let Some(events) = nats::decode(sub.topic, message.headers.as_ref(), &message.payload)
+            else {
+                tracing::warn!(subject = %message.subject, "a message that is not matsuri's; acknowledging it");
                 continue;
             };
             if info.map_or(1, |i| i.delivered) > sub.max_attempts {
-                dead_on_arrival.push(logged);
+                dead_on_arrival.extend(events);
             } else {
-                fresh.push(logged);
+                fresh.extend(events);
             }
         }
         let last_seq = fresh
@@ -1067,9 +1069,9 @@ impl Bus {
 /// statements), short enough not to matter when it is quiet.
 const GATHER: Duration = Duration::from_millis(5);
 
-/// A batch of up to `max` messages starting with `first`: what has already arrived, and
-/// what arrives within `GATHER`. Also whether the stream reported an error (it is then
-/// opened again).
+/// A batch of messages starting with `first`, carrying `max` events or a few more: what
+/// has already arrived, and what arrives within `GATHER`. Also whether the stream
+/// reported an error (it is then opened again).
 async fn gather(
     stream: &mut async_nats::jetstream::consumer::pull::Stream,
     first: Result<
@@ -1080,19 +1082,23 @@ async fn gather(
     sub: &Subscription,
 ) -> (Vec<async_nats::jetstream::Message>, bool) {
     let until = tokio::time::Instant::now() + GATHER;
-    let mut messages = Vec::with_capacity(max);
+    let mut messages = Vec::new();
+    let mut events = 0;
     let mut broken = false;
     let mut next = Some(first);
     while let Some(item) = next.take() {
         match item {
-            Ok(message) => messages.push(message),
+            Ok(message) => {
+                events += nats::events_in(&message);
+                messages.push(message);
+            }
             Err(e) => {
                 tracing::warn!(group = sub.group, error = %e, "reading the JetStream consumer failed");
                 broken = true;
                 break;
             }
         }
-        if messages.len() >= max {
+        if events >= max {
             break;
         }
         next = match stream.next().now_or_never() {
@@ -1104,32 +1110,6 @@ async fn gather(
         };
     }
     (messages, broken)
-}
-
-/// The event a JetStream message carries, or `None` when it lacks matsuri's headers.
-fn logged_from(sub: &Subscription, message: &async_nats::jetstream::Message) -> Option<Logged> {
-    // One walk over the few headers: looking each up by name would build and hash a name.
-    let (mut seq, mut id, mut key, mut created_at) = (None, None, None, None);
-    for (name, values) in message.headers.as_ref()?.iter() {
-        let value = values.first().map(|v| v.as_str());
-        match name.as_ref() {
-            crate::nats::SEQ_HEADER => seq = value.and_then(|v| v.parse().ok()),
-            "Nats-Msg-Id" => id = value,
-            crate::nats::KEY_HEADER => key = value,
-            crate::nats::CREATED_HEADER => created_at = value.and_then(|v| v.parse().ok()),
-            _ => {}
-        }
-    }
-    Some(Logged {
-        seq: seq?,
-        event: Event {
-            id: id?.to_owned(),
-            topic: sub.topic.to_owned(),
-            key: key.map(str::to_owned),
-            payload: serde_json::from_slice(&message.payload).unwrap_or(serde_json::Value::Null),
-            created_at: created_at.unwrap_or(0),
-        },
-    })
 }
 
 /// Offers a batch, in log order, to the consumer's [`crate::Consumer::handle_all`], with the
