@@ -198,36 +198,6 @@ impl IdempotencyStore {
         }))
     }
 
-    /// Records `key` with its finished answer inside the transaction that does the work,
-    /// so the work and its answer commit together. False when the key was used before:
-    /// roll the work back and [`Self::find`] what the earlier request left.
-    pub async fn record_in(
-        conn: &mut Conn,
-        user_id: &str,
-        scope: &str,
-        key: &str,
-        fingerprint: &str,
-        response: &StoredResponse,
-        now: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys \
-             (user_id, scope, idem_key, fingerprint, status_code, response_body, created_at, completed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (user_id, scope, idem_key) DO NOTHING",
-        )
-        .bind(user_id)
-        .bind(scope)
-        .bind(key)
-        .bind(fingerprint)
-        .bind(i64::from(response.status))
-        .bind(&response.body)
-        .bind(now)
-        .execute(conn)
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
-    }
-
     /// Claims `key`, waiting up to `wait` for a concurrent request with the same key to
     /// finish so its answer can be replayed.
     pub async fn claim_or_wait(
@@ -486,24 +456,80 @@ async fn insert_answers(
     now: i64,
     rows: &[Answer],
 ) -> Result<HashSet<(String, String, String)>, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO idempotency_keys \
-         (user_id, scope, idem_key, fingerprint, status_code, response_body, created_at, completed_at) \
-         VALUES {} ON CONFLICT (user_id, scope, idem_key) DO NOTHING RETURNING user_id, scope, idem_key",
-        crate::value_rows(db.dialect(), rows.len(), ANSWER_COLUMNS)
-    );
-    let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
-    for row in rows {
-        let answer = row.response.as_ref();
-        query = query
-            .bind(&row.user_id)
-            .bind(&row.scope)
-            .bind(&row.key)
-            .bind(&row.fingerprint)
-            .bind(answer.map(|a| i64::from(a.status)))
-            .bind(answer.map(|a| a.body.as_str()))
-            .bind(now)
-            .bind(answer.map(|_| now));
+    let keys: Vec<NewKey<'_>> = rows
+        .iter()
+        .map(|row| NewKey {
+            user_id: &row.user_id,
+            scope: &row.scope,
+            key: &row.key,
+            fingerprint: &row.fingerprint,
+            response: row.response.as_ref(),
+        })
+        .collect();
+    IdempotencyStore::insert_all(db.writer(), db.dialect(), &keys, now).await
+}
+
+/// A key to record: with its finished answer, or without one (a claim).
+#[derive(Debug, Clone, Copy)]
+pub struct NewKey<'a> {
+    pub user_id: &'a str,
+    pub scope: &'a str,
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    pub response: Option<&'a StoredResponse>,
+}
+
+impl NewKey<'_> {
+    /// The user, scope and key it is for.
+    pub fn names(&self) -> (String, String, String) {
+        (
+            self.user_id.to_owned(),
+            self.scope.to_owned(),
+            self.key.to_owned(),
+        )
     }
-    Ok(query.fetch_all(db.writer()).await?.into_iter().collect())
+}
+
+impl IdempotencyStore {
+    /// How many keys [`Self::insert_all`] takes at most.
+    pub fn keys_per_statement() -> usize {
+        crate::rows_per_statement(ANSWER_COLUMNS)
+    }
+
+    /// Records the keys that are new, in one statement (at most
+    /// [`Self::keys_per_statement`] of them, each once), on `executor`, which may be the
+    /// transaction doing the work they answer; returns the ones that were new.
+    pub async fn insert_all<'c, E>(
+        executor: E,
+        dialect: crate::Dialect,
+        keys: &[NewKey<'_>],
+        now: i64,
+    ) -> Result<HashSet<(String, String, String)>, sqlx::Error>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Any>,
+    {
+        if keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let sql = format!(
+            "INSERT INTO idempotency_keys \
+             (user_id, scope, idem_key, fingerprint, status_code, response_body, created_at, completed_at) \
+             VALUES {} ON CONFLICT (user_id, scope, idem_key) DO NOTHING RETURNING user_id, scope, idem_key",
+            crate::value_rows(dialect, keys.len(), ANSWER_COLUMNS)
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
+        for key in keys {
+            let answer = key.response;
+            query = query
+                .bind(key.user_id)
+                .bind(key.scope)
+                .bind(key.key)
+                .bind(key.fingerprint)
+                .bind(answer.map(|a| i64::from(a.status)))
+                .bind(answer.map(|a| a.body.as_str()))
+                .bind(now)
+                .bind(answer.map(|_| now));
+        }
+        Ok(query.fetch_all(executor).await?.into_iter().collect())
+    }
 }

@@ -52,6 +52,7 @@ pub struct TicketService {
     clock: SharedClock,
     gateway: SharedGateway,
     idempotency: IdempotencyStore,
+    charges: tokio::sync::mpsc::Sender<wallet::PendingCharge>,
     settings: TicketSettings,
     queue_keys: queue::QueueKeys,
     signer: qr::Signer,
@@ -74,6 +75,7 @@ impl TicketService {
         let signer = qr::Signer::load_or_create(&db, clock.now_ms()).await?;
         Ok(Arc::new(Self {
             idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
+            charges: wallet::start_charging(db.clone(), clock.clone()),
             queue_keys: queue::QueueKeys::new(secret),
             admissions: queue::AdmissionRates::default(),
             event_cache: events::EventCache::default(),

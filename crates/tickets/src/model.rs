@@ -95,7 +95,7 @@ pub struct Purchase {
     pub tickets: Vec<Ticket>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Wallet {
     pub balance: i64,
     /// Everything ever charged into the wallet.

@@ -1,10 +1,17 @@
-//! Wallets (seed 003): users charge a balance first and pay holds from it. A charge
-//! adds in one statement; a payment debits with a version check (see `payment.rs`).
+//! Wallets (seed 003): users charge a balance first and pay holds from it. Charges are
+//! made by one task, a batch of them per transaction; a payment debits with a version
+//! check (see `payment.rs`).
 //! Every movement is also an entry, so Σ charged = Σ balances + Σ paid can be checked.
 
-use axum::http::StatusCode;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use matsuri_db::{IdempotencyStore, KeyState, StoredResponse};
+use anyhow::Context;
+use axum::http::StatusCode;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use matsuri_core::SharedClock;
+use matsuri_db::{Db, IdempotencyStore, KeyState, NewKey, StoredResponse};
 
 use crate::{TicketError, TicketService, Wallet};
 
@@ -41,7 +48,8 @@ impl TicketService {
     }
 
     /// Adds `amount` yen to the user's wallet. With a key, the charge and its answer
-    /// commit together, so a retried request can never charge twice.
+    /// commit together, so a retried request can never charge twice. Charges arriving
+    /// together are made together, in one transaction (see [`write_charges`]).
     pub async fn charge_wallet(
         &self,
         user: &str,
@@ -55,60 +63,227 @@ impl TicketService {
                 format!("must be between 1 and {max}"),
             ));
         }
-        let now = self.clock.now_ms();
-        let mut tx = self.db.begin().await?;
-        // A new wallet starts with the charge; an existing one adds it, in one statement.
-        let (balance, charged_total, paid_total): (i64, i64, i64) = sqlx::query_as(
-            "INSERT INTO wallets (user_id, balance, charged_total, paid_total, version, updated_at) \
-             VALUES ($1, $2, $2, 0, 1, $3) ON CONFLICT (user_id) DO UPDATE SET \
-             balance = wallets.balance + excluded.balance, \
-             charged_total = wallets.charged_total + excluded.charged_total, \
-             version = wallets.version + 1, updated_at = excluded.updated_at \
-             RETURNING balance, charged_total, paid_total",
-        )
-        .bind(user)
-        .bind(amount)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO wallet_entries (id, user_id, kind, amount, created_at) VALUES ($1, $2, 'charge', $3, $4)",
-        )
-        .bind(matsuri_core::ids::new_uuid_v7())
-        .bind(user)
-        .bind(amount)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let wallet = Wallet {
-            balance,
-            charged_total,
-            paid_total,
+        let (done, outcome) = oneshot::channel();
+        let charge = PendingCharge {
+            user: user.to_owned(),
+            amount,
+            key: key.map(|k| OwnedKey {
+                scope: k.scope.to_owned(),
+                key: k.key.to_owned(),
+                fingerprint: k.fingerprint.to_owned(),
+            }),
+            done,
         };
-        if let Some(key) = key {
-            let answer = StoredResponse::json(StatusCode::OK, &wallet);
-            let fresh = IdempotencyStore::record_in(
-                &mut tx,
-                user,
-                key.scope,
-                key.key,
-                key.fingerprint,
-                &answer,
-                now,
-            )
-            .await?;
-            if !fresh {
-                tx.rollback().await?;
-                let earlier = self
-                    .idempotency
-                    .find(user, key.scope, key.key, key.fingerprint)
-                    .await?
-                    .unwrap_or(KeyState::InProgress);
-                return Ok(Charged::Earlier(earlier));
+        let stopped = || TicketError::Internal(anyhow::anyhow!("the wallet writer has stopped"));
+        self.charges.send(charge).await.map_err(|_| stopped())?;
+        match outcome.await.map_err(|_| stopped())? {
+            Ok(Some(wallet)) => Ok(Charged::Done(wallet)),
+            Ok(None) => {
+                let earlier = match key {
+                    Some(key) => self
+                        .idempotency
+                        .find(user, key.scope, key.key, key.fingerprint)
+                        .await?
+                        .unwrap_or(KeyState::InProgress),
+                    None => KeyState::InProgress,
+                };
+                Ok(Charged::Earlier(earlier))
+            }
+            Err(message) => Err(TicketError::Internal(anyhow::anyhow!(message))),
+        }
+    }
+}
+
+/// A wallet charge on its way to the writer, and who waits for its outcome: the wallet
+/// right after it, `None` when its key was used before, or why it failed.
+pub(crate) struct PendingCharge {
+    user: String,
+    amount: i64,
+    key: Option<OwnedKey>,
+    done: oneshot::Sender<Result<Option<Wallet>, String>>,
+}
+
+struct OwnedKey {
+    scope: String,
+    key: String,
+    fingerprint: String,
+}
+
+impl PendingCharge {
+    fn key_names(&self) -> Option<(String, String, String)> {
+        self.key
+            .as_ref()
+            .map(|k| (self.user.clone(), k.scope.clone(), k.key.clone()))
+    }
+}
+
+/// Starts the task that makes wallet charges; it ends when the returned sender drops.
+/// Must be called inside a tokio runtime.
+pub(crate) fn start_charging(db: Db, clock: SharedClock) -> mpsc::Sender<PendingCharge> {
+    let most = IdempotencyStore::keys_per_statement();
+    let (charges, queue) = mpsc::channel(4 * most);
+    tokio::spawn(write_charges(db, clock, queue, most));
+    charges
+}
+
+/// Makes the queued charges, as many as are waiting (up to `most`) per transaction: a
+/// stampede's top-ups cost the writer a few statements a batch instead of a transaction
+/// each.
+async fn write_charges(
+    db: Db,
+    clock: SharedClock,
+    mut queue: mpsc::Receiver<PendingCharge>,
+    most: usize,
+) {
+    let mut batch = Vec::with_capacity(most);
+    while queue.recv_many(&mut batch, most).await > 0 {
+        let charges = std::mem::take(&mut batch);
+        let span = tracing::info_span!("job.wallet_charges", charges = charges.len());
+        charge_batch(&db, clock.now_ms(), charges)
+            .instrument(span)
+            .await;
+    }
+}
+
+/// Makes one batch of charges and tells each waiter how it went.
+async fn charge_batch(db: &Db, now: i64, batch: Vec<PendingCharge>) {
+    // A key given twice in a batch: the first request charges, the others find its answer.
+    let mut keys = HashSet::new();
+    let (mut charges, mut used): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|c| c.key_names().is_none_or(|names| keys.insert(names)));
+    while !charges.is_empty() {
+        match apply_charges(db, now, &charges).await {
+            Ok(Ok(wallets)) => {
+                metrics::counter!("matsuri_wallet_charges_total").increment(charges.len() as u64);
+                for (charge, wallet) in charges.drain(..).zip(wallets) {
+                    let _ = charge.done.send(Ok(Some(wallet)));
+                }
+            }
+            // Keys another request recorded first: those charges are not made, and the
+            // rest go again.
+            Ok(Err(taken)) => {
+                let (lost, rest): (Vec<_>, Vec<_>) = charges
+                    .into_iter()
+                    .partition(|c| c.key_names().is_some_and(|names| taken.contains(&names)));
+                used.extend(lost);
+                charges = rest;
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                for charge in charges.drain(..) {
+                    let _ = charge.done.send(Err(message.clone()));
+                }
             }
         }
-        tx.commit().await?;
-        metrics::counter!("matsuri_wallet_charges_total").increment(1);
-        Ok(Charged::Done(wallet))
     }
+    for charge in used {
+        let _ = charge.done.send(Ok(None));
+    }
+}
+
+/// The keys of a batch that were used before.
+type TakenKeys = HashSet<(String, String, String)>;
+
+/// In one transaction: each wallet of the batch gets the sum of its charges, every
+/// charge its entry, and every key its answer (the wallet right after that charge).
+/// When a key turns out to be used before, nothing is made and those keys come back.
+async fn apply_charges(
+    db: &Db,
+    now: i64,
+    charges: &[PendingCharge],
+) -> anyhow::Result<Result<Vec<Wallet>, TakenKeys>> {
+    let dialect = db.dialect();
+    // Users in one order, so that batches of several processes never deadlock.
+    let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
+    for charge in charges {
+        *totals.entry(charge.user.as_str()).or_default() += charge.amount;
+    }
+    let mut tx = db.begin().await?;
+    let sql = format!(
+        "INSERT INTO wallets (user_id, balance, charged_total, paid_total, version, updated_at) \
+         VALUES {} ON CONFLICT (user_id) DO UPDATE SET \
+         balance = wallets.balance + excluded.balance, \
+         charged_total = wallets.charged_total + excluded.charged_total, \
+         version = wallets.version + 1, updated_at = excluded.updated_at \
+         RETURNING user_id, balance, charged_total, paid_total",
+        matsuri_db::value_rows(dialect, totals.len(), 6)
+    );
+    let mut upsert = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+    for (user, total) in &totals {
+        upsert = upsert
+            .bind(*user)
+            .bind(*total)
+            .bind(*total)
+            .bind(0_i64)
+            .bind(1_i64)
+            .bind(now);
+    }
+    let mut after: HashMap<String, Wallet> = upsert
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(user, balance, charged_total, paid_total)| {
+            let wallet = Wallet {
+                balance,
+                charged_total,
+                paid_total,
+            };
+            (user, wallet)
+        })
+        .collect();
+    // Each charge's answer is its wallet right after it: the final one less the user's
+    // later charges of the batch.
+    let mut wallets = vec![Wallet::default(); charges.len()];
+    for (i, charge) in charges.iter().enumerate().rev() {
+        let wallet = after
+            .get_mut(&charge.user)
+            .context("a charged wallet did not come back")?;
+        wallets[i] = *wallet;
+        wallet.balance -= charge.amount;
+        wallet.charged_total -= charge.amount;
+    }
+    let sql = format!(
+        "INSERT INTO wallet_entries (id, user_id, kind, amount, created_at) VALUES {}",
+        matsuri_db::value_rows(dialect, charges.len(), 5)
+    );
+    let mut entries = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for charge in charges {
+        entries = entries
+            .bind(matsuri_core::ids::new_uuid_v7())
+            .bind(charge.user.as_str())
+            .bind("charge")
+            .bind(charge.amount)
+            .bind(now);
+    }
+    entries.execute(&mut *tx).await?;
+    let answers: Vec<StoredResponse> = wallets
+        .iter()
+        .map(|wallet| StoredResponse::json(StatusCode::OK, wallet))
+        .collect();
+    let keys: Vec<NewKey<'_>> = charges
+        .iter()
+        .zip(&answers)
+        .filter_map(|(charge, answer)| {
+            charge.key.as_ref().map(|k| NewKey {
+                user_id: &charge.user,
+                scope: &k.scope,
+                key: &k.key,
+                fingerprint: &k.fingerprint,
+                response: Some(answer),
+            })
+        })
+        .collect();
+    let fresh = IdempotencyStore::insert_all(&mut *tx, dialect, &keys, now).await?;
+    if fresh.len() < keys.len() {
+        tx.rollback().await?;
+        let taken = keys
+            .iter()
+            .map(NewKey::names)
+            .filter(|names| !fresh.contains(names))
+            .collect();
+        return Ok(Err(taken));
+    }
+    tx.commit().await?;
+    Ok(Ok(wallets))
 }

@@ -2,12 +2,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 use super::{event_body, wallet_payment};
 use crate::helpers::{Backend, spawn_app, spawn_app_with};
 
-crate::coord_backend_tests!(five_hundred_fans_ten_seats, a_hundred_debits_on_one_wallet);
+crate::coord_backend_tests!(
+    five_hundred_fans_ten_seats,
+    a_hundred_debits_on_one_wallet,
+    a_hundred_charges_on_one_wallet
+);
 
 /// 500 admitted fans race for the same 10 seats, each asking for two of them at once
 /// (all or none): every seat ends up held by exactly one reservation.
@@ -175,4 +180,68 @@ async fn a_hundred_debits_on_one_wallet(backend: Backend) {
             "100 debits on 8 connections lost no version check"
         );
     }
+}
+
+/// 100 charges on one wallet at once, 40 of their keys sent twice, while another fan
+/// charges without keys: every charge lands once, each answer is the wallet right after
+/// its charge, and a key sent twice gets the same answer.
+async fn a_hundred_charges_on_one_wallet(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let fan = app.register("charges@example.com").await;
+    let other = app.register("other@example.com").await;
+    let keyed = (0..100).map(|i| {
+        let (app, fan) = (&app, &fan);
+        let j = i % 60;
+        async move {
+            let key = format!("top-up-{j}");
+            let answer = app
+                .request_with(
+                    Method::POST,
+                    "/wallet/charge",
+                    Some(fan),
+                    Some(json!({"amount": 100 + j})),
+                    &[("Idempotency-Key", &key)],
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+            (j, answer.body)
+        }
+    });
+    let unkeyed = (0..50).map(|_| app.charge(&other, 10));
+    let (answers, _) = futures::future::join(
+        futures::future::join_all(keyed),
+        futures::future::join_all(unkeyed),
+    )
+    .await;
+
+    let expected: i64 = (0..60).map(|j| 100 + j).sum();
+    let mut by_key: HashMap<i64, serde_json::Value> = HashMap::new();
+    for (j, body) in answers {
+        let first = by_key.entry(j).or_insert_with(|| body.clone());
+        assert_eq!(*first, body, "key {j} answered alike");
+    }
+    // Every charge saw its own wallet: the balances after them are distinct and each
+    // includes its own amount.
+    let balances: HashSet<i64> = by_key
+        .iter()
+        .map(|(j, body)| {
+            let balance = body["balance"].as_i64().unwrap();
+            assert!(balance >= 100 + j && balance <= expected, "{body}");
+            assert_eq!(body["charged_total"], balance, "{body}");
+            balance
+        })
+        .collect();
+    assert_eq!(balances.len(), 60);
+    assert!(balances.contains(&expected));
+    let wallet = app.wallet(&fan).await;
+    assert_eq!(wallet["balance"], expected);
+    assert_eq!(wallet["charged_total"], expected);
+    assert_eq!(app.wallet(&other).await["balance"], 500);
+    let (entries, sum): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM wallet_entries WHERE kind = 'charge'",
+    )
+    .fetch_one(app.components.db.reader())
+    .await
+    .unwrap();
+    assert_eq!((entries, sum), (110, expected + 500));
 }
