@@ -166,19 +166,29 @@ async fn charge_batch(db: &Db, now: i64, batch: Vec<PendingCharge>) {
                 let (lost, rest): (Vec<_>, Vec<_>) = charges
                     .into_iter()
                     .partition(|c| c.key_names().is_some_and(|names| taken.contains(&names)));
-                used.extend(lost);
-                charges = rest;
-            }
-            Err(e) => {
-                let message = format!("{e:#}");
-                for charge in charges.drain(..) {
-                    let _ = charge.done.send(Err(message.clone()));
+                if lost.is_empty() {
+                    fail(
+                        rest,
+                        "a key was refused that no charge of the batch carries",
+                    );
+                    charges = Vec::new();
+                } else {
+                    used.extend(lost);
+                    charges = rest;
                 }
             }
+            Err(e) => fail(std::mem::take(&mut charges), &format!("{e:#}")),
         }
     }
     for charge in used {
         let _ = charge.done.send(Ok(None));
+    }
+}
+
+/// Tells every waiter of `charges` that they failed, and why.
+fn fail(charges: Vec<PendingCharge>, why: &str) {
+    for charge in charges {
+        let _ = charge.done.send(Err(why.to_owned()));
     }
 }
 
