@@ -234,11 +234,7 @@ impl NatsLink {
             unacknowledged = info.num_ack_pending,
             "making the JetStream consumer again after its last acknowledgement"
         );
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .context("opening the stream")?;
+        let stream = self.stream().await?;
         let name = consumer_name(sub);
         stream
             .delete_consumer(&name)
@@ -262,17 +258,21 @@ impl NatsLink {
         Ok(())
     }
 
+    async fn stream(&self) -> anyhow::Result<stream::Stream> {
+        self.js
+            .get_stream(&self.stream)
+            .await
+            .context("opening the stream")
+    }
+
     async fn consumer(&self, sub: &Subscription) -> anyhow::Result<PullConsumer> {
         let mut consumers = self.consumers.lock().await;
         if let Some(consumer) = consumers.get(&(sub.group, sub.topic)) {
             return Ok(consumer.clone());
         }
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .context("opening the stream")?;
-        let consumer: PullConsumer = stream
+        let consumer: PullConsumer = self
+            .stream()
+            .await?
             .get_or_create_consumer(
                 &consumer_name(sub),
                 self.consumer_config(sub, DeliverPolicy::All),
@@ -338,7 +338,6 @@ struct WireIn {
 /// The run of events a message is gathering before it is sent.
 struct Run {
     topic: String,
-    block: i64,
     count: usize,
     first_id: String,
     last: (i64, String),
@@ -349,7 +348,6 @@ impl Run {
     fn new(event: &Outbound) -> Self {
         Self {
             topic: event.topic.clone(),
-            block: event.seq / EVENTS_PER_MESSAGE,
             count: 0,
             first_id: event.id.clone(),
             last: (event.seq, String::new()),
@@ -363,7 +361,7 @@ impl Run {
         let size =
             event.id.len() + event.key.as_ref().map_or(0, String::len) + event.payload.len() + 256;
         self.topic == event.topic
-            && self.block == event.seq / EVENTS_PER_MESSAGE
+            && self.last.0 / EVENTS_PER_MESSAGE == event.seq / EVENTS_PER_MESSAGE
             && self.body.len() + size <= MESSAGE_BYTES
     }
 

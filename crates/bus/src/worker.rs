@@ -703,6 +703,13 @@ impl Bus {
         Ok(())
     }
 
+    /// Sends what `out` has gathered, waits until the stream has stored everything sent,
+    /// and records that.
+    async fn settle(&self, link: &NatsLink, out: &mut Outgoing<'_>) -> anyhow::Result<()> {
+        out.settle().await?;
+        self.record_stored(link, out).await
+    }
+
     /// Publishes the next batch of the log and waits until the stream has stored it.
     async fn publish_once(&self, link: &NatsLink) -> anyhow::Result<usize> {
         let Some(_turn) = link.publishing_turn() else {
@@ -711,8 +718,7 @@ impl Bus {
         let mut sent = self.published_upto(link).await?;
         let mut out = link.outgoing();
         let count = self.publish_next(link, &mut out, &mut sent).await?;
-        out.settle().await?;
-        self.record_stored(link, &mut out).await?;
+        self.settle(link, &mut out).await?;
         Ok(count)
     }
 
@@ -748,8 +754,7 @@ impl Bus {
             idle = if count > 0 {
                 Duration::ZERO
             } else {
-                out.settle().await?;
-                self.record_stored(link, &mut out).await?;
+                self.settle(link, &mut out).await?;
                 (idle * 2).clamp(Duration::from_millis(2), Duration::from_millis(200))
             };
             if idle > Duration::ZERO {

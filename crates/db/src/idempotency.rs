@@ -432,10 +432,8 @@ async fn write_batch(db: &Db, now: i64, mut batch: Vec<Answer>) {
         }
     }
     match insert_answers(db, now, &rows).await {
-        Ok(inserted) => {
-            for row in rows {
-                let new =
-                    inserted.contains(&(row.user_id.clone(), row.scope.clone(), row.key.clone()));
+        Ok(new) => {
+            for (row, new) in rows.into_iter().zip(new) {
                 let _ = row.done.send(Ok(new));
             }
             for repeat in repeats {
@@ -451,11 +449,8 @@ async fn write_batch(db: &Db, now: i64, mut batch: Vec<Answer>) {
     }
 }
 
-async fn insert_answers(
-    db: &Db,
-    now: i64,
-    rows: &[Answer],
-) -> Result<HashSet<(String, String, String)>, sqlx::Error> {
+/// Writes the keys; returns, key by key, whether it was new.
+async fn insert_answers(db: &Db, now: i64, rows: &[Answer]) -> Result<Vec<bool>, sqlx::Error> {
     let keys: Vec<NewKey<'_>> = rows
         .iter()
         .map(|row| NewKey {
@@ -479,17 +474,6 @@ pub struct NewKey<'a> {
     pub response: Option<&'a StoredResponse>,
 }
 
-impl NewKey<'_> {
-    /// The user, scope and key it is for.
-    pub fn names(&self) -> (String, String, String) {
-        (
-            self.user_id.to_owned(),
-            self.scope.to_owned(),
-            self.key.to_owned(),
-        )
-    }
-}
-
 impl IdempotencyStore {
     /// How many keys [`Self::insert_all`] takes at most.
     pub fn keys_per_statement() -> usize {
@@ -498,18 +482,18 @@ impl IdempotencyStore {
 
     /// Records the keys that are new, in one statement (at most
     /// [`Self::keys_per_statement`] of them, each once), on `executor`, which may be the
-    /// transaction doing the work they answer; returns the ones that were new.
+    /// transaction doing the work they answer; returns, key by key, whether it was new.
     pub async fn insert_all<'c, E>(
         executor: E,
         dialect: crate::Dialect,
         keys: &[NewKey<'_>],
         now: i64,
-    ) -> Result<HashSet<(String, String, String)>, sqlx::Error>
+    ) -> Result<Vec<bool>, sqlx::Error>
     where
         E: sqlx::Executor<'c, Database = sqlx::Any>,
     {
         if keys.is_empty() {
-            return Ok(HashSet::new());
+            return Ok(Vec::new());
         }
         let sql = format!(
             "INSERT INTO idempotency_keys \
@@ -530,6 +514,14 @@ impl IdempotencyStore {
                 .bind(now)
                 .bind(answer.map(|_| now));
         }
-        Ok(query.fetch_all(executor).await?.into_iter().collect())
+        let inserted: HashSet<(String, String, String)> =
+            query.fetch_all(executor).await?.into_iter().collect();
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let names = (k.user_id.to_owned(), k.scope.to_owned(), k.key.to_owned());
+                inserted.contains(&names)
+            })
+            .collect())
     }
 }

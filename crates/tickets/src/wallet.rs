@@ -109,14 +109,6 @@ struct OwnedKey {
     fingerprint: String,
 }
 
-impl PendingCharge {
-    fn key_names(&self) -> Option<(String, String, String)> {
-        self.key
-            .as_ref()
-            .map(|k| (self.user.clone(), k.scope.clone(), k.key.clone()))
-    }
-}
-
 /// Starts the task that makes wallet charges; it ends when the returned sender drops.
 /// Must be called inside a tokio runtime.
 pub(crate) fn start_charging(db: Db, clock: SharedClock) -> mpsc::Sender<PendingCharge> {
@@ -149,9 +141,11 @@ async fn write_charges(
 async fn charge_batch(db: &Db, now: i64, batch: Vec<PendingCharge>) {
     // A key given twice in a batch: the first request charges, the others find its answer.
     let mut keys = HashSet::new();
-    let (mut charges, mut used): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .partition(|c| c.key_names().is_none_or(|names| keys.insert(names)));
+    let (mut charges, mut used): (Vec<_>, Vec<_>) = batch.into_iter().partition(|c| {
+        c.key
+            .as_ref()
+            .is_none_or(|k| keys.insert((c.user.clone(), k.scope.clone(), k.key.clone())))
+    });
     while !charges.is_empty() {
         match apply_charges(db, now, &charges).await {
             Ok(Ok(wallets)) => {
@@ -165,17 +159,10 @@ async fn charge_batch(db: &Db, now: i64, batch: Vec<PendingCharge>) {
             Ok(Err(taken)) => {
                 let (lost, rest): (Vec<_>, Vec<_>) = charges
                     .into_iter()
-                    .partition(|c| c.key_names().is_some_and(|names| taken.contains(&names)));
-                if lost.is_empty() {
-                    fail(
-                        rest,
-                        "a key was refused that no charge of the batch carries",
-                    );
-                    charges = Vec::new();
-                } else {
-                    used.extend(lost);
-                    charges = rest;
-                }
+                    .enumerate()
+                    .partition(|(i, _)| taken.contains(i));
+                used.extend(lost.into_iter().map(|(_, charge)| charge));
+                charges = rest.into_iter().map(|(_, charge)| charge).collect();
             }
             Err(e) => fail(std::mem::take(&mut charges), &format!("{e:#}")),
         }
@@ -192,17 +179,15 @@ fn fail(charges: Vec<PendingCharge>, why: &str) {
     }
 }
 
-/// The keys of a batch that were used before.
-type TakenKeys = HashSet<(String, String, String)>;
-
 /// In one transaction: each wallet of the batch gets the sum of its charges, every
 /// charge its entry, and every key its answer (the wallet right after that charge).
-/// When a key turns out to be used before, nothing is made and those keys come back.
+/// When a key turns out to be used before, nothing is made and the charges (by their
+/// place in `charges`) whose keys were come back.
 async fn apply_charges(
     db: &Db,
     now: i64,
     charges: &[PendingCharge],
-) -> anyhow::Result<Result<Vec<Wallet>, TakenKeys>> {
+) -> anyhow::Result<Result<Vec<Wallet>, Vec<usize>>> {
     let dialect = db.dialect();
     // Users in one order, so that batches of several processes never deadlock.
     let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
@@ -271,26 +256,30 @@ async fn apply_charges(
         .iter()
         .map(|wallet| StoredResponse::json(StatusCode::OK, wallet))
         .collect();
-    let keys: Vec<NewKey<'_>> = charges
+    // The keyed charges, by their place in `charges`, and their keys.
+    let (keyed, keys): (Vec<usize>, Vec<NewKey<'_>>) = charges
         .iter()
         .zip(&answers)
-        .filter_map(|(charge, answer)| {
-            charge.key.as_ref().map(|k| NewKey {
+        .enumerate()
+        .filter_map(|(i, (charge, answer))| {
+            let k = charge.key.as_ref()?;
+            let key = NewKey {
                 user_id: &charge.user,
                 scope: &k.scope,
                 key: &k.key,
                 fingerprint: &k.fingerprint,
                 response: Some(answer),
-            })
+            };
+            Some((i, key))
         })
-        .collect();
+        .unzip();
     let fresh = IdempotencyStore::insert_all(&mut *tx, dialect, &keys, now).await?;
-    if fresh.len() < keys.len() {
+    if fresh.contains(&false) {
         tx.rollback().await?;
-        let taken = keys
-            .iter()
-            .map(NewKey::names)
-            .filter(|names| !fresh.contains(names))
+        let taken = keyed
+            .into_iter()
+            .zip(fresh)
+            .filter_map(|(i, new)| (!new).then_some(i))
             .collect();
         return Ok(Err(taken));
     }
