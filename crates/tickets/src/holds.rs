@@ -1,15 +1,21 @@
 //! Seat holds (seed 001 §4 "seat lock", seed 003 step 4): every requested seat or none,
-//! each taken by one conditional `UPDATE` whose condition is "available, or held by a
-//! hold that has ended"; seats are taken in id order so two holds never wait on each
-//! other. A hold lasts the event's `hold_seconds`.
+//! taken by a conditional `UPDATE` whose condition is "available, or held by a hold that
+//! has ended". Holds are made by one task, a batch per transaction: one `UPDATE` takes
+//! the seats of every hold in the batch, and a hold that did not get all of its seats
+//! gives back the ones it got in the same transaction. A hold lasts the event's
+//! `hold_seconds`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+use tokio::sync::{mpsc, oneshot};
 
 use matsuri_core::clock::Millis;
 use matsuri_core::ids::parse_uuid;
 use matsuri_core::timefmt::rfc3339;
-use matsuri_core::{CURRENCY, FieldError};
+use matsuri_core::{CURRENCY, FieldError, SharedClock};
+use matsuri_db::Db;
 
+use crate::batches;
 use crate::{Reservation, ReservationStatus, TicketError, TicketService};
 
 /// A reservation row as stored.
@@ -172,19 +178,26 @@ impl TicketService {
             metrics::counter!("matsuri_seat_holds_total", "outcome" => "conflict").increment(1);
             return Err(TicketError::SeatUnavailable);
         };
-        let held = self
-            .hold_in_db(
-                event_id,
-                user,
-                &token,
-                &reservation_id,
-                &seat_ids,
-                expires_at,
-                now,
-            )
-            .await;
+        let (done, outcome) = oneshot::channel();
+        let hold = PendingHold {
+            event_id: event_id.to_owned(),
+            user: user.to_owned(),
+            token,
+            reservation_id: reservation_id.clone(),
+            seat_ids: seat_ids.clone(),
+            expires_at,
+            done,
+        };
+        let stopped = || TicketError::Internal(anyhow::anyhow!("the hold writer has stopped"));
+        let held = match self.holds.send(hold).await {
+            Ok(()) => outcome.await.unwrap_or_else(|_| Err(stopped())),
+            Err(_) => Err(stopped()),
+        };
         if held.is_err() {
             self.unlock_seats(event_id, &locked, &reservation_id).await;
+        }
+        if let Err(TicketError::SeatUnavailable) = held {
+            metrics::counter!("matsuri_seat_holds_total", "outcome" => "conflict").increment(1);
         }
         let amount = held?;
         metrics::counter!("matsuri_seat_holds_total", "outcome" => "held").increment(1);
@@ -198,84 +211,6 @@ impl TicketService {
             currency: CURRENCY.to_owned(),
             expires_at: rfc3339(expires_at),
         })
-    }
-
-    /// The hold itself, in one transaction; returns its amount.
-    #[allow(clippy::too_many_arguments)]
-    async fn hold_in_db(
-        &self,
-        event_id: &str,
-        user: &str,
-        token: &str,
-        reservation_id: &str,
-        seat_ids: &[String],
-        expires_at: Millis,
-        now: Millis,
-    ) -> Result<i64, TicketError> {
-        let mut tx = self.db.begin().await?;
-        // The caller's own holds that have ended no longer count against the limit.
-        let ended: Vec<(String, Option<String>)> = sqlx::query_as(
-            "UPDATE reservations SET status = 'expired', updated_at = $2 \
-             WHERE access_token = $1 AND status = 'held' AND charging_since IS NULL AND expires_at <= $2 \
-             RETURNING id, access_token",
-        )
-        .bind(token)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        end_holds(&mut tx, &ended, now).await?;
-        let counted = sqlx::query(
-            "UPDATE access_tokens SET live_holds = live_holds + 1 WHERE token = $1 AND live_holds < $2",
-        )
-        .bind(token)
-        .bind(self.settings.max_holds_per_admission.max(1))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if counted == 0 {
-            tx.rollback().await?;
-            return Err(TicketError::HoldLimitReached);
-        }
-        let mut amount: i64 = 0;
-        for seat_id in seat_ids {
-            let price: Option<i64> = sqlx::query_scalar(
-                "UPDATE seats SET status = 'held', reservation_id = $3, held_until = $4, updated_at = $5 \
-                 WHERE id = $1 AND event_id = $2 \
-                 AND (status = 'available' OR (status = 'held' AND held_until <= $5)) RETURNING price",
-            )
-            .bind(seat_id)
-            .bind(event_id)
-            .bind(reservation_id)
-            .bind(expires_at)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(price) = price else {
-                tx.rollback().await?;
-                metrics::counter!("matsuri_seat_holds_total", "outcome" => "conflict").increment(1);
-                return Err(TicketError::SeatUnavailable);
-            };
-            amount = amount.saturating_add(price);
-        }
-        let seat_list = serde_json::to_string(seat_ids).map_err(anyhow::Error::from)?;
-        sqlx::query(
-            "INSERT INTO reservations (id, event_id, user_id, status, seat_ids, seat_count, amount, \
-             expires_at, access_token, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'held', $4, $5, $6, $7, $8, $9, $9)",
-        )
-        .bind(reservation_id)
-        .bind(event_id)
-        .bind(user)
-        .bind(&seat_list)
-        .bind(i64::try_from(seat_ids.len()).unwrap_or(i64::MAX))
-        .bind(amount)
-        .bind(expires_at)
-        .bind(token)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(amount)
     }
 
     /// One of the user's reservations; another user's answers as missing.
@@ -366,4 +301,225 @@ pub(crate) async fn end_holds(
         .await?;
     }
     Ok(released)
+}
+
+/// A hold on its way to the writer, and who waits for its amount or why it failed.
+pub(crate) struct PendingHold {
+    event_id: String,
+    user: String,
+    token: String,
+    reservation_id: String,
+    /// Checked and sorted.
+    seat_ids: Vec<String>,
+    expires_at: Millis,
+    done: oneshot::Sender<Result<i64, TicketError>>,
+}
+
+/// Holds a batch takes at most (each of up to `max_seats_per_hold` seats).
+const HOLDS_PER_BATCH: usize = 100;
+/// How often a batch is tried when PostgreSQL gives it up for another's sake.
+const ATTEMPTS: u32 = 5;
+
+/// Starts the task that makes seat holds, a batch per transaction (see [`write_holds`]);
+/// it ends when the returned sender drops. Must be called inside a tokio runtime.
+pub(crate) fn start_holding(
+    db: Db,
+    clock: SharedClock,
+    max_holds_per_admission: i64,
+) -> mpsc::Sender<PendingHold> {
+    batches::start("seat_holds", HOLDS_PER_BATCH, move |batch| {
+        let (db, clock) = (db.clone(), clock.clone());
+        async move { hold_batch(&db, &clock, max_holds_per_admission.max(1), batch).await }
+    })
+}
+
+/// Makes one batch of holds and tells each waiter how it went. A hold that shares its
+/// access token (each counts against the token's limit) or a seat with one before it in
+/// the batch waits for the next batch, where it goes first: so the batch's holds never
+/// cross, and the outcome is the one they would have had one after another.
+async fn hold_batch(
+    db: &Db,
+    clock: &SharedClock,
+    max_holds: i64,
+    batch: Vec<PendingHold>,
+) -> Vec<PendingHold> {
+    let mut tokens = HashSet::new();
+    let mut seats = HashSet::new();
+    let (holds, later): (Vec<_>, Vec<_>) = batch.into_iter().partition(|hold| {
+        let apart =
+            !tokens.contains(&hold.token) && hold.seat_ids.iter().all(|seat| !seats.contains(seat));
+        if apart {
+            tokens.insert(hold.token.clone());
+            seats.extend(hold.seat_ids.iter().cloned());
+        }
+        apart
+    });
+    let mut attempt = 1;
+    let outcomes = loop {
+        match write_holds(db, clock.now_ms(), max_holds, &holds).await {
+            Err(e) if attempt < ATTEMPTS && batches::is_retryable(&e) => attempt += 1,
+            result => break result,
+        }
+    };
+    match outcomes {
+        Ok(outcomes) => {
+            for (hold, outcome) in holds.into_iter().zip(outcomes) {
+                let _ = hold.done.send(outcome);
+            }
+        }
+        Err(e) => {
+            let why = format!("{e:#}");
+            for hold in holds {
+                let _ = hold.done.send(Err(TicketError::Internal(anyhow::anyhow!(
+                    "holding seats: {why}"
+                ))));
+            }
+        }
+    }
+    later
+}
+
+/// In one transaction, for holds of distinct access tokens and seats: ends the holders'
+/// own holds that are over, counts each hold against its token's limit, takes every seat
+/// with one conditional `UPDATE` (available, or held by a hold that has ended), gives
+/// back the seats of any hold that did not get all of its own, and records the holds
+/// that did. Returns each hold's amount, or why it was refused.
+async fn write_holds(
+    db: &Db,
+    now: Millis,
+    max_holds: i64,
+    holds: &[PendingHold],
+) -> Result<Vec<Result<i64, TicketError>>, sqlx::Error> {
+    let dialect = db.dialect();
+    let mut tx = db.begin().await?;
+    let sql = format!(
+        "UPDATE reservations SET status = 'expired', updated_at = $1 \
+         WHERE status = 'held' AND charging_since IS NULL AND expires_at <= $1 \
+         AND access_token IN ({}) RETURNING id, access_token",
+        matsuri_db::parameter_list(2, holds.len())
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
+    for hold in holds {
+        query = query.bind(hold.token.as_str());
+    }
+    let ended: Vec<(String, Option<String>)> = query.fetch_all(&mut *tx).await?;
+    if !ended.is_empty() {
+        end_holds(&mut tx, &ended, now).await?;
+    }
+
+    let sql = format!(
+        "UPDATE access_tokens SET live_holds = live_holds + 1 \
+         WHERE live_holds < $1 AND token IN ({}) RETURNING token",
+        matsuri_db::parameter_list(2, holds.len())
+    );
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(max_holds);
+    for hold in holds {
+        query = query.bind(hold.token.as_str());
+    }
+    let counted: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
+    let going: Vec<&PendingHold> = holds
+        .iter()
+        .filter(|hold| counted.contains(&hold.token))
+        .collect();
+
+    // Each seat row: id, reservation, held until, now, event.
+    let seats: Vec<(&PendingHold, &String)> = going
+        .iter()
+        .flat_map(|hold| hold.seat_ids.iter().map(move |seat| (*hold, seat)))
+        .collect();
+    let mut taken: HashMap<String, (usize, i64)> = HashMap::new();
+    if !seats.is_empty() {
+        let sql = format!(
+            "UPDATE seats SET status = 'held', reservation_id = v.column2, held_until = v.column3, \
+             updated_at = v.column4 FROM (VALUES {}) AS v \
+             WHERE seats.id = v.column1 AND seats.event_id = v.column5 \
+             AND (seats.status = 'available' OR (seats.status = 'held' AND seats.held_until <= v.column4)) \
+             RETURNING reservation_id, price",
+            matsuri_db::value_rows(dialect, seats.len(), 5)
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+        for (hold, seat) in &seats {
+            query = query
+                .bind(seat.as_str())
+                .bind(hold.reservation_id.as_str())
+                .bind(hold.expires_at)
+                .bind(now)
+                .bind(hold.event_id.as_str());
+        }
+        for (reservation, price) in query.fetch_all(&mut *tx).await? {
+            let (count, amount) = taken.entry(reservation).or_default();
+            *count += 1;
+            *amount = amount.saturating_add(price);
+        }
+    }
+    // A hold short of a seat (taken before, or unknown) gives back what it got and its
+    // count.
+    let short: Vec<&PendingHold> = going
+        .iter()
+        .copied()
+        .filter(|hold| taken.get(&hold.reservation_id).map(|t| t.0) != Some(hold.seat_ids.len()))
+        .collect();
+    if !short.is_empty() {
+        let sql = format!(
+            "UPDATE seats SET status = 'available', reservation_id = NULL, held_until = NULL, \
+             updated_at = $1 WHERE reservation_id IN ({})",
+            matsuri_db::parameter_list(2, short.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for hold in &short {
+            query = query.bind(hold.reservation_id.as_str());
+        }
+        query.execute(&mut *tx).await?;
+        let sql = format!(
+            "UPDATE access_tokens SET live_holds = live_holds - 1 \
+             WHERE live_holds > 0 AND token IN ({})",
+            matsuri_db::parameter_list(1, short.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for hold in &short {
+            query = query.bind(hold.token.as_str());
+        }
+        query.execute(&mut *tx).await?;
+    }
+
+    let outcomes: Vec<Result<i64, TicketError>> = holds
+        .iter()
+        .map(|hold| match taken.get(&hold.reservation_id) {
+            _ if !counted.contains(&hold.token) => Err(TicketError::HoldLimitReached),
+            Some(&(count, amount)) if count == hold.seat_ids.len() => Ok(amount),
+            _ => Err(TicketError::SeatUnavailable),
+        })
+        .collect();
+    let made: Vec<(&PendingHold, i64)> = holds
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(hold, outcome)| outcome.as_ref().ok().map(|amount| (hold, *amount)))
+        .collect();
+    if !made.is_empty() {
+        let sql = format!(
+            "INSERT INTO reservations (id, event_id, user_id, status, seat_ids, seat_count, amount, \
+             expires_at, access_token, created_at, updated_at) VALUES {}",
+            matsuri_db::value_rows(dialect, made.len(), 11)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (hold, amount) in made {
+            let seat_list = serde_json::to_string(&hold.seat_ids)
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            query = query
+                .bind(hold.reservation_id.as_str())
+                .bind(hold.event_id.as_str())
+                .bind(hold.user.as_str())
+                .bind("held")
+                .bind(seat_list)
+                .bind(i64::try_from(hold.seat_ids.len()).unwrap_or(i64::MAX))
+                .bind(amount)
+                .bind(hold.expires_at)
+                .bind(hold.token.as_str())
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
 }

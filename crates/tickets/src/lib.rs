@@ -3,11 +3,13 @@
 //! QR tickets, and the sweeper that releases expired holds.
 //!
 //! Contended state changes only through statements whose condition is the invariant: a
-//! seat is held by one conditional `UPDATE` per seat (all of a hold's seats or none), a
-//! ticket's seat is unique, and a wallet is debited with a version check. The waiting
+//! seat is held by a conditional `UPDATE` (all of a hold's seats or none), a ticket's
+//! seat is unique, and a wallet is debited with a version check. Holds, wallet charges
+//! and wallet payments are each made by one task, a batch per transaction. The waiting
 //! room lives in the `coord` port (Redis sorted sets at scale); access tokens are also
 //! written to the database, which answers token checks when `coord` is unreachable.
 
+mod batches;
 mod error;
 mod events;
 mod export;
@@ -22,6 +24,7 @@ mod seat_locks;
 mod stamp;
 mod sweeper;
 mod wallet;
+mod wallet_payments;
 
 use std::sync::Arc;
 
@@ -53,9 +56,11 @@ pub struct TicketService {
     gateway: SharedGateway,
     idempotency: IdempotencyStore,
     charges: tokio::sync::mpsc::Sender<wallet::PendingCharge>,
+    holds: tokio::sync::mpsc::Sender<holds::PendingHold>,
+    payments: tokio::sync::mpsc::Sender<wallet_payments::PendingPayment>,
     settings: TicketSettings,
     queue_keys: queue::QueueKeys,
-    signer: qr::Signer,
+    signer: Arc<qr::Signer>,
     admissions: queue::AdmissionRates,
     event_cache: events::EventCache,
     seat_maps: events::SeatMaps,
@@ -72,10 +77,16 @@ impl TicketService {
         settings: TicketSettings,
         secret: &[u8],
     ) -> anyhow::Result<Arc<Self>> {
-        let signer = qr::Signer::load_or_create(&db, clock.now_ms()).await?;
+        let signer = Arc::new(qr::Signer::load_or_create(&db, clock.now_ms()).await?);
         Ok(Arc::new(Self {
             idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
             charges: wallet::start_charging(db.clone(), clock.clone()),
+            holds: holds::start_holding(
+                db.clone(),
+                clock.clone(),
+                settings.max_holds_per_admission,
+            ),
+            payments: wallet_payments::start_paying(db.clone(), clock.clone(), signer.clone()),
             queue_keys: queue::QueueKeys::new(secret),
             admissions: queue::AdmissionRates::default(),
             event_cache: events::EventCache::default(),

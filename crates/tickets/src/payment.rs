@@ -1,17 +1,14 @@
 //! Paying for a hold (seed 001 §4 "決済フロー", seed 003 step 5), by card or wallet.
 //!
-//! Wallet: one transaction debits the wallet (a version check, retried on conflict),
-//! marks the reservation paid and its seats sold, issues the tickets, releases the access
-//! token and writes `ticket.purchased`. Card: the gateway call happens outside any
-//! transaction (architecture principle 5): the reservation is marked as charging (which
-//! keeps its seats a grace period past the hold), the gateway is charged with a fresh
-//! idempotency key, and then the same confirming transaction runs — or, if the seats are
-//! somehow gone, the charge is refunded. The sweeper settles charges a crash interrupted.
-
-use std::time::Duration;
+//! Wallet: see `wallet_payments.rs`; one transaction debits the wallet, marks the
+//! reservation paid and its seats sold, issues the tickets, releases the access token and
+//! writes `ticket.purchased`. Card: the gateway call happens outside any transaction
+//! (architecture principle 5): the reservation is marked as charging (which keeps its
+//! seats a grace period past the hold), the gateway is charged with a fresh idempotency
+//! key, and then a confirming transaction does the same — or, if the seats are somehow
+//! gone, the charge is refunded. The sweeper settles charges a crash interrupted.
 
 use axum::http::StatusCode;
-use rand::Rng;
 
 use matsuri_core::ApiError;
 use matsuri_core::clock::Millis;
@@ -21,6 +18,7 @@ use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
 use crate::holds::{ReservationRow, end_holds};
 use crate::issued::ticket_of;
+use crate::qr::Signer;
 use crate::{Purchase, TicketError, TicketPurchased, TicketService, topics};
 
 /// How a reservation is paid.
@@ -29,9 +27,6 @@ pub enum PaymentMethod {
     Card { token: String },
     Wallet,
 }
-
-/// How often a wallet debit is tried when other debits of the same wallet keep winning.
-const WALLET_ATTEMPTS: u32 = 25;
 
 /// What becomes of the `Idempotency-Key` that started a card charge when the charge
 /// ends without one.
@@ -82,76 +77,6 @@ impl TicketService {
         let seats: Vec<String> = serde_json::from_str(&row.seat_ids).unwrap_or_default();
         self.lock_sold_seats(&row.event_id, &seats).await;
         tracing::info!(reservation_id = %row.id, event_id = %row.event_id, "tickets issued");
-    }
-
-    async fn pay_by_wallet(
-        &self,
-        row: &ReservationRow,
-        key: Option<KeyLink<'_>>,
-    ) -> Result<Purchase, TicketError> {
-        for attempt in 1..=WALLET_ATTEMPTS {
-            let now = self.clock.now_ms();
-            let mut tx = self.db.begin().await?;
-            let wallet: Option<(i64, i64)> =
-                sqlx::query_as("SELECT balance, version FROM wallets WHERE user_id = $1")
-                    .bind(&row.user_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let (balance, version) = wallet.unwrap_or((0, 0));
-            if balance < row.amount {
-                tx.rollback().await?;
-                return Err(TicketError::InsufficientBalance {
-                    balance,
-                    amount: row.amount,
-                });
-            }
-            let debited = sqlx::query(
-                "UPDATE wallets SET balance = balance - $3, paid_total = paid_total + $3, \
-                 version = version + 1, updated_at = $4 \
-                 WHERE user_id = $1 AND version = $2 AND balance >= $3",
-            )
-            .bind(&row.user_id)
-            .bind(version)
-            .bind(row.amount)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if debited == 0 {
-                // Another debit or charge of this wallet committed first: read it again.
-                tx.rollback().await?;
-                metrics::counter!("matsuri_wallet_version_conflicts_total").increment(1);
-                let pause = rand::rng().random_range(1..=5 * u64::from(attempt));
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO wallet_entries (id, user_id, kind, amount, reservation_id, created_at) \
-                 VALUES ($1, $2, 'payment', $3, $4, $5)",
-            )
-            .bind(matsuri_core::ids::new_uuid_v7())
-            .bind(&row.user_id)
-            .bind(-row.amount)
-            .bind(&row.id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(key) = key {
-                key.link(&mut tx, &row.id).await?;
-            }
-            let purchase = match self.confirm(&mut tx, row, "wallet", None, true, now).await {
-                Ok(purchase) => purchase,
-                Err(e) => {
-                    tx.rollback().await?;
-                    return Err(e);
-                }
-            };
-            tx.commit().await?;
-            return Ok(purchase);
-        }
-        Err(TicketError::Internal(anyhow::anyhow!(
-            "the wallet debit lost {WALLET_ATTEMPTS} version checks in a row"
-        )))
     }
 
     async fn pay_by_card(
@@ -278,10 +203,7 @@ impl TicketService {
     ) -> Result<Purchase, TicketError> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
-        match self
-            .confirm(&mut tx, row, "card", Some(charge_id), false, now)
-            .await
-        {
+        match self.confirm_card(&mut tx, row, charge_id, now).await {
             Ok(purchase) => {
                 tx.commit().await?;
                 Ok(purchase)
@@ -322,37 +244,32 @@ impl TicketService {
         }
     }
 
-    /// The purchase itself, inside the caller's transaction: reservation paid, seats sold,
+    /// A card purchase, inside the caller's transaction: reservation paid, seats sold,
     /// tickets issued, access token released, `ticket.purchased` written, and the answer
     /// stored for the `Idempotency-Key` that paid. `ReservationExpired` when the hold is
-    /// over or a card charge is under way (with `require_unexpired`, the wallet's case),
-    /// or its seats are no longer all held by it; the caller then rolls back.
-    async fn confirm(
+    /// no longer held or its seats are no longer all held by it; the caller then rolls
+    /// back.
+    async fn confirm_card(
         &self,
         tx: &mut Tx,
         row: &ReservationRow,
-        method: &str,
-        charge_id: Option<&str>,
-        require_unexpired: bool,
+        charge_id: &str,
         now: Millis,
     ) -> Result<Purchase, TicketError> {
         let paid = sqlx::query(
-            "UPDATE reservations SET status = 'paid', payment_method = $2, charge_id = $3, \
-             charging_since = NULL, paid_at = $4, updated_at = $4 \
-             WHERE id = $1 AND status = 'held' AND ($5 = 0 OR (expires_at > $4 AND charging_since IS NULL))",
+            "UPDATE reservations SET status = 'paid', payment_method = 'card', charge_id = $2, \
+             charging_since = NULL, paid_at = $3, updated_at = $3 WHERE id = $1 AND status = 'held'",
         )
         .bind(&row.id)
-        .bind(method)
         .bind(charge_id)
         .bind(now)
-        .bind(i64::from(require_unexpired))
         .execute(&mut **tx)
         .await?
         .rows_affected();
         if paid == 0 {
             return Err(TicketError::ReservationExpired);
         }
-        let mut seats: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+        let seats: Vec<SoldSeat> = sqlx::query_as(
             "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $2 \
              WHERE reservation_id = $1 AND status = 'held' \
              RETURNING id, section, row_no, seat_no, price, position",
@@ -364,76 +281,116 @@ impl TicketService {
         if i64::try_from(seats.len()).unwrap_or(-1) != row.seat_count {
             return Err(TicketError::ReservationExpired);
         }
-        seats.sort_by_key(|seat| seat.5);
-        // What is left needs nothing back: it goes to the database in one request.
+        let purchase = issue(&self.signer, row, seats, now)?;
+        insert_tickets(tx, &[(row, &purchase)], now).await?;
         let mut write = Together::new();
-        let mut tickets = Vec::with_capacity(seats.len());
-        for (seat_id, section, row_no, seat_no, price, _) in seats {
-            let id = matsuri_core::ids::new_uuid_v7();
-            let label = format!("{section} {row_no}-{seat_no}");
-            let payload = self
-                .signer
-                .sign(&id, &row.event_id, &seat_id, &label, now)?;
-            write.add(
-                "INSERT INTO tickets (id, event_id, seat_id, reservation_id, user_id, section, row_no, \
-                 seat_no, price, qr_payload, status, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'valid', $11)",
-                vec![
-                    Param::from(&id),
-                    Param::from(&row.event_id),
-                    Param::from(&seat_id),
-                    Param::from(&row.id),
-                    Param::from(&row.user_id),
-                    Param::from(&section),
-                    Param::from(row_no),
-                    Param::from(seat_no),
-                    Param::from(price),
-                    Param::from(&payload),
-                    Param::from(now),
-                ],
-            );
-            tickets.push(ticket_of((
-                id,
-                row.event_id.clone(),
-                seat_id,
-                section,
-                row_no,
-                seat_no,
-                price,
-                "valid".to_owned(),
-                payload,
-            )));
-        }
-        if let Some(token) = &row.access_token {
-            write.add(
-                "UPDATE access_tokens SET released_at = $2 WHERE token = $1",
-                vec![Param::from(token), Param::from(now)],
-            );
-        }
-        let purchase = Purchase {
-            reservation_id: row.id.clone(),
-            tickets,
-        };
-        let event = TicketPurchased {
-            reservation_id: row.id.clone(),
-            event_id: row.event_id.clone(),
-            user_id: row.user_id.clone(),
-            amount: row.amount,
-            payment_method: method.to_owned(),
-            ticket_ids: purchase.tickets.iter().map(|t| t.id.clone()).collect(),
-            seat_ids: purchase.tickets.iter().map(|t| t.seat_id.clone()).collect(),
-            paid_at: rfc3339(now),
-        };
-        matsuri_bus::publish_with(
-            &mut write,
-            now,
-            topics::TICKET_PURCHASED,
-            Some(&row.id),
-            &event,
-        )?;
-        let answer = StoredResponse::json(StatusCode::CREATED, &purchase);
-        IdempotencyStore::complete_for_resource(&mut write, &row.id, &answer, now);
+        record_purchase(&mut write, row, &purchase, "card", now)?;
         write.run(tx).await?;
         Ok(purchase)
     }
+}
+
+/// The signed tickets for a paid reservation's seats, in seat order.
+pub(crate) fn issue(
+    signer: &Signer,
+    row: &ReservationRow,
+    mut seats: Vec<SoldSeat>,
+    now: Millis,
+) -> Result<Purchase, TicketError> {
+    seats.sort_by_key(|seat| seat.5);
+    let mut tickets = Vec::with_capacity(seats.len());
+    for (seat_id, section, row_no, seat_no, price, _) in seats {
+        let id = matsuri_core::ids::new_uuid_v7();
+        let label = format!("{section} {row_no}-{seat_no}");
+        let payload = signer.sign(&id, &row.event_id, &seat_id, &label, now)?;
+        tickets.push(ticket_of((
+            id,
+            row.event_id.clone(),
+            seat_id,
+            section,
+            row_no,
+            seat_no,
+            price,
+            "valid".to_owned(),
+            payload,
+        )));
+    }
+    Ok(Purchase {
+        reservation_id: row.id.clone(),
+        tickets,
+    })
+}
+
+/// A seat as selling it returns it: id, section, row, number, price, position.
+pub(crate) type SoldSeat = (String, String, i64, i64, i64, i64);
+
+/// The purchases' tickets, in multi-row statements.
+pub(crate) async fn insert_tickets(
+    tx: &mut Tx,
+    purchases: &[(&ReservationRow, &Purchase)],
+    now: Millis,
+) -> Result<(), sqlx::Error> {
+    const COLUMNS: usize = 12;
+    let dialect = matsuri_db::Dialect::of(tx);
+    let tickets: Vec<(&ReservationRow, &crate::Ticket)> = purchases
+        .iter()
+        .flat_map(|(row, purchase)| purchase.tickets.iter().map(move |t| (*row, t)))
+        .collect();
+    for batch in tickets.chunks(matsuri_db::rows_per_statement(COLUMNS)) {
+        let sql = format!(
+            "INSERT INTO tickets (id, event_id, seat_id, reservation_id, user_id, section, row_no, \
+             seat_no, price, qr_payload, status, created_at) VALUES {}",
+            matsuri_db::value_rows(dialect, batch.len(), COLUMNS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (row, ticket) in batch {
+            query = query
+                .bind(ticket.id.as_str())
+                .bind(ticket.event_id.as_str())
+                .bind(ticket.seat_id.as_str())
+                .bind(row.id.as_str())
+                .bind(row.user_id.as_str())
+                .bind(ticket.section.as_str())
+                .bind(ticket.row)
+                .bind(ticket.number)
+                .bind(ticket.price)
+                .bind(ticket.qr_payload.as_str())
+                .bind("valid")
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// What follows a purchase in its transaction, added to statements sent together: the
+/// access token released, `ticket.purchased` written, and the answer stored for the
+/// `Idempotency-Key` that paid.
+pub(crate) fn record_purchase(
+    write: &mut Together,
+    row: &ReservationRow,
+    purchase: &Purchase,
+    method: &str,
+    now: Millis,
+) -> Result<(), TicketError> {
+    if let Some(token) = &row.access_token {
+        write.add(
+            "UPDATE access_tokens SET released_at = $2 WHERE token = $1",
+            vec![Param::from(token), Param::from(now)],
+        );
+    }
+    let event = TicketPurchased {
+        reservation_id: row.id.clone(),
+        event_id: row.event_id.clone(),
+        user_id: row.user_id.clone(),
+        amount: row.amount,
+        payment_method: method.to_owned(),
+        ticket_ids: purchase.tickets.iter().map(|t| t.id.clone()).collect(),
+        seat_ids: purchase.tickets.iter().map(|t| t.seat_id.clone()).collect(),
+        paid_at: rfc3339(now),
+    };
+    matsuri_bus::publish_with(write, now, topics::TICKET_PURCHASED, Some(&row.id), &event)?;
+    let answer = StoredResponse::json(StatusCode::CREATED, purchase);
+    IdempotencyStore::complete_for_resource(write, &row.id, &answer, now);
+    Ok(())
 }

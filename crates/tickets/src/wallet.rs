@@ -5,14 +5,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use anyhow::Context;
 use axum::http::StatusCode;
 use tokio::sync::{mpsc, oneshot};
-use tracing::Instrument;
 
 use matsuri_core::SharedClock;
 use matsuri_db::{Db, IdempotencyStore, KeyState, NewKey, StoredResponse};
 
+use crate::batches;
 use crate::{TicketError, TicketService, Wallet};
 
 /// The `Idempotency-Key` a wallet charge carries, and the request's fingerprint.
@@ -109,36 +108,26 @@ struct OwnedKey {
     fingerprint: String,
 }
 
-/// Starts the task that makes wallet charges; it ends when the returned sender drops.
-/// Must be called inside a tokio runtime.
+/// Starts the task that makes wallet charges, as many as are waiting (up to what one
+/// statement of keys takes) per transaction: a stampede's top-ups cost the writer a few
+/// statements a batch instead of a transaction each. It ends when the returned sender
+/// drops. Must be called inside a tokio runtime.
 pub(crate) fn start_charging(db: Db, clock: SharedClock) -> mpsc::Sender<PendingCharge> {
     let most = IdempotencyStore::keys_per_statement();
-    let (charges, queue) = mpsc::channel(4 * most);
-    tokio::spawn(write_charges(db, clock, queue, most));
-    charges
+    batches::start("wallet_charges", most, move |charges| {
+        let (db, clock) = (db.clone(), clock.clone());
+        async move {
+            charge_batch(&db, &clock, charges).await;
+            Vec::new()
+        }
+    })
 }
 
-/// Makes the queued charges, as many as are waiting (up to `most`) per transaction: a
-/// stampede's top-ups cost the writer a few statements a batch instead of a transaction
-/// each.
-async fn write_charges(
-    db: Db,
-    clock: SharedClock,
-    mut queue: mpsc::Receiver<PendingCharge>,
-    most: usize,
-) {
-    let mut batch = Vec::with_capacity(most);
-    while queue.recv_many(&mut batch, most).await > 0 {
-        let charges = std::mem::take(&mut batch);
-        let span = tracing::info_span!("job.wallet_charges", charges = charges.len());
-        charge_batch(&db, clock.now_ms(), charges)
-            .instrument(span)
-            .await;
-    }
-}
+/// How often a batch is tried when PostgreSQL gives it up for another's sake.
+const ATTEMPTS: u32 = 5;
 
 /// Makes one batch of charges and tells each waiter how it went.
-async fn charge_batch(db: &Db, now: i64, batch: Vec<PendingCharge>) {
+async fn charge_batch(db: &Db, clock: &SharedClock, batch: Vec<PendingCharge>) {
     // A key given twice in a batch: the first request charges, the others find its answer.
     let mut keys = HashSet::new();
     let (mut charges, mut used): (Vec<_>, Vec<_>) = batch.into_iter().partition(|c| {
@@ -146,8 +135,9 @@ async fn charge_batch(db: &Db, now: i64, batch: Vec<PendingCharge>) {
             .as_ref()
             .is_none_or(|k| keys.insert((c.user.clone(), k.scope.clone(), k.key.clone())))
     });
+    let mut attempt = 1;
     while !charges.is_empty() {
-        match apply_charges(db, now, &charges).await {
+        match apply_charges(db, clock.now_ms(), &charges).await {
             Ok(Ok(wallets)) => {
                 metrics::counter!("matsuri_wallet_charges_total").increment(charges.len() as u64);
                 for (charge, wallet) in charges.drain(..).zip(wallets) {
@@ -164,6 +154,7 @@ async fn charge_batch(db: &Db, now: i64, batch: Vec<PendingCharge>) {
                 used.extend(lost.into_iter().map(|(_, charge)| charge));
                 charges = rest.into_iter().map(|(_, charge)| charge).collect();
             }
+            Err(e) if attempt < ATTEMPTS && batches::is_retryable(&e) => attempt += 1,
             Err(e) => fail(std::mem::take(&mut charges), &format!("{e:#}")),
         }
     }
@@ -187,7 +178,7 @@ async fn apply_charges(
     db: &Db,
     now: i64,
     charges: &[PendingCharge],
-) -> anyhow::Result<Result<Vec<Wallet>, Vec<usize>>> {
+) -> Result<Result<Vec<Wallet>, Vec<usize>>, sqlx::Error> {
     let dialect = db.dialect();
     // Users in one order, so that batches of several processes never deadlock.
     let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
@@ -233,7 +224,7 @@ async fn apply_charges(
     for (i, charge) in charges.iter().enumerate().rev() {
         let wallet = after
             .get_mut(&charge.user)
-            .context("a charged wallet did not come back")?;
+            .ok_or_else(|| sqlx::Error::Protocol("a charged wallet did not come back".into()))?;
         wallets[i] = *wallet;
         wallet.balance -= charge.amount;
         wallet.charged_total -= charge.amount;

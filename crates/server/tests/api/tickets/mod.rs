@@ -1,6 +1,7 @@
 //! The ticketing story (seeds 001 §4 and 003), on SQLite with the in-process `coord` and
 //! on PostgreSQL with Redis.
 
+mod batches;
 mod expiry;
 mod fallback;
 mod flow;
@@ -105,6 +106,25 @@ impl TestApp {
         let status = self.queue_status(event, &queue_token).await;
         assert_eq!(status.body["state"], "active", "{}", status.text);
         status.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Queues every fan, admits them all in one batch, and returns their access tokens.
+    pub async fn admit_all(&self, event: &str, fans: &[&str]) -> Vec<String> {
+        let queue_tokens =
+            futures::future::join_all(fans.iter().map(|fan| self.join(fan, event))).await;
+        assert_eq!(
+            self.components
+                .tickets
+                .admit_next_batch(event)
+                .await
+                .unwrap(),
+            fans.len()
+        );
+        futures::future::join_all(queue_tokens.iter().map(|q| self.queue_status(event, q)))
+            .await
+            .into_iter()
+            .map(|s| s.body["access_token"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     pub async fn hold(&self, token: &str, access: &str, event: &str, seats: &[&str]) -> Answer {
