@@ -1,6 +1,6 @@
 //! Wallets (seed 003): users charge a balance first and pay holds from it. Charges are
 //! made by one task, a batch of them per transaction; a payment debits with a version
-//! check (see `payment.rs`).
+//! check (see `wallet_payments.rs`).
 //! Every movement is also an entry, so Σ charged = Σ balances + Σ paid can be checked.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
