@@ -417,15 +417,12 @@ async fn write_holds(
         query = query.bind(hold.token.as_str());
     }
     let counted: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
-    let going: Vec<&PendingHold> = holds
-        .iter()
-        .filter(|hold| counted.contains(&hold.token))
-        .collect();
 
     // Each seat row: id, reservation, held until, now, event.
-    let seats: Vec<(&PendingHold, &String)> = going
+    let seats: Vec<(&PendingHold, &String)> = holds
         .iter()
-        .flat_map(|hold| hold.seat_ids.iter().map(move |seat| (*hold, seat)))
+        .filter(|hold| counted.contains(&hold.token))
+        .flat_map(|hold| hold.seat_ids.iter().map(move |seat| (hold, seat)))
         .collect();
     let mut taken: HashMap<String, (usize, i64)> = HashMap::new();
     if !seats.is_empty() {
@@ -452,12 +449,21 @@ async fn write_holds(
             *amount = amount.saturating_add(price);
         }
     }
+    let outcomes: Vec<Result<i64, TicketError>> = holds
+        .iter()
+        .map(|hold| match taken.get(&hold.reservation_id) {
+            _ if !counted.contains(&hold.token) => Err(TicketError::HoldLimitReached),
+            Some(&(count, amount)) if count == hold.seat_ids.len() => Ok(amount),
+            _ => Err(TicketError::SeatUnavailable),
+        })
+        .collect();
     // A hold short of a seat (taken before, or unknown) gives back what it got and its
     // count.
-    let short: Vec<&PendingHold> = going
+    let short: Vec<&PendingHold> = holds
         .iter()
-        .copied()
-        .filter(|hold| taken.get(&hold.reservation_id).map(|t| t.0) != Some(hold.seat_ids.len()))
+        .zip(&outcomes)
+        .filter(|(_, outcome)| matches!(outcome, Err(TicketError::SeatUnavailable)))
+        .map(|(hold, _)| hold)
         .collect();
     if !short.is_empty() {
         let sql = format!(
@@ -482,14 +488,6 @@ async fn write_holds(
         query.execute(&mut *tx).await?;
     }
 
-    let outcomes: Vec<Result<i64, TicketError>> = holds
-        .iter()
-        .map(|hold| match taken.get(&hold.reservation_id) {
-            _ if !counted.contains(&hold.token) => Err(TicketError::HoldLimitReached),
-            Some(&(count, amount)) if count == hold.seat_ids.len() => Ok(amount),
-            _ => Err(TicketError::SeatUnavailable),
-        })
-        .collect();
     let made: Vec<(&PendingHold, i64)> = holds
         .iter()
         .zip(&outcomes)

@@ -148,13 +148,11 @@ async fn batches_of_conflicting_holds_then_payments(backend: Backend) {
         "{} holds of two seats among 30",
         winners.len()
     );
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, reservation_id FROM seats WHERE status = 'held'")
-            .fetch_all(app.components.db.reader())
-            .await
-            .unwrap();
-    let stored: HashMap<String, String> = rows.into_iter().collect();
-    assert_eq!(stored, holder, "the database agrees with the answers");
+    assert_eq!(
+        app.held_seats().await,
+        holder,
+        "the database agrees with the answers"
+    );
     let counted: i64 = sqlx::query_scalar(
         "SELECT CAST(COALESCE(SUM(live_holds), 0) AS BIGINT) FROM access_tokens",
     )
@@ -200,13 +198,7 @@ async fn batches_of_conflicting_holds_then_payments(backend: Backend) {
         assert_eq!(again.body, answer.body, "the key replays its tickets");
         paid += 1;
     }
-    let sold: HashSet<String> = app
-        .seat_statuses(&event)
-        .await
-        .into_iter()
-        .filter(|(_, status)| status == "sold")
-        .map(|(id, _)| id)
-        .collect();
+    let sold = app.sold_seats(&event).await;
     assert_eq!(sold.len(), 2 * paid);
     let ticket_seats: Vec<String> = sqlx::query_scalar("SELECT seat_id FROM tickets")
         .fetch_all(app.components.db.reader())

@@ -66,6 +66,26 @@ impl TestApp {
             .collect()
     }
 
+    /// The seats the seat map shows as sold.
+    pub async fn sold_seats(&self, event: &str) -> std::collections::HashSet<String> {
+        self.seat_statuses(event)
+            .await
+            .into_iter()
+            .filter(|(_, status)| status == "sold")
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Each held seat's reservation, as the database has it.
+    pub async fn held_seats(&self) -> std::collections::HashMap<String, String> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, reservation_id FROM seats WHERE status = 'held'")
+                .fetch_all(self.components.db.reader())
+                .await
+                .unwrap();
+        rows.into_iter().collect()
+    }
+
     /// Joins the queue and returns the queue token.
     pub async fn join(&self, token: &str, event: &str) -> String {
         let res = self

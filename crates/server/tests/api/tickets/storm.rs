@@ -79,13 +79,11 @@ async fn five_hundred_fans_ten_seats(backend: Backend) {
             "seat {seat} shows {status}"
         );
     }
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, reservation_id FROM seats WHERE status = 'held'")
-            .fetch_all(app.components.db.reader())
-            .await
-            .unwrap();
-    let stored: HashMap<String, String> = rows.into_iter().collect();
-    assert_eq!(stored, holder, "the database agrees with the answers");
+    assert_eq!(
+        app.held_seats().await,
+        holder,
+        "the database agrees with the answers"
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM reservations").await,
         i64::from(won)
@@ -152,13 +150,7 @@ async fn a_hundred_debits_on_one_wallet(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(entries, -60_000, "one payment entry per paid hold");
-    let sold: HashSet<String> = app
-        .seat_statuses(&event)
-        .await
-        .into_iter()
-        .filter(|(_, s)| s == "sold")
-        .map(|(id, _)| id)
-        .collect();
+    let sold = app.sold_seats(&event).await;
     assert_eq!(sold.len(), 60);
     assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, 60);
     if races {
