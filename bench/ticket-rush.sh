@@ -8,7 +8,9 @@
 #
 # COORD_URL is where the queue lives: memory:// (the default) or redis://host:port, where
 # this run's keys go under a prefix of their own.
-# USERS, SEATS, MAX_ACTIVE and CONCURRENCY override the defaults (10000, 9000, 2000, 256).
+# USERS, SEATS, MAX_ACTIVE and CONCURRENCY override the defaults (10000, 9000, 2000, 256);
+# WAIT is how long waiting users ask the queue to hold a status request (default 20 s;
+# 0 polls plainly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,7 @@ users=${USERS:-10000}
 seats=${SEATS:-9000}
 max_active=${MAX_ACTIVE:-2000}
 concurrency=${CONCURRENCY:-256}
+wait=${WAIT:-20}
 port=${PORT:-18182}
 
 case "$backend" in
@@ -50,4 +53,4 @@ start_server "$port" --coord-url "$coord_url"
 
 echo "backend: $backend, coord: ${coord_url%%://*}; machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
 "$bin" loadtest ticket-rush --url "http://127.0.0.1:$port" --users "$users" --seats "$seats" \
-  --max-active "$max_active" --concurrency "$concurrency"
+  --max-active "$max_active" --concurrency "$concurrency" --wait "$wait"

@@ -282,6 +282,12 @@ pub struct TicketSettings {
     pub access_token_ttl_seconds: u64,
     /// How often the admission scheduler lets the next batch in.
     pub admission_interval_ms: u64,
+    /// Longest a queue status request asking `Prefer: wait=N` is held; below the HTTP
+    /// request timeout.
+    pub max_queue_wait_seconds: u64,
+    /// Most queue status requests one process holds at once; beyond them a waiting
+    /// client is answered at once and told when to ask again.
+    pub max_held_queue_requests: usize,
     /// How often the sweeper releases expired holds.
     pub sweep_interval_seconds: u64,
     /// How long after its hold expired a card payment that never finished (a crash
@@ -304,6 +310,8 @@ impl Default for TicketSettings {
             default_max_active: 500,
             access_token_ttl_seconds: 600,
             admission_interval_ms: 1_000,
+            max_queue_wait_seconds: 20,
+            max_held_queue_requests: 5_000,
             sweep_interval_seconds: 5,
             charge_grace_seconds: 60,
             max_wallet_charge: 1_000_000,

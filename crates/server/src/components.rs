@@ -43,7 +43,7 @@ pub struct Components {
 
 impl Components {
     pub async fn build(settings: &Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        check_supported_backends(settings)?;
+        check_settings(settings)?;
         let db = Db::connect(&settings.database_url(), &settings.database).await?;
         Self::migrate(&db).await?;
 
@@ -177,13 +177,22 @@ impl Components {
     }
 }
 
-/// Refuses, with a clear message, backends this build does not have yet, rather than
-/// silently running on another one.
-fn check_supported_backends(settings: &Settings) -> anyhow::Result<()> {
+/// Refuses, with a clear message, backends this build does not have yet (rather than
+/// silently running on another one) and settings that contradict each other.
+fn check_settings(settings: &Settings) -> anyhow::Result<()> {
     let blob = settings.blob_url();
     anyhow::ensure!(
         blob.starts_with("file://"),
         "blob_url {blob:?} is not supported yet: only file:// is available"
+    );
+    let (wait, timeout) = (
+        settings.tickets.max_queue_wait_seconds,
+        settings.http.request_timeout_seconds,
+    );
+    anyhow::ensure!(
+        wait < timeout,
+        "tickets.max_queue_wait_seconds ({wait}) must be below http.request_timeout_seconds ({timeout}), \
+         or held queue status requests would time out"
     );
     Ok(())
 }
@@ -202,5 +211,21 @@ impl Customers for AccountDirectory {
             Err(matsuri_accounts::AccountError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_wait_longer_than_a_request_may_take_is_refused() {
+        let mut settings = Settings::default();
+        assert!(check_settings(&settings).is_ok());
+        settings.http.request_timeout_seconds = 10;
+        let refused = check_settings(&settings).unwrap_err().to_string();
+        assert!(refused.contains("max_queue_wait_seconds"), "{refused}");
+        settings.tickets.max_queue_wait_seconds = 9;
+        assert!(check_settings(&settings).is_ok());
     }
 }

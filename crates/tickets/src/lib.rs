@@ -7,7 +7,8 @@
 //! seat is unique, and a wallet is debited with a version check. Holds, wallet charges
 //! and wallet payments are each made by one task, a batch per transaction. The waiting
 //! room lives in the `coord` port (Redis sorted sets at scale); access tokens are also
-//! written to the database, which answers token checks when `coord` is unreachable.
+//! written to the database, which answers token checks when `coord` is unreachable. A
+//! waiting client near the front may have its status request held until it is admitted.
 
 mod batches;
 mod error;
@@ -23,6 +24,7 @@ mod routes;
 mod seat_locks;
 mod stamp;
 mod sweeper;
+mod waiting;
 mod wallet;
 mod wallet_payments;
 
@@ -61,7 +63,8 @@ pub struct TicketService {
     settings: TicketSettings,
     queue_keys: queue::QueueKeys,
     signer: Arc<qr::Signer>,
-    admissions: queue::AdmissionRates,
+    admissions: queue::Admissions,
+    waiters: waiting::Waiters,
     event_cache: events::EventCache,
     seat_maps: events::SeatMaps,
 }
@@ -88,7 +91,8 @@ impl TicketService {
             ),
             payments: wallet_payments::start_paying(db.clone(), clock.clone(), signer.clone()),
             queue_keys: queue::QueueKeys::new(secret),
-            admissions: queue::AdmissionRates::default(),
+            admissions: queue::Admissions::default(),
+            waiters: waiting::Waiters::new(settings.max_held_queue_requests),
             event_cache: events::EventCache::default(),
             seat_maps: events::SeatMaps::default(),
             db,

@@ -131,7 +131,7 @@ pub struct QueueStatus {
     pub position: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_wait_seconds: Option<u64>,
-    /// While waiting: when to ask again.
+    /// While waiting: when to ask again (0 after a held request: at once).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_after_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]

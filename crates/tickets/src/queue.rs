@@ -4,7 +4,9 @@
 //! sits ahead of everyone who comes later. Every `admission_interval` the scheduler
 //! admits up to `max_active − active` users in one batch: each gets an access token with
 //! a time to live, written to `coord` in one round trip and to the database (the
-//! fallback for token checks when `coord` is down). A purchase frees its slot at once.
+//! fallback for token checks when `coord` is down). A purchase frees its slot at once,
+//! and the next round comes early to hand it on. Waiting clients poll, or have their
+//! status request held until they are admitted (`waiting.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -92,18 +94,49 @@ impl QueueKeys {
     }
 }
 
-/// Each event's measured admission rate (users per second, smoothed).
+/// What the scheduler of this process knows about admissions: each event's measured
+/// rate, and whether a slot has freed since its last round.
 #[derive(Default)]
-pub(crate) struct AdmissionRates(Mutex<HashMap<String, f64>>);
+pub(crate) struct Admissions {
+    rates: Mutex<HashMap<String, Measured>>,
+    /// Signalled when a purchase or a departure frees a slot: the next round comes early.
+    freed: tokio::sync::Notify,
+}
 
-impl AdmissionRates {
-    fn record(&self, event: &str, per_second: f64) -> f64 {
-        let Ok(mut rates) = self.0.lock() else {
-            return per_second;
+/// One event's admissions counted over the current window, and the smoothed rate of the
+/// windows before.
+struct Measured {
+    since: Millis,
+    admitted: usize,
+    rate: Option<f64>,
+}
+
+impl Admissions {
+    /// Counts `admitted` users at `now`. Rounds may come at any pace, so the rate is
+    /// taken over windows of at least `window` ms: the new smoothed rate (users per
+    /// second) when this round closes one, else `None`.
+    fn record(&self, event: &str, admitted: usize, now: Millis, window: i64) -> Option<f64> {
+        let mut rates = self.rates.lock().ok()?;
+        let measured = rates.entry(event.to_owned()).or_insert(Measured {
+            since: now,
+            admitted: 0,
+            rate: None,
+        });
+        measured.admitted += admitted;
+        let elapsed = now - measured.since;
+        if elapsed < window.max(1) {
+            return None;
+        }
+        let sample = measured.admitted as f64 * 1000.0 / elapsed as f64;
+        let rate = measured
+            .rate
+            .map_or(sample, |rate| 0.7 * rate + 0.3 * sample);
+        *measured = Measured {
+            since: now,
+            admitted: 0,
+            rate: Some(rate),
         };
-        let rate = rates.entry(event.to_owned()).or_insert(per_second);
-        *rate = 0.7 * *rate + 0.3 * per_second;
-        *rate
+        Some(rate)
     }
 }
 
@@ -159,7 +192,7 @@ impl TicketService {
     }
 
     /// The user's access token for the event and when it ends, while it lasts.
-    async fn admission(
+    pub(crate) async fn admission(
         &self,
         event_id: &str,
         user: &str,
@@ -204,8 +237,8 @@ impl TicketService {
         })
     }
 
-    /// Users admitted per second: as the scheduler measured it, or, before its first
-    /// batch, a full batch of `max_active` per admission interval.
+    /// Users admitted per second: as the scheduler measured it, or, until it has, a full
+    /// batch of `max_active` per admission interval.
     async fn admission_rate(&self, event: &EventRow) -> f64 {
         let measured = self
             .coord
@@ -214,13 +247,9 @@ impl TicketService {
             .ok()
             .flatten()
             .and_then(|text| text.parse::<f64>().ok());
-        let first_batch = self.per_second(event.max_active as f64);
-        measured.unwrap_or(first_batch).max(0.1)
-    }
-
-    /// `per_batch` users admitted every admission interval, as users per second.
-    fn per_second(&self, per_batch: f64) -> f64 {
-        per_batch / (self.settings.admission_interval_ms.max(1) as f64 / 1000.0)
+        let interval_seconds = self.settings.admission_interval_ms.max(1) as f64 / 1000.0;
+        let full_batches = event.max_active as f64 / interval_seconds;
+        measured.unwrap_or(full_batches).max(0.1)
     }
 
     /// The state of a queue token's entry: waiting (with position), active (with the
@@ -230,10 +259,7 @@ impl TicketService {
         event_id: &str,
         queue_token: &str,
     ) -> Result<QueueStatus, TicketError> {
-        let user = self
-            .queue_keys
-            .user_of(queue_token, event_id)
-            .ok_or(TicketError::QueueTokenInvalid)?;
+        let user = self.queue_user(event_id, queue_token)?;
         let event = self.event_row(event_id).await?;
         let now = self.clock.now_ms();
         if let Some((token, expires_at)) = self.admission(event_id, &user, now).await? {
@@ -260,6 +286,17 @@ impl TicketService {
             access_token: None,
             access_expires_at: None,
         })
+    }
+
+    /// The user a queue token for the event was issued to.
+    pub(crate) fn queue_user(
+        &self,
+        event_id: &str,
+        queue_token: &str,
+    ) -> Result<String, TicketError> {
+        self.queue_keys
+            .user_of(queue_token, event_id)
+            .ok_or(TicketError::QueueTokenInvalid)
     }
 
     /// Admits the next batch of the event's queue: up to `max_active − active` users get
@@ -348,16 +385,17 @@ impl TicketService {
             .zrem_many(&queue_key(&event.id), &users)
             .await
             .map_err(coord_down)?;
-        let rate = self
-            .admissions
-            .record(&event.id, self.per_second(users.len() as f64));
-        coord
-            .set_many(
-                &[(rate_key(&event.id), format!("{rate:.3}"))],
-                Duration::from_secs(3_600),
-            )
-            .await
-            .map_err(coord_down)?;
+        let window = i64::try_from(self.settings.admission_interval_ms).unwrap_or(i64::MAX);
+        if let Some(rate) = self.admissions.record(&event.id, users.len(), now, window) {
+            coord
+                .set_many(
+                    &[(rate_key(&event.id), format!("{rate:.3}"))],
+                    Duration::from_secs(3_600),
+                )
+                .await
+                .map_err(coord_down)?;
+        }
+        self.waiters.admitted_some();
         metrics::counter!("matsuri_queue_admitted_total").increment(users.len() as u64);
         tracing::debug!(event_id = %event.id, admitted = users.len(), "admitted a batch");
         Ok(users.len())
@@ -458,8 +496,9 @@ impl TicketService {
             anyhow::Ok(())
         }
         .await;
-        if let Err(e) = result {
-            tracing::warn!(error = format!("{e:#}"), "could not free an access slot");
+        match result {
+            Ok(()) => self.admissions.freed.notify_one(),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "could not free an access slot"),
         }
     }
 
@@ -491,16 +530,20 @@ impl TicketService {
     }
 
     /// The admission scheduler: every `admission_interval`, admits the next batch of
-    /// every event on sale.
+    /// every event on sale. A slot freed here brings the next round forward, but rounds
+    /// come at most every `EARLY_ROUND_GAP`.
     pub async fn run_admissions(self: Arc<Self>, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(Duration::from_millis(
-            self.settings.admission_interval_ms.max(10),
-        ));
+        let interval = Duration::from_millis(self.settings.admission_interval_ms.max(10));
+        let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
+                () = self.admissions.freed.notified() => {
+                    tokio::time::sleep(EARLY_ROUND_GAP.min(interval)).await;
+                    tick.reset();
+                }
             }
             let round = async {
                 for event in self.events_on_sale().await? {
@@ -516,6 +559,10 @@ impl TicketService {
         }
     }
 }
+
+/// The shortest time between admission rounds brought forward by freed slots: the
+/// slots a burst of purchases frees go out together, one database write for them all.
+const EARLY_ROUND_GAP: Duration = Duration::from_millis(100);
 
 /// When a waiting client should ask again: a quarter of its estimated wait, 1 to 15 s.
 fn poll_after(estimated_wait_seconds: u64) -> u64 {
@@ -536,6 +583,19 @@ mod tests {
         let other = QueueKeys::new(b"another-secret-another-secret-xx");
         let forged = other.issue("event-1", "user-1").unwrap_or_default();
         assert_eq!(keys.user_of(&forged, "event-1"), None);
+    }
+
+    #[test]
+    fn the_admission_rate_is_measured_over_whole_windows() {
+        let admissions = Admissions::default();
+        assert_eq!(admissions.record("e", 500, 0, 1_000), None);
+        assert_eq!(admissions.record("e", 100, 400, 1_000), None);
+        // 500 + 100 + 200 users in 2 s, however many rounds brought them.
+        assert_eq!(admissions.record("e", 200, 2_000, 1_000), Some(400.0));
+        assert_eq!(admissions.record("e", 0, 2_500, 1_000), None);
+        // Then 100 users over the next second, smoothed into the 400 before.
+        assert_eq!(admissions.record("e", 100, 3_000, 1_000), Some(310.0));
+        assert_eq!(admissions.record("other", 7, 3_000, 1_000), None);
     }
 
     #[test]

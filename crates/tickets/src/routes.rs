@@ -184,17 +184,49 @@ async fn leave_queue(
 }
 
 /// Where a queue token stands: waiting (position, estimated wait), active (access token)
-/// or expired.
+/// or expired. With `Prefer: wait=N` a user near the front is answered once admitted, or
+/// after at most N seconds (`Preference-Applied: wait=N` then says the request was held).
 #[utoipa::path(get, path = "/events/{id}/queue/status", tag = "tickets",
-    params(("id" = String, Path), ("X-Queue-Token" = String, Header)),
+    params(("id" = String, Path), ("X-Queue-Token" = String, Header),
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: hold the answer up to N seconds, until admitted")),
     responses((status = 200, body = QueueStatus), (status = 401, description = "queue_token_invalid", body = Problem)))]
 async fn queue_status(
     State(tickets): State<Arc<TicketService>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<QueueStatus>, ApiError> {
+) -> Result<Response, ApiError> {
     let token = header_text(&headers, "x-queue-token").unwrap_or_default();
-    Ok(Json(tickets.queue_status(&id, token).await?))
+    let Some(wait) = preferred_wait(&headers) else {
+        return Ok(Json(tickets.queue_status(&id, token).await?).into_response());
+    };
+    let (status, held) = tickets
+        .await_queue_status(&id, token, Duration::from_secs(wait))
+        .await?;
+    let mut response = Json(status).into_response();
+    if held {
+        let applied = wait.min(tickets.settings().max_queue_wait_seconds);
+        if let Ok(value) = HeaderValue::from_str(&format!("wait={applied}")) {
+            response.headers_mut().insert("preference-applied", value);
+        }
+    }
+    Ok(response)
+}
+
+/// The `wait` preference of the request's `Prefer` headers (RFC 7240), in seconds. A
+/// preference that does not parse is ignored, as the RFC asks.
+fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|preference| {
+            let (name, value) = preference.split(';').next()?.split_once('=')?;
+            if !name.trim().eq_ignore_ascii_case("wait") {
+                return None;
+            }
+            value.trim().trim_matches('"').parse().ok()
+        })
 }
 
 /// Hold seats: all of them or none.
@@ -432,4 +464,27 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_of(values: &[&str]) -> Option<u64> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("prefer", HeaderValue::from_str(value).unwrap());
+        }
+        preferred_wait(&headers)
+    }
+
+    #[test]
+    fn the_wait_preference_is_found_among_others() {
+        assert_eq!(wait_of(&["wait=10"]), Some(10));
+        assert_eq!(wait_of(&["respond-async, WAIT = \"5\""]), Some(5));
+        assert_eq!(wait_of(&["return=minimal", "wait=3;x=y"]), Some(3));
+        assert_eq!(wait_of(&["wait=soon", "wait=-1"]), None);
+        assert_eq!(wait_of(&["handling=lenient"]), None);
+        assert_eq!(wait_of(&[]), None);
+    }
 }

@@ -54,6 +54,13 @@ pub struct TicketRushArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
+    /// Seconds a waiting user asks the queue to hold its status request until admitted
+    /// (`Prefer: wait`); 0 polls without it.
+    #[arg(long, default_value_t = 20)]
+    wait: u64,
+    /// Held status requests open at once, apart from `--concurrency`.
+    #[arg(long, default_value_t = 4_096)]
+    waiting_connections: usize,
     /// A staff account to create the event with.
     #[command(flatten)]
     staff: StaffLogin,
@@ -70,14 +77,22 @@ pub async fn run(args: TicketRushArgs) -> anyhow::Result<ExitCode> {
         args.users > 0 && args.seats > 0 && args.price > 0 && args.concurrency > 0,
         "--users, --seats, --price and --concurrency must be positive"
     );
-    let api = Api::new(&args.url, args.concurrency)?;
+    let api = Api::new(&args.url, args.concurrency + args.waiting_connections)?;
     let staff = api.login_staff(&args.staff).await?;
     let run_id = run_id();
     let event_id = create_event(&api, &staff, &args, &run_id).await?;
 
     println!(
-        "ticket-rush: {} users, {} seats at {} yen, {} admitted at once, {} in flight, against {}",
-        args.users, args.seats, args.price, args.max_active, args.concurrency, args.url
+        "ticket-rush: {} users, {} seats at {} yen, {} admitted at once, {} in flight, \
+         status held up to {} s ({} at once), against {}",
+        args.users,
+        args.seats,
+        args.price,
+        args.max_active,
+        args.concurrency,
+        args.wait,
+        args.waiting_connections,
+        args.url
     );
     let users = api
         .register_many("fan", &run_id, args.users, args.concurrency)
@@ -98,6 +113,8 @@ pub async fn run(args: TicketRushArgs) -> anyhow::Result<ExitCode> {
         run_id,
         started: Instant::now(),
         seats: Arc::new(seats),
+        wait: args.wait,
+        waiting: Semaphore::new(args.waiting_connections.max(1)),
     };
     let started = rush.started;
     let journeys = rush.all_users(&users).await;

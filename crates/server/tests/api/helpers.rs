@@ -385,6 +385,7 @@ pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
     pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
     pub text: String,
 }
 
@@ -450,8 +451,8 @@ impl TestApp {
         }
         let res = req.send().await.expect("the server answers");
         let status = res.status();
-        let content_type = res
-            .headers()
+        let headers = res.headers().clone();
+        let content_type = headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
@@ -461,6 +462,7 @@ impl TestApp {
             status,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
             content_type,
+            headers,
             text,
         }
     }

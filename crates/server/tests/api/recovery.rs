@@ -13,6 +13,7 @@ async fn pending_orders_are_paid_or_released(backend: Backend) {
     // after the order is committed and before the payment is recorded, as in a crash.
     let app = spawn_app_with(backend, |s| {
         s.http.request_timeout_seconds = 1;
+        s.tickets.max_queue_wait_seconds = 0;
         s.payments.slow_latency_ms = 60_000;
     })
     .await;

@@ -117,6 +117,11 @@ pub(super) struct Rush {
     pub(super) started: Instant,
     /// The free seats as listed before the rush: every user starts from this list.
     pub(super) seats: Arc<Vec<String>>,
+    /// Seconds a waiting user asks the queue to hold its status request; 0: plain polls.
+    pub(super) wait: u64,
+    /// One permit per held status request, apart from `gate`: a held request waits
+    /// rather than works, as a real user's open connection would.
+    pub(super) waiting: Semaphore,
 }
 
 impl Rush {
@@ -187,7 +192,20 @@ impl Fan<'_> {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let _permit = self.rush.gate.acquire().await;
+        let gate = &self.rush.gate;
+        self.call_through(gate, step, path, body, headers).await
+    }
+
+    /// One request under `gate`, timed (the wait for a permit is not).
+    async fn call_through(
+        &mut self,
+        gate: &Semaphore,
+        step: Step,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let _permit = gate.acquire().await;
         let t = Instant::now();
         let answer = (self.rush.api)
             .send_with(step.method(), path, Some(self.token), body, headers)
@@ -212,13 +230,24 @@ impl Fan<'_> {
         string_field(Step::Join, &body, "queue_token")
     }
 
-    /// Polls the queue until it admits the user; returns the access token.
+    /// Polls the queue until it admits the user, asking the server to hold each poll
+    /// up to `wait` seconds; returns the access token.
     async fn wait_for_admission(&mut self, queue_token: &str) -> Result<String, End> {
-        let path = format!("/events/{}/queue/status", self.rush.event_id);
-        let headers = [("X-Queue-Token", queue_token)];
+        let rush = self.rush;
+        let path = format!("/events/{}/queue/status", rush.event_id);
+        let prefer = format!("wait={}", rush.wait);
+        let mut headers = vec![("X-Queue-Token", queue_token)];
+        let gate = if rush.wait > 0 {
+            headers.push(("Prefer", prefer.as_str()));
+            &rush.waiting
+        } else {
+            &rush.gate
+        };
         let deadline = Instant::now() + ADMISSION_PATIENCE;
         loop {
-            let answer = self.call(Step::Status, &path, None, &headers).await;
+            let answer = self
+                .call_through(gate, Step::Status, &path, None, &headers)
+                .await;
             let body = expect(Step::Status, answer, &[200])?;
             match body["state"].as_str() {
                 Some("active") => return string_field(Step::Status, &body, "access_token"),
@@ -356,8 +385,9 @@ impl Choice {
     }
 }
 
-/// As long as the queue asks (`poll_after_seconds`), or else half the wait it estimates,
-/// between 0.2 s and 2 s; give or take 15 %, so the crowd does not poll in step.
+/// As long as the queue asks (`poll_after_seconds`; 0 after a held request, so at once),
+/// or else half the wait it estimates, between 0.2 s and 2 s; give or take 15 %, so the
+/// crowd does not poll in step.
 fn poll_pause(poll_after_seconds: Option<f64>, estimated_wait_seconds: Option<f64>) -> Duration {
     let pause = poll_after_seconds
         .unwrap_or_else(|| (estimated_wait_seconds.unwrap_or(1.0) / 2.0).clamp(0.2, 2.0));

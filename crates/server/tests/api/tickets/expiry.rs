@@ -141,19 +141,10 @@ async fn access_tokens_expire_and_purchases_free_slots(backend: Backend) {
     let fifth = app.register("slot5@example.com").await;
     let fourth_queue = app.join(&fourth, &event).await;
     let fifth_queue = app.join(&fifth, &event).await;
-    let leave = |token: String| {
-        let (app, event) = (&app, event.clone());
-        async move {
-            app.request(
-                reqwest::Method::DELETE,
-                &format!("/events/{event}/queue"),
-                Some(&token),
-                None,
-            )
-            .await
-        }
-    };
-    assert_eq!(leave(fourth.clone()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.leave(&fourth, &event).await.status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(
         app.queue_status(&event, &fourth_queue).await.body["state"],
         "expired"
@@ -162,7 +153,10 @@ async fn access_tokens_expire_and_purchases_free_slots(backend: Backend) {
         app.queue_status(&event, &fifth_queue).await.body["position"],
         1
     );
-    assert_eq!(leave(third.clone()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.leave(&third, &event).await.status,
+        StatusCode::NO_CONTENT
+    );
     let gone = app.hold(&third, &third_access, &event, &[&seats[1]]).await;
     assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "{}", gone.text);
     assert_eq!(tickets.admit_next_batch(&event).await.unwrap(), 1);

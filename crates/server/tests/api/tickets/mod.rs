@@ -6,6 +6,7 @@ mod expiry;
 mod fallback;
 mod flow;
 mod storm;
+mod waiting;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -104,6 +105,17 @@ impl TestApp {
         res.body["queue_token"].as_str().unwrap().to_owned()
     }
 
+    /// Leaves the event's waiting room (or hands on the admitted slot).
+    pub async fn leave(&self, token: &str, event: &str) -> Answer {
+        self.request(
+            Method::DELETE,
+            &format!("/events/{event}/queue"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
     pub async fn queue_status(&self, event: &str, queue_token: &str) -> Answer {
         self.request_with(
             Method::GET,
@@ -111,6 +123,19 @@ impl TestApp {
             None,
             None,
             &[("X-Queue-Token", queue_token)],
+        )
+        .await
+    }
+
+    /// The queue status, asking the server to hold the answer up to `wait` seconds.
+    pub async fn await_queue_status(&self, event: &str, queue_token: &str, wait: u64) -> Answer {
+        let prefer = format!("wait={wait}");
+        self.request_with(
+            Method::GET,
+            &format!("/events/{event}/queue/status"),
+            None,
+            None,
+            &[("X-Queue-Token", queue_token), ("Prefer", &prefer)],
         )
         .await
     }
