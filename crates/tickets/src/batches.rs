@@ -1,11 +1,15 @@
-//! Writes that many requests hand to one task, which makes as many of them as are waiting
-//! in one transaction. In a stampede the database then sees a few statements a batch
-//! instead of a transaction a request; when the crowd is gone a batch is one request and
-//! costs what it did alone. Wallet charges, seat holds and wallet payments go this way.
+//! Writes that many requests hand to one task (a few on PostgreSQL), which makes as many
+//! of them as are waiting in one transaction. In a stampede the database then sees a few
+//! statements a batch instead of a transaction a request; when the crowd is gone a batch
+//! is one request and costs what it did alone. Wallet charges, seat holds and wallet
+//! payments go this way.
 
 use std::future::Future;
+use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
+
+use matsuri_db::{Db, Dialect};
 use tracing::Instrument;
 
 /// Whether a failed batch may simply be tried again: PostgreSQL gave up one of two
@@ -17,36 +21,106 @@ pub(crate) fn is_retryable(err: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "40P01" || code == "40001")
 }
 
-/// Starts the task that runs `work` on batches of what is sent to the returned sender,
-/// at most `most` at a time, one batch after another. `work` hands back what it left for
-/// the next batch (say, a second request of a user already in this one), which goes
-/// first. The task ends when every sender has dropped and nothing is left. Must be
-/// called inside a tokio runtime.
-pub(crate) fn start<T, F, Fut>(job: &'static str, most: usize, mut work: F) -> mpsc::Sender<T>
+/// How many batches to make at once: several on PostgreSQL, which writes them in
+/// parallel (batches crossing there is what `is_retryable` is for); one on SQLite, whose
+/// single writer would only take them in turn.
+pub(crate) fn lanes_for(db: &Db) -> usize {
+    match db.dialect() {
+        Dialect::Postgres => POSTGRES_LANES,
+        Dialect::Sqlite => 1,
+    }
+}
+
+const POSTGRES_LANES: usize = 4;
+
+/// Starts `lanes` tasks that run `work` on batches of what is sent to the returned
+/// sender, each at most `most` at a time and one batch after another; the lanes take
+/// from the one queue and work at the same time. `work` hands back what it left for the
+/// next batch (say, a second request of a user already in this one), which goes first in
+/// the same lane. The tasks end when every sender has dropped and nothing is left. Must
+/// be called inside a tokio runtime.
+pub(crate) fn start<T, F, Fut>(
+    job: &'static str,
+    most: usize,
+    lanes: usize,
+    work: F,
+) -> mpsc::Sender<T>
 where
     T: Send + 'static,
-    F: FnMut(Vec<T>) -> Fut + Send + 'static,
-    Fut: Future<Output = Vec<T>> + Send,
+    F: FnMut(Vec<T>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Vec<T>> + Send + 'static,
 {
-    let (sender, mut queue) = mpsc::channel(4 * most);
-    tokio::spawn(async move {
-        let mut batch: Vec<T> = Vec::with_capacity(most);
-        loop {
-            if batch.is_empty() {
-                if queue.recv_many(&mut batch, most).await == 0 {
-                    return;
-                }
-            } else {
-                while batch.len() < most {
-                    match queue.try_recv() {
-                        Ok(item) => batch.push(item),
-                        Err(_) => break,
-                    }
+    let (sender, queue) = mpsc::channel(4 * most * lanes.max(1));
+    let queue = Arc::new(Mutex::new(queue));
+    for _ in 0..lanes.max(1) {
+        tokio::spawn(lane(job, most, queue.clone(), work.clone()));
+    }
+    sender
+}
+
+async fn lane<T, F, Fut>(
+    job: &'static str,
+    most: usize,
+    queue: Arc<Mutex<mpsc::Receiver<T>>>,
+    mut work: F,
+) where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: Future<Output = Vec<T>>,
+{
+    let mut batch: Vec<T> = Vec::with_capacity(most);
+    loop {
+        if batch.is_empty() {
+            if queue.lock().await.recv_many(&mut batch, most).await == 0 {
+                return;
+            }
+        } else if let Ok(mut queue) = queue.try_lock() {
+            // Another lane may be holding the queue while it waits for work; what this
+            // lane carries over does not wait for that.
+            while batch.len() < most {
+                match queue.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
                 }
             }
-            let span = tracing::info_span!("job.batch", job, items = batch.len());
-            batch = work(std::mem::take(&mut batch)).instrument(span).await;
         }
-    });
-    sender
+        let span = tracing::info_span!("job.batch", job, items = batch.len());
+        batch = work(std::mem::take(&mut batch)).instrument(span).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::Barrier;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn lanes_make_their_batches_at_the_same_time() {
+        // Each batch waits for another to reach the barrier: one lane alone would wait
+        // for ever.
+        let barrier = Arc::new(Barrier::new(2));
+        let (made, mut answers) = mpsc::unbounded_channel();
+        let sender = start("test", 1, 2, move |batch: Vec<u32>| {
+            let (barrier, made) = (barrier.clone(), made.clone());
+            async move {
+                barrier.wait().await;
+                for item in batch {
+                    made.send(item).unwrap_or_default();
+                }
+                Vec::new()
+            }
+        });
+        for item in [1, 2] {
+            sender.send(item).await.unwrap_or_default();
+        }
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let answer = tokio::time::timeout(Duration::from_secs(10), answers.recv()).await;
+            seen.push(answer.ok().flatten().unwrap_or_default());
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [1, 2]);
+    }
 }

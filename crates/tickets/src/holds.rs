@@ -1,9 +1,9 @@
 //! Seat holds (seed 001 §4 "seat lock", seed 003 step 4): every requested seat or none,
-//! taken by a conditional `UPDATE` whose condition is "available, or held by a hold that
-//! has ended". Holds are made by one task, a batch per transaction: one `UPDATE` takes
-//! the seats of every hold in the batch, and a hold that did not get all of its seats
-//! gives back the ones it got in the same transaction. A hold lasts the event's
-//! `hold_seconds`.
+//! taken by a conditional `UPDATE` whose condition is "available, or held by a hold
+//! that has ended". Holds are made by one task (a few on PostgreSQL), a batch per
+//! transaction: one `UPDATE` takes the seats of every hold in the batch, and a hold
+//! that did not get all of its seats gives back the ones it got in the same
+//! transaction. A hold lasts the event's `hold_seconds`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -320,14 +320,15 @@ const HOLDS_PER_BATCH: usize = 100;
 /// How often a batch is tried when PostgreSQL gives it up for another's sake.
 const ATTEMPTS: u32 = 5;
 
-/// Starts the task that makes seat holds, a batch per transaction (see [`write_holds`]);
-/// it ends when the returned sender drops. Must be called inside a tokio runtime.
+/// Starts the tasks that make seat holds, a batch per transaction (see [`write_holds`]);
+/// they end when the returned sender drops. Must be called inside a tokio runtime.
 pub(crate) fn start_holding(
     db: Db,
     clock: SharedClock,
     max_holds_per_admission: i64,
 ) -> mpsc::Sender<PendingHold> {
-    batches::start("seat_holds", HOLDS_PER_BATCH, move |batch| {
+    let lanes = batches::lanes_for(&db);
+    batches::start("seat_holds", HOLDS_PER_BATCH, lanes, move |batch| {
         let (db, clock) = (db.clone(), clock.clone());
         async move { hold_batch(&db, &clock, max_holds_per_admission.max(1), batch).await }
     })

@@ -5,7 +5,8 @@
 //! Contended state changes only through statements whose condition is the invariant: a
 //! seat is held by a conditional `UPDATE` (all of a hold's seats or none), a ticket's
 //! seat is unique, and a wallet is debited with a version check. Holds, wallet charges
-//! and wallet payments are each made by one task, a batch per transaction. The waiting
+//! and wallet payments are each made by one task (four on PostgreSQL), a batch per
+//! transaction. The waiting
 //! room lives in the `coord` port (Redis sorted sets at scale); access tokens are also
 //! written to the database, which answers token checks when `coord` is unreachable. A
 //! waiting client near the front may have its status request held until it is admitted.

@@ -1,7 +1,7 @@
 //! Wallets (seed 003): users charge a balance first and pay holds from it. Charges are
-//! made by one task, a batch of them per transaction; a payment debits with a version
-//! check (see `wallet_payments.rs`).
-//! Every movement is also an entry, so Σ charged = Σ balances + Σ paid can be checked.
+//! made by one task (a few on PostgreSQL), a batch of them per transaction; a payment
+//! debits with a version check (see `wallet_payments.rs`). Every movement is also an
+//! entry, so Σ charged = Σ balances + Σ paid can be checked.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -108,13 +108,14 @@ struct OwnedKey {
     fingerprint: String,
 }
 
-/// Starts the task that makes wallet charges, as many as are waiting (up to what one
+/// Starts the tasks that make wallet charges, as many as are waiting (up to what one
 /// statement of keys takes) per transaction: a stampede's top-ups cost the writer a few
-/// statements a batch instead of a transaction each. It ends when the returned sender
+/// statements a batch instead of a transaction each. They end when the returned sender
 /// drops. Must be called inside a tokio runtime.
 pub(crate) fn start_charging(db: Db, clock: SharedClock) -> mpsc::Sender<PendingCharge> {
     let most = IdempotencyStore::keys_per_statement();
-    batches::start("wallet_charges", most, move |charges| {
+    let lanes = batches::lanes_for(&db);
+    batches::start("wallet_charges", most, lanes, move |charges| {
         let (db, clock) = (db.clone(), clock.clone());
         async move {
             charge_batch(&db, &clock, charges).await;

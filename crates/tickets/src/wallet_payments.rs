@@ -1,9 +1,11 @@
-//! Paying holds from the wallet (seed 003 step 5). Payments are made by one task, a batch
-//! per transaction: each wallet is debited with a version check (the version read at the
-//! start of the transaction; a lost check rolls the batch back and it goes again), each
-//! reservation marked paid and its seats sold, the tickets issued, the access tokens
-//! released and `ticket.purchased` written — for the whole batch in a few statements.
-//! A batch pays each user once; a user's second payment waits for the next batch.
+//! Paying holds from the wallet (seed 003 step 5). Payments are made by one task (a few
+//! on PostgreSQL), a batch per transaction: each wallet is debited with a version check
+//! (the version read at the start of the transaction; a lost check rolls the batch back
+//! and it goes again), each reservation marked paid and its seats sold, the tickets
+//! issued, the access tokens released and `ticket.purchased` written — for the whole
+//! batch in a few statements. A batch pays each user once; a user's second payment
+//! waits for the next batch (or, on PostgreSQL, may go in another lane's, whose version
+//! check then settles the race).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -61,15 +63,16 @@ struct Payer {
     signer: Arc<qr::Signer>,
 }
 
-/// Starts the task that makes wallet payments; it ends when the returned sender drops.
+/// Starts the tasks that make wallet payments; they end when the returned sender drops.
 /// Must be called inside a tokio runtime.
 pub(crate) fn start_paying(
     db: Db,
     clock: SharedClock,
     signer: Arc<qr::Signer>,
 ) -> mpsc::Sender<PendingPayment> {
+    let lanes = batches::lanes_for(&db);
     let payer = Payer { db, clock, signer };
-    batches::start("wallet_payments", PAYMENTS_PER_BATCH, move |batch| {
+    batches::start("wallet_payments", PAYMENTS_PER_BATCH, lanes, move |batch| {
         let payer = payer.clone();
         async move { payer.pay_batch(batch).await }
     })
