@@ -148,16 +148,26 @@ pub async fn apply_all(
     Ok(fresh)
 }
 
-/// Whether `group` has applied `event_id` already: for consumers whose effect cannot sit
-/// in a transaction (a file, a message sent) and must check before acting.
-pub async fn applied(conn: &mut Conn, group: &str, event_id: &str) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM bus_applied WHERE group_name = $1 AND event_id = $2")
-            .bind(group)
-            .bind(event_id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(found.is_some())
+/// Which of `event_ids` `group` has applied already: for consumers whose effect cannot
+/// sit in a transaction (a file, a message sent) and must check before acting.
+pub async fn applied_among(
+    conn: &mut Conn,
+    group: &str,
+    event_ids: &[&str],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut applied = HashSet::new();
+    for chunk in event_ids.chunks(matsuri_db::rows_per_statement(1)) {
+        let sql = format!(
+            "SELECT event_id FROM bus_applied WHERE group_name = $1 AND event_id IN ({})",
+            matsuri_db::parameter_list(2, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(group);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        applied.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(applied)
 }
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {

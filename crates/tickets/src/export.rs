@@ -1,9 +1,10 @@
 //! The data-export consumer (seed 003 step 5, "DataPlatform"): every `ticket.purchased`
 //! event becomes one JSON line in `<data_dir>/exports/ticket-purchases.jsonl`.
 //!
-//! Delivery is at least once. A line is appended (and synced) before the event is
-//! recorded as applied, in that order, so a crash between the two can repeat a line but
-//! never lose one; every line carries its `event_id` for the reader to drop repeats.
+//! Delivery is at least once. The bus hands over events in batches: their lines are
+//! appended in one write and synced before the events are recorded as applied, in that
+//! order, so a crash between the two can repeat lines but never lose one; every line
+//! carries its `event_id` for the reader to drop repeats.
 
 use std::path::PathBuf;
 
@@ -40,7 +41,36 @@ impl DataExport {
         &self.file
     }
 
-    async fn append(&self, line: &str) -> anyhow::Result<()> {
+    /// Appends the lines of `events` not exported before, in one write and one sync,
+    /// then records them as applied.
+    async fn export(&self, events: &[&Event]) -> anyhow::Result<()> {
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let done = {
+            let mut conn = self.db.reader().acquire().await?;
+            matsuri_bus::applied_among(&mut conn, DATA_EXPORT_GROUP, &ids).await?
+        };
+        let mut lines = String::new();
+        for event in events.iter().filter(|e| !done.contains(&e.id)) {
+            let line = serde_json::json!({
+                "event_id": event.id,
+                "topic": event.topic,
+                "occurred_at": rfc3339(event.created_at),
+                "purchase": event.payload,
+            });
+            lines.push_str(&serde_json::to_string(&line)?);
+            lines.push('\n');
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.append(&lines).await?;
+        let mut tx = self.db.begin().await?;
+        matsuri_bus::apply_all(&mut tx, DATA_EXPORT_GROUP, &ids, self.clock.now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append(&self, lines: &str) -> anyhow::Result<()> {
         let _one_at_a_time = self.writing.lock().await;
         if let Some(dir) = self.file.parent() {
             tokio::fs::create_dir_all(dir).await?;
@@ -50,8 +80,7 @@ impl DataExport {
             .append(true)
             .open(&self.file)
             .await?;
-        file.write_all(line.as_bytes()).await?;
-        file.write_all(b"\n").await?;
+        file.write_all(lines.as_bytes()).await?;
         file.sync_data().await?;
         Ok(())
     }
@@ -60,23 +89,10 @@ impl DataExport {
 #[async_trait::async_trait]
 impl Consumer for DataExport {
     async fn handle(&self, event: &Event) -> anyhow::Result<()> {
-        let done = {
-            let mut conn = self.db.reader().acquire().await?;
-            matsuri_bus::applied(&mut conn, DATA_EXPORT_GROUP, &event.id).await?
-        };
-        if done {
-            return Ok(());
-        }
-        let line = serde_json::json!({
-            "event_id": event.id,
-            "topic": event.topic,
-            "occurred_at": rfc3339(event.created_at),
-            "purchase": event.payload,
-        });
-        self.append(&serde_json::to_string(&line)?).await?;
-        let mut tx = self.db.begin().await?;
-        matsuri_bus::apply_once(&mut tx, DATA_EXPORT_GROUP, &event.id, self.clock.now_ms()).await?;
-        tx.commit().await?;
-        Ok(())
+        self.export(&[event]).await
+    }
+
+    async fn handle_all(&self, events: &[&Event]) -> Option<anyhow::Result<()>> {
+        Some(self.export(events).await)
     }
 }

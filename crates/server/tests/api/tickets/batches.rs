@@ -219,4 +219,14 @@ async fn batches_of_conflicting_holds_then_payments(backend: Backend) {
     .unwrap();
     assert_eq!(spent, 1_000 * paid as i64);
     assert_eq!(charged, balances + spent, "charged = balances + paid");
+
+    // The bus hands the purchases to the data export in batches: a line each.
+    while app.components.bus.run_once().await.unwrap() > 0 {}
+    let export = super::export::exported(&app);
+    let reservations: HashSet<&str> = export
+        .iter()
+        .map(|line| line["purchase"]["reservation_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(export.len(), paid, "one line a purchase");
+    assert_eq!(reservations.len(), paid, "no purchase twice");
 }

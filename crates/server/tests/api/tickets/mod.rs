@@ -3,6 +3,7 @@
 
 mod batches;
 mod expiry;
+mod export;
 mod fallback;
 mod flow;
 mod storm;
