@@ -1,6 +1,7 @@
 //! `matsuri loadtest ticket-rush`: seed 003's LoadTest5. A concert goes on sale and every
-//! virtual user at once joins the waiting queue, polls it until admitted, charges the
-//! wallet, holds a random seat and pays for it from the wallet.
+//! virtual user at once joins the waiting queue, polls it until admitted (each poll held
+//! by the server until then, with `--wait`), charges the wallet, holds a random seat and
+//! pays for it from the wallet.
 //!
 //! The users all run together, so the queue sees the whole crowd and the waiting users
 //! keep polling while the admitted ones buy; the requests themselves go out over real
