@@ -40,6 +40,9 @@ fn token_key(event: &str, token: &str) -> String {
 fn rate_key(event: &str) -> String {
     format!("tq:{event}:rate")
 }
+fn admitted_key(event: &str) -> String {
+    format!("tq:{event}:admitted")
+}
 fn lock_key(event: &str) -> String {
     format!("tq:{event}:admitting")
 }
@@ -103,37 +106,44 @@ pub(crate) struct Admissions {
     freed: tokio::sync::Notify,
 }
 
-/// One event's admissions counted over the current window, and the smoothed rate of the
-/// windows before.
+/// Where the current window of one event's admissions began (when, and the event's
+/// admitted total then), and the smoothed rate of the windows before.
 struct Measured {
     since: Millis,
-    admitted: usize,
+    base: u64,
     rate: Option<f64>,
 }
 
 impl Admissions {
-    /// Counts `admitted` users at `now`. Rounds may come at any pace, so the rate is
-    /// taken over windows of at least `window` ms: the new smoothed rate (users per
-    /// second) when this round closes one, else `None`.
-    fn record(&self, event: &str, admitted: usize, now: Millis, window: i64) -> Option<f64> {
+    /// Notes a round that admitted `admitted` users at `now`, after which the event's
+    /// total (counted in `coord`, so every node's rounds are in it) is `total`. Rounds
+    /// come at any pace, so the rate is taken over windows of at least `window` ms:
+    /// the new smoothed rate (users per second) when this round closes one, else `None`.
+    fn record(
+        &self,
+        event: &str,
+        admitted: u64,
+        total: u64,
+        now: Millis,
+        window: i64,
+    ) -> Option<f64> {
         let mut rates = self.rates.lock().ok()?;
         let measured = rates.entry(event.to_owned()).or_insert(Measured {
             since: now,
-            admitted: 0,
+            base: total.saturating_sub(admitted),
             rate: None,
         });
-        measured.admitted += admitted;
         let elapsed = now - measured.since;
         if elapsed < window.max(1) {
             return None;
         }
-        let sample = measured.admitted as f64 * 1000.0 / elapsed as f64;
+        let sample = total.saturating_sub(measured.base) as f64 * 1000.0 / elapsed as f64;
         let rate = measured
             .rate
             .map_or(sample, |rate| 0.7 * rate + 0.3 * sample);
         *measured = Measured {
             since: now,
-            admitted: 0,
+            base: total,
             rate: Some(rate),
         };
         Some(rate)
@@ -385,8 +395,20 @@ impl TicketService {
             .zrem_many(&queue_key(&event.id), &users)
             .await
             .map_err(coord_down)?;
+        let admitted = users.len() as u64;
+        let total = coord
+            .incr_by(
+                &admitted_key(&event.id),
+                i64::try_from(admitted).unwrap_or(i64::MAX),
+            )
+            .await
+            .map_err(coord_down)?;
         let window = i64::try_from(self.settings.admission_interval_ms).unwrap_or(i64::MAX);
-        if let Some(rate) = self.admissions.record(&event.id, users.len(), now, window) {
+        let total = u64::try_from(total).unwrap_or(0);
+        if let Some(rate) = self
+            .admissions
+            .record(&event.id, admitted, total, now, window)
+        {
             coord
                 .set_many(
                     &[(rate_key(&event.id), format!("{rate:.3}"))],
@@ -588,14 +610,16 @@ mod tests {
     #[test]
     fn the_admission_rate_is_measured_over_whole_windows() {
         let admissions = Admissions::default();
-        assert_eq!(admissions.record("e", 500, 0, 1_000), None);
-        assert_eq!(admissions.record("e", 100, 400, 1_000), None);
+        let rate = |admitted, total, now| admissions.record("e", admitted, total, now, 1_000);
+        assert_eq!(rate(500, 500, 0), None);
+        assert_eq!(rate(100, 600, 400), None);
         // 500 + 100 + 200 users in 2 s, however many rounds brought them.
-        assert_eq!(admissions.record("e", 200, 2_000, 1_000), Some(400.0));
-        assert_eq!(admissions.record("e", 0, 2_500, 1_000), None);
-        // Then 100 users over the next second, smoothed into the 400 before.
-        assert_eq!(admissions.record("e", 100, 3_000, 1_000), Some(310.0));
-        assert_eq!(admissions.record("other", 7, 3_000, 1_000), None);
+        assert_eq!(rate(200, 800, 2_000), Some(400.0));
+        // Then 100 over the next second, 50 of them admitted by another node: smoothed
+        // into the 400 before.
+        let smoothed = rate(50, 900, 3_000).unwrap_or_default();
+        assert!((smoothed - 310.0).abs() < 1e-9, "{smoothed}");
+        assert_eq!(admissions.record("other", 7, 7, 3_000, 1_000), None);
     }
 
     #[test]
