@@ -8,9 +8,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc};
+use tracing::Instrument;
 
 use matsuri_db::{Db, Dialect};
-use tracing::Instrument;
 
 /// Whether a failed batch may simply be tried again: PostgreSQL gave up one of two
 /// transactions that waited on each other, or could not serialize it. Batches lock many
