@@ -35,7 +35,7 @@ impl Waiters {
     pub(crate) fn new(most: usize) -> Self {
         Self {
             rounds: watch::Sender::new(0),
-            permits: Arc::new(Semaphore::new(most)),
+            permits: Arc::new(Semaphore::new(most.min(Semaphore::MAX_PERMITS))),
             closing: CancellationToken::new(),
         }
     }
