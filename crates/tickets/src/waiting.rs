@@ -75,6 +75,8 @@ impl TicketService {
         queue_token: &str,
         wait: Duration,
     ) -> Result<(QueueStatus, bool), TicketError> {
+        // Listening before looking: a round between the two still wakes this request.
+        let mut rounds = self.waiters.rounds.subscribe();
         let status = self.queue_status(event_id, queue_token).await?;
         let wait = wait.min(Duration::from_secs(self.settings.max_queue_wait_seconds));
         let soon = status
@@ -88,7 +90,6 @@ impl TicketService {
         };
         let held = Held::new(permit);
         let user = self.queue_user(event_id, queue_token)?;
-        let mut rounds = self.waiters.rounds.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             tokio::select! {
