@@ -7,10 +7,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 
 use matsuri_db::{Db, Dialect};
+
+use crate::TicketError;
 
 /// Whether a failed batch may simply be tried again: PostgreSQL gave up one of two
 /// transactions that waited on each other, or could not serialize it. Batches lock many
@@ -19,6 +21,20 @@ pub(crate) fn is_retryable(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .and_then(|e| e.code())
         .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
+/// Hands a request to a batch task started by [`start`] and waits for its answer.
+/// `request` builds the request around the sender the task answers on; `task` names the
+/// task in the error when it has stopped.
+pub(crate) async fn submit<T, R>(
+    queue: &mpsc::Sender<T>,
+    task: &str,
+    request: impl FnOnce(oneshot::Sender<R>) -> T,
+) -> Result<R, TicketError> {
+    let (done, answer) = oneshot::channel();
+    let stopped = || TicketError::Internal(anyhow::anyhow!("the {task} has stopped"));
+    queue.send(request(done)).await.map_err(|_| stopped())?;
+    answer.await.map_err(|_| stopped())
 }
 
 /// How many batches to make at once: several on PostgreSQL, which writes them in

@@ -178,8 +178,7 @@ impl TicketService {
             metrics::counter!("matsuri_seat_holds_total", "outcome" => "conflict").increment(1);
             return Err(TicketError::SeatUnavailable);
         };
-        let (done, outcome) = oneshot::channel();
-        let hold = PendingHold {
+        let held = batches::submit(&self.holds, "hold writer", |done| PendingHold {
             event_id: event_id.to_owned(),
             user: user.to_owned(),
             token,
@@ -187,12 +186,9 @@ impl TicketService {
             seat_ids: seat_ids.clone(),
             expires_at,
             done,
-        };
-        let stopped = || TicketError::Internal(anyhow::anyhow!("the hold writer has stopped"));
-        let held = match self.holds.send(hold).await {
-            Ok(()) => outcome.await.unwrap_or_else(|_| Err(stopped())),
-            Err(_) => Err(stopped()),
-        };
+        })
+        .await
+        .and_then(|held| held);
         if held.is_err() {
             self.unlock_seats(event_id, &locked, &reservation_id).await;
         }

@@ -62,8 +62,7 @@ impl TicketService {
                 format!("must be between 1 and {max}"),
             ));
         }
-        let (done, outcome) = oneshot::channel();
-        let charge = PendingCharge {
+        let charged = batches::submit(&self.charges, "wallet writer", |done| PendingCharge {
             user: user.to_owned(),
             amount,
             key: key.map(|k| OwnedKey {
@@ -72,10 +71,9 @@ impl TicketService {
                 fingerprint: k.fingerprint.to_owned(),
             }),
             done,
-        };
-        let stopped = || TicketError::Internal(anyhow::anyhow!("the wallet writer has stopped"));
-        self.charges.send(charge).await.map_err(|_| stopped())?;
-        match outcome.await.map_err(|_| stopped())? {
+        })
+        .await?;
+        match charged {
             Ok(Some(wallet)) => Ok(Charged::Done(wallet)),
             Ok(None) => {
                 let earlier = match key {

@@ -43,15 +43,12 @@ impl TicketService {
         row: &ReservationRow,
         key: Option<KeyLink<'_>>,
     ) -> Result<Purchase, TicketError> {
-        let (done, outcome) = oneshot::channel();
-        let payment = PendingPayment {
+        batches::submit(&self.payments, "wallet payer", |done| PendingPayment {
             row: row.clone(),
             key: key.map(|k| (k.user_id.to_owned(), k.scope.to_owned(), k.key.to_owned())),
             done,
-        };
-        let stopped = || TicketError::Internal(anyhow::anyhow!("the wallet payer has stopped"));
-        self.payments.send(payment).await.map_err(|_| stopped())?;
-        outcome.await.unwrap_or_else(|_| Err(stopped()))
+        })
+        .await?
     }
 }
 
@@ -146,6 +143,7 @@ impl Payer {
         now: Millis,
         payments: &[PendingPayment],
     ) -> Result<Outcome, sqlx::Error> {
+        let dialect = self.db.dialect();
         let mut tx = self.db.begin().await?;
         let mut results: Vec<Option<Result<Purchase, TicketError>>> =
             payments.iter().map(|_| None).collect();
@@ -210,7 +208,7 @@ impl Payer {
                  version = version + 1, updated_at = v.column4 FROM (VALUES {}) AS v \
                  WHERE wallets.user_id = v.column1 AND wallets.version = v.column3 \
                  AND wallets.balance >= v.column2 RETURNING user_id",
-                matsuri_db::value_rows(self.db.dialect(), debits.len(), 4)
+                matsuri_db::value_rows(dialect, debits.len(), 4)
             );
             let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
             for payment in &debits {
@@ -264,7 +262,6 @@ impl Payer {
             return Ok(Outcome::Without(lost));
         }
 
-        let dialect = self.db.dialect();
         if !debits.is_empty() {
             let sql = format!(
                 "INSERT INTO wallet_entries (id, user_id, kind, amount, reservation_id, created_at) \
