@@ -528,12 +528,21 @@ impl TestApp {
         res.body["available"].as_i64().unwrap()
     }
 
-    /// How many rows `sql` (a `SELECT COUNT(*)`) counts.
+    /// Registers `n` users at once, `{prefix}{i}@example.com`; returns their tokens in order.
+    pub async fn register_crowd(&self, prefix: &str, n: usize) -> Vec<String> {
+        futures::future::join_all(
+            (0..n).map(|i| async move { self.register(&format!("{prefix}{i}@example.com")).await }),
+        )
+        .await
+    }
+
+    /// The one number `sql` selects: how many rows a `COUNT(*)` counts, or a `SUM` cast
+    /// to `BIGINT`.
     pub async fn count(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar(sql)
             .fetch_one(self.components.db.reader())
             .await
-            .expect("a count")
+            .expect("a number")
     }
 }
 

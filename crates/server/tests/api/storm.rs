@@ -12,11 +12,7 @@ crate::backend_tests!(
 async fn four_hundred_buyers_fifty_units(backend: Backend) {
     let app = spawn_app(backend).await;
     let product = app.create_product("FLASH", 5_000, 50).await;
-    let tokens = futures::future::join_all((0..400).map(|i| {
-        let app = &app;
-        async move { app.register(&format!("buyer{i}@example.com")).await }
-    }))
-    .await;
+    let tokens = app.register_crowd("buyer", 400).await;
 
     let body = one_line("tok_visa", &product, 1);
     let answers = futures::future::join_all(tokens.iter().map(|token| {
@@ -64,11 +60,7 @@ async fn four_hundred_buyers_fifty_units(backend: Backend) {
 async fn declined_payments_give_back_under_a_stampede(backend: Backend) {
     let app = spawn_app(backend).await;
     let product = app.create_product("MIXED", 2_000, 30).await;
-    let tokens = futures::future::join_all((0..240).map(|i| {
-        let app = &app;
-        async move { app.register(&format!("mixed{i}@example.com")).await }
-    }))
-    .await;
+    let tokens = app.register_crowd("mixed", 240).await;
     let answers = futures::future::join_all(tokens.iter().enumerate().map(|(i, token)| {
         // Every third buyer's card is declined; a few more hit a gateway error.
         let card = match i % 12 {

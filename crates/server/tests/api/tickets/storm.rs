@@ -22,11 +22,7 @@ async fn five_hundred_fans_ten_seats(backend: Backend) {
         .create_event(event_body(&[("A", 1, 10, 7_000)], 1_000, 600))
         .await;
     let seats = app.seat_ids(&event).await;
-    let fans = futures::future::join_all((0..500).map(|i| {
-        let app = &app;
-        async move { app.register(&format!("rush{i}@example.com")).await }
-    }))
-    .await;
+    let fans = app.register_crowd("rush", 500).await;
     let fan_tokens: Vec<&str> = fans.iter().map(String::as_str).collect();
     let access = app.admit_all(&event, &fan_tokens).await;
 
@@ -143,12 +139,11 @@ async fn a_hundred_debits_on_one_wallet(backend: Backend) {
     assert_eq!(wallet["balance"], 0);
     assert_eq!(wallet["paid_total"], 60_000);
     assert_eq!(wallet["charged_total"], 60_000);
-    let entries: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM wallet_entries WHERE kind = 'payment'",
-    )
-    .fetch_one(app.components.db.reader())
-    .await
-    .unwrap();
+    let entries = app
+        .count(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM wallet_entries WHERE kind = 'payment'",
+        )
+        .await;
     assert_eq!(entries, -60_000, "one payment entry per paid hold");
     let sold = app.sold_seats(&event).await;
     assert_eq!(sold.len(), 60);
