@@ -295,8 +295,9 @@ pub struct TicketSettings {
     pub charge_grace_seconds: i64,
     /// Most yen one wallet charge may add.
     pub max_wallet_charge: i64,
-    /// How long one read of a seat map serves every request for it (0: every request
-    /// reads). Holds always decide on the database, never on the map.
+    /// How long one rendering of a seat map (all seats, or the available ones) serves
+    /// every request for it (0: every request reads). Holds always decide on the
+    /// database, never on the map.
     pub seat_map_max_age_ms: u64,
 }
 

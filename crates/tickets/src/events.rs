@@ -5,13 +5,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
 use matsuri_core::clock::Millis;
 use matsuri_core::timefmt::{parse_rfc3339, rfc3339};
 use matsuri_core::{CURRENCY, FieldError};
 
-use crate::{Event, Seat, SeatStatus, Section, TicketError, TicketService};
+use crate::{Event, Seat, SeatList, SeatStatus, Section, TicketError, TicketService};
 
 /// A section as staff send it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -390,31 +392,53 @@ impl TicketService {
             .collect())
     }
 
-    /// The seat map, in section, row, seat order. Under a rush every fan refreshes it, so
-    /// one read serves every request for `seat_map_max_age_ms`; a hold, not the map,
+    /// The seat map as answered, `{"items": [...]}` in section, row, seat order; only the
+    /// seats that can be held now when `only_available`. Under a rush every fan refreshes
+    /// it, so one read and one rendering serve every request for `seat_map_max_age_ms`
+    /// (requests that come while it is being made wait for it); a hold, not the map,
     /// decides whether a seat is free.
-    pub async fn seats(
+    pub async fn seat_map(
         &self,
         event_id: &str,
         only_available: bool,
-    ) -> Result<SeatMap, TicketError> {
+    ) -> Result<Bytes, TicketError> {
         self.event_row(event_id).await?;
         let max_age = Duration::from_millis(self.settings.seat_map_max_age_ms);
-        if let Some(seats) = self.seat_maps.fresh(event_id, max_age) {
-            return Ok(SeatMap {
-                seats,
-                only_available,
-            });
+        if max_age.is_zero() {
+            return self.render_seat_map(event_id, only_available).await;
         }
+        let rendering = self.seat_maps.current(event_id, only_available, max_age);
+        rendering
+            .get_or_try_init(|| self.render_seat_map(event_id, only_available))
+            .await
+            .cloned()
+    }
+
+    async fn render_seat_map(
+        &self,
+        event_id: &str,
+        only_available: bool,
+    ) -> Result<Bytes, TicketError> {
         let now = self.clock.now_ms();
-        let rows: Vec<SeatTuple> = sqlx::query_as(
-            "SELECT id, section, row_no, seat_no, price, status, held_until FROM seats \
-             WHERE event_id = $1 ORDER BY position",
-        )
-        .bind(event_id)
-        .fetch_all(self.db.reader())
-        .await?;
-        let seats: Vec<Seat> = rows
+        // A lapsed hold's seat is free again, though the sweeper has not reset it yet.
+        let query = if only_available {
+            sqlx::query_as::<_, SeatTuple>(
+                "SELECT id, section, row_no, seat_no, price, status, held_until FROM seats \
+                 WHERE event_id = $1 AND (status = 'available' \
+                 OR (status = 'held' AND (held_until IS NULL OR held_until <= $2))) \
+                 ORDER BY position",
+            )
+            .bind(event_id)
+            .bind(now)
+        } else {
+            sqlx::query_as::<_, SeatTuple>(
+                "SELECT id, section, row_no, seat_no, price, status, held_until FROM seats \
+                 WHERE event_id = $1 ORDER BY position",
+            )
+            .bind(event_id)
+        };
+        let rows = query.fetch_all(self.db.reader()).await?;
+        let items: Vec<Seat> = rows
             .into_iter()
             .map(
                 |(id, section, row, number, price, status, held_until)| Seat {
@@ -427,68 +451,49 @@ impl TicketService {
                 },
             )
             .collect();
-        let seats = Arc::new(seats);
-        if !max_age.is_zero() {
-            self.seat_maps.keep(event_id, seats.clone());
-        }
-        Ok(SeatMap {
-            seats,
-            only_available,
-        })
+        let body = serde_json::to_vec(&SeatList { items }).map_err(anyhow::Error::from)?;
+        Ok(Bytes::from(body))
     }
 }
 
-/// A seat map as answered: `{"items": [...]}`, only the available seats when asked.
-#[derive(Debug, Clone)]
-pub struct SeatMap {
-    seats: Arc<Vec<Seat>>,
-    only_available: bool,
+/// A rendering of one seat map (all seats, or the available ones) and when it began.
+struct Rendering {
+    began: Instant,
+    body: Arc<OnceCell<Bytes>>,
 }
 
-impl SeatMap {
-    pub fn iter(&self) -> impl Iterator<Item = &Seat> {
-        let only_available = self.only_available;
-        self.seats
-            .iter()
-            .filter(move |seat| !only_available || seat.status == SeatStatus::Available)
-    }
-}
-
-impl serde::Serialize for SeatMap {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        struct Items<'a>(&'a SeatMap);
-        impl serde::Serialize for Items<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.0.iter())
-            }
-        }
-        let mut map = serializer.serialize_struct("SeatMap", 1)?;
-        map.serialize_field("items", &Items(self))?;
-        map.end()
-    }
-}
-
-/// A seat map and when it was read.
-type ReadMap = (Instant, Arc<Vec<Seat>>);
-
-/// Recently read seat maps, by event.
+/// Recent seat map renderings, by event and filter.
 #[derive(Default)]
-pub(crate) struct SeatMaps(Mutex<HashMap<String, ReadMap>>);
+pub(crate) struct SeatMaps(Mutex<HashMap<(String, bool), Rendering>>);
 
 impl SeatMaps {
-    fn fresh(&self, event_id: &str, max_age: Duration) -> Option<Arc<Vec<Seat>>> {
-        let maps = self.0.lock().ok()?;
-        let (read_at, seats) = maps.get(event_id)?;
-        (read_at.elapsed() < max_age).then(|| seats.clone())
-    }
-
-    fn keep(&self, event_id: &str, seats: Arc<Vec<Seat>>) {
-        if let Ok(mut maps) = self.0.lock() {
-            if maps.len() >= EVENT_CACHE_LIMIT {
-                maps.clear();
-            }
-            maps.insert(event_id.to_owned(), (Instant::now(), seats));
+    /// The rendering begun less than `max_age` ago, or a new empty one that the caller fills.
+    fn current(
+        &self,
+        event_id: &str,
+        only_available: bool,
+        max_age: Duration,
+    ) -> Arc<OnceCell<Bytes>> {
+        let Ok(mut maps) = self.0.lock() else {
+            return Arc::default();
+        };
+        let key = (event_id.to_owned(), only_available);
+        if let Some(rendering) = maps.get(&key)
+            && rendering.began.elapsed() < max_age
+        {
+            return rendering.body.clone();
         }
+        if maps.len() >= EVENT_CACHE_LIMIT {
+            maps.clear();
+        }
+        let body = Arc::<OnceCell<Bytes>>::default();
+        maps.insert(
+            key,
+            Rendering {
+                began: Instant::now(),
+                body: body.clone(),
+            },
+        );
+        body
     }
 }

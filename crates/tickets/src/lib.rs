@@ -32,7 +32,7 @@ mod wallet_payments;
 use std::sync::Arc;
 
 pub use error::TicketError;
-pub use events::{NewEvent, SeatMap, SectionRequest};
+pub use events::{NewEvent, SectionRequest};
 pub use export::{DATA_EXPORT_GROUP, DataExport};
 pub use model::*;
 pub use payment::PaymentMethod;

@@ -45,6 +45,12 @@ pub struct Seat {
     pub status: SeatStatus,
 }
 
+/// A seat map: `GET /events/{id}/seats`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SeatList {
+    pub items: Vec<Seat>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReservationStatus {

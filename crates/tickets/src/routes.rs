@@ -18,7 +18,7 @@ use matsuri_db::{KeyLink, fingerprint};
 use crate::events::SectionRequest;
 use crate::{
     ChargeKey, Charged, Event, NewEvent, PaymentMethod, Purchase, QueueEntry, QueueStatus,
-    Reservation, Seat, SeatMap, Ticket, TicketService, Verification, Wallet,
+    Reservation, SeatList, Ticket, TicketService, Verification, Wallet,
 };
 
 pub fn routes(tickets: Arc<TicketService>) -> OpenApiRouter {
@@ -84,12 +84,6 @@ pub struct VerifyRequest {
     pub qr_payload: String,
 }
 
-/// A list of seats.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SeatList {
-    pub items: Vec<Seat>,
-}
-
 /// Create an event with its seats (staff).
 #[utoipa::path(post, path = "/admin/events", tag = "tickets", security(("bearer" = [])), request_body = CreateEventRequest,
     responses((status = 201, body = Event), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -138,7 +132,7 @@ async fn list_seats(
     State(tickets): State<Arc<TicketService>>,
     Path(id): Path<String>,
     Query(query): Query<SeatQuery>,
-) -> Result<Json<SeatMap>, ApiError> {
+) -> Result<Response, ApiError> {
     let only_available = match query.status.as_deref() {
         None => false,
         Some("available") => true,
@@ -149,7 +143,9 @@ async fn list_seats(
             )]));
         }
     };
-    Ok(Json(tickets.seats(&id, only_available).await?))
+    let body = tickets.seat_map(&id, only_available).await?;
+    let json = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }
 
 /// Join the event's waiting room (joining again returns the same entry).

@@ -6,6 +6,7 @@ mod expiry;
 mod export;
 mod fallback;
 mod flow;
+mod seat_map;
 mod storm;
 mod waiting;
 
@@ -42,8 +43,16 @@ impl TestApp {
 
     /// The event's seat ids, in map order.
     pub async fn seat_ids(&self, event: &str) -> Vec<String> {
-        let res = self.get(&format!("/events/{event}/seats"), None).await;
+        self.listed_seats(event, "").await
+    }
+
+    /// The seat ids the map lists with `filter` (a query string, or empty), in map order.
+    pub async fn listed_seats(&self, event: &str, filter: &str) -> Vec<String> {
+        let res = self
+            .get(&format!("/events/{event}/seats{filter}"), None)
+            .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        assert_eq!(res.headers["content-type"], "application/json");
         res.body["items"]
             .as_array()
             .unwrap()
