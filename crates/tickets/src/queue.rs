@@ -417,7 +417,7 @@ impl TicketService {
                 .await
                 .map_err(coord_down)?;
         }
-        self.waiters.admitted_some();
+        self.waiters.admitted(&event.id, &users);
         metrics::counter!("matsuri_queue_admitted_total").increment(users.len() as u64);
         tracing::debug!(event_id = %event.id, admitted = users.len(), "admitted a batch");
         Ok(users.len())
