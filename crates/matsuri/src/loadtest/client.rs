@@ -70,6 +70,30 @@ impl Api {
         ))
     }
 
+    /// GETs `path` (one page) and reads the answer as a `T`, which may name only the
+    /// fields it needs.
+    pub async fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> anyhow::Result<T> {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = res.status();
+        let bytes = res.bytes().await.with_context(|| format!("GET {path}"))?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::OK,
+            "GET {path} answered {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        serde_json::from_slice(&bytes).with_context(|| format!("reading GET {path}"))
+    }
+
     /// Signs in and returns the token.
     pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
         let (status, body) = self

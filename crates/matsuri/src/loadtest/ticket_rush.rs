@@ -206,24 +206,26 @@ fn section_name(i: usize) -> String {
 }
 
 /// The ids of the event's seats (`filter` is a query string, or empty for all of them).
+/// Only the ids are read from the answer: every user asks for the free seats after
+/// collisions, and the load generator shares the machine with the server.
 async fn seat_ids(
     api: &Api,
     event_id: &str,
     token: &str,
     filter: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let seats = api
-        .list_all(&format!("/events/{event_id}/seats{filter}"), token)
+    #[derive(serde::Deserialize)]
+    struct SeatMap {
+        items: Vec<SeatId>,
+    }
+    #[derive(serde::Deserialize)]
+    struct SeatId {
+        id: String,
+    }
+    let map: SeatMap = api
+        .get_as(&format!("/events/{event_id}/seats{filter}"), token)
         .await?;
-    seats
-        .iter()
-        .map(|s| {
-            s["id"]
-                .as_str()
-                .map(str::to_owned)
-                .context("a seat has no id")
-        })
-        .collect()
+    Ok(map.items.into_iter().map(|seat| seat.id).collect())
 }
 
 /// The rush as the load generator saw it.
