@@ -238,6 +238,10 @@ struct Tally {
     charged: i64,
     held: usize,
     paid: usize,
+    /// When the last join answered: the whole crowd was in the queue.
+    last_joined: Duration,
+    /// When the first payment answered.
+    first_paid: Option<Duration>,
     /// When the last payment answered: the sale's length.
     last_paid: Duration,
     collisions: usize,
@@ -259,7 +263,11 @@ impl Tally {
         }
         self.held += usize::from(j.held);
         self.paid += usize::from(j.paid);
-        self.last_paid = self.last_paid.max(j.paid_after.unwrap_or_default());
+        self.last_joined = self.last_joined.max(j.joined_after.unwrap_or_default());
+        if let Some(paid) = j.paid_after {
+            self.first_paid = Some(self.first_paid.map_or(paid, |first| first.min(paid)));
+            self.last_paid = self.last_paid.max(paid);
+        }
         self.collisions += j.collisions;
         match j.stopped {
             None => {}
@@ -305,6 +313,19 @@ impl Tally {
                 self.paid as f64 / selling
             ),
         );
+        if let Some(first) = self.first_paid {
+            let buying = (self.last_paid - first).as_secs_f64().max(f64::EPSILON);
+            show(
+                "buying",
+                format!(
+                    "the whole crowd had joined at {:.2} s, the first ticket came at {:.2} s; \
+                     {:.0} paid/s from the first ticket to the last",
+                    self.last_joined.as_secs_f64(),
+                    first.as_secs_f64(),
+                    self.paid.saturating_sub(1) as f64 / buying
+                ),
+            );
+        }
         for step in STEPS {
             let latencies = self.times.of(step);
             let count = latencies.len();

@@ -98,6 +98,8 @@ pub(super) struct Journey {
     pub(super) charged: Option<i64>,
     pub(super) held: bool,
     pub(super) paid: bool,
+    /// When the join answered, since the rush began.
+    pub(super) joined_after: Option<Duration>,
     /// When the payment answered, since the rush began.
     pub(super) paid_after: Option<Duration>,
     pub(super) collisions: usize,
@@ -165,6 +167,7 @@ impl Fan<'_> {
     async fn walk(&mut self) -> Result<(), End> {
         let queue_token = self.join().await?;
         self.journey.token = true;
+        self.journey.joined_after = Some(self.rush.started.elapsed());
         let access_token = self.wait_for_admission(&queue_token).await?;
         self.journey.admitted = true;
         self.charge().await?;
