@@ -30,7 +30,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 
 use super::client::{Api, StaffLogin, run_id};
-use super::stats::{progress, verdict};
+use super::stats::{Latencies, progress, verdict};
 use fan::{End, Journey, Rush, STEPS, StepTimes};
 
 mod fan;
@@ -245,6 +245,8 @@ struct Tally {
     /// When the last payment answered: the sale's length.
     last_paid: Duration,
     collisions: usize,
+    /// Every hold request: when it was answered and how long it took.
+    holds: Vec<(Duration, Duration)>,
     sold_out: usize,
     expired: usize,
     /// `step status code` → how many users stopped there.
@@ -269,6 +271,7 @@ impl Tally {
             self.last_paid = self.last_paid.max(paid);
         }
         self.collisions += j.collisions;
+        self.holds.extend(j.holds);
         match j.stopped {
             None => {}
             Some(End::SoldOut) => self.sold_out += 1,
@@ -335,6 +338,21 @@ impl Tally {
                 format!("{}  ({count} requests)", latencies.summary()),
             );
         }
+        // Most hold requests of a big rush are late users colliding after the sell-out.
+        let mut selling_holds = Latencies::default();
+        for &(answered, took) in &self.holds {
+            if answered <= self.last_paid {
+                selling_holds.record(took);
+            }
+        }
+        let count = selling_holds.len();
+        show(
+            "hold, selling",
+            format!(
+                "{}  ({count} requests answered by the last ticket)",
+                selling_holds.summary()
+            ),
+        );
         show("tickets", audit.ticket_seats.len());
         show("seats sold", audit.sold());
     }

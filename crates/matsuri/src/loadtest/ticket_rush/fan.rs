@@ -103,6 +103,8 @@ pub(super) struct Journey {
     /// When the payment answered, since the rush began.
     pub(super) paid_after: Option<Duration>,
     pub(super) collisions: usize,
+    /// Each hold request: when it was answered, since the rush began, and how long it took.
+    pub(super) holds: Vec<(Duration, Duration)>,
     pub(super) stopped: Option<End>,
     pub(super) times: StepTimes,
 }
@@ -213,7 +215,11 @@ impl Fan<'_> {
         let answer = (self.rush.api)
             .send_with(step.method(), path, Some(self.token), body, headers)
             .await;
-        self.journey.times.of(step).record(t.elapsed());
+        let took = t.elapsed();
+        self.journey.times.of(step).record(took);
+        if let Step::Hold = step {
+            self.journey.holds.push((self.rush.started.elapsed(), took));
+        }
         answer
     }
 
