@@ -195,12 +195,12 @@ async fn queue_status(
     let Some(wait) = preferred_wait(&headers) else {
         return Ok(Json(tickets.queue_status(&id, token).await?).into_response());
     };
-    let (status, held) = tickets
+    let (status, applied) = tickets
         .await_queue_status(&id, token, Duration::from_secs(wait))
         .await?;
     let mut response = Json(status).into_response();
-    if held {
-        let applied = wait.min(tickets.settings().max_queue_wait_seconds);
+    if let Some(applied) = applied {
+        let applied = applied.as_secs();
         if let Ok(value) = HeaderValue::from_str(&format!("wait={applied}")) {
             response.headers_mut().insert("preference-applied", value);
         }

@@ -128,23 +128,24 @@ impl TicketService {
     /// The queue token's state, as `queue_status` gives it, but a waiting entry likely to
     /// be admitted within `wait` (capped at `max_queue_wait_seconds`) is answered only
     /// once it is admitted or the wait is over; then `poll_after_seconds` is 0, as the
-    /// client may ask again at once. True when the request was held.
+    /// client may ask again at once. With the status, the wait applied when the request
+    /// was held.
     pub async fn await_queue_status(
         &self,
         event_id: &str,
         queue_token: &str,
         wait: Duration,
-    ) -> Result<(QueueStatus, bool), TicketError> {
+    ) -> Result<(QueueStatus, Option<Duration>), TicketError> {
         let status = self.queue_status(event_id, queue_token).await?;
         let wait = wait.min(Duration::from_secs(self.settings.max_queue_wait_seconds));
         let soon = status
             .estimated_wait_seconds
             .is_some_and(|seconds| seconds <= wait.as_secs());
         if status.state != QueueState::Waiting || !soon || self.waiters.closing.is_cancelled() {
-            return Ok((status, false));
+            return Ok((status, None));
         }
         let Ok(permit) = self.waiters.permits.clone().try_acquire_owned() else {
-            return Ok((status, false));
+            return Ok((status, None));
         };
         let held = Held::new(permit);
         let user = self.queue_user(event_id, queue_token)?;
@@ -172,7 +173,7 @@ impl TicketService {
         if status.state == QueueState::Waiting {
             status.poll_after_seconds = Some(0);
         }
-        Ok((status, true))
+        Ok((status, Some(wait)))
     }
 
     /// Answers every held queue status request now and holds no more: the server is

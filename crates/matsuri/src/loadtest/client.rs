@@ -51,17 +51,7 @@ impl Api {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        let res = req.send().await?;
+        let res = self.request(method, path, token, body, headers).await?;
         let status = res.status().as_u16();
         let bytes = res.bytes().await?;
         Ok((
@@ -78,10 +68,7 @@ impl Api {
         token: &str,
     ) -> anyhow::Result<T> {
         let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
+            .request(reqwest::Method::GET, path, Some(token), None, &[])
             .await
             .with_context(|| format!("GET {path}"))?;
         let status = res.status();
@@ -92,6 +79,28 @@ impl Api {
             String::from_utf8_lossy(&bytes)
         );
         serde_json::from_slice(&bytes).with_context(|| format!("reading GET {path}"))
+    }
+
+    /// Sends one request; the answer's body is still to be read.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send().await
     }
 
     /// Signs in and returns the token.
