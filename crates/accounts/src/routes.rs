@@ -22,8 +22,11 @@ pub fn routes(service: Arc<AccountService>) -> OpenApiRouter {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
+    #[schema(format = "email-address", max_length = 254)]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    #[schema(format = "line", max_length = 100)]
     pub name: String,
 }
 
@@ -54,7 +57,7 @@ impl From<Session> for SessionResponse {
 /// Create a customer account and sign in.
 #[utoipa::path(post, path = "/auth/register", tag = "users", request_body = RegisterRequest,
     responses((status = 201, body = SessionResponse), (status = 409, description = "email_taken", body = Problem),
-        (status = 422, description = "validation_failed", body = Problem)))]
+        (status = 422, body = Problem)))]
 async fn register(
     State(service): State<Arc<AccountService>>,
     Json(body): Json<RegisterRequest>,
@@ -80,7 +83,7 @@ async fn login(
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, description = "unauthorized", body = Problem)))]
+    responses((status = 200, body = User)))]
 async fn me(
     State(service): State<Arc<AccountService>>,
     AuthUser(who): AuthUser,

@@ -67,7 +67,6 @@ pub struct NewUser {
     name: String,
 }
 
-const MAX_EMAIL: usize = 254;
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 128;
 const MAX_NAME: usize = 100;
@@ -76,8 +75,8 @@ impl NewUser {
     /// Parses and checks a registration; every broken rule is reported at once.
     pub fn parse(email: &str, password: &str, name: &str) -> Result<NewUser, AccountError> {
         let mut errors = Vec::new();
-        let email = normalize_email(email);
-        if !is_plausible_email(&email) {
+        let email = matsuri_core::text::email(email);
+        if email.is_none() {
             errors.push(FieldError::new(
                 "email",
                 "must be a mail address such as name@example.com",
@@ -90,41 +89,22 @@ impl NewUser {
                 format!("must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
             ));
         }
-        let name = name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control)
-        {
-            errors.push(FieldError::new(
-                "name",
-                format!("must be 1 to {MAX_NAME} printable characters"),
-            ));
-        }
-        if errors.is_empty() {
-            Ok(NewUser {
+        let name = matsuri_core::text::line("name", name, MAX_NAME)
+            .map_err(|e| errors.push(e))
+            .ok();
+        match (email, name) {
+            (Some(email), Some(name)) if errors.is_empty() => Ok(NewUser {
                 email,
                 password: password.to_owned(),
                 name,
-            })
-        } else {
-            Err(AccountError::Invalid(errors))
+            }),
+            _ => Err(AccountError::Invalid(errors)),
         }
     }
 }
 
 fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
-}
-
-fn is_plausible_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    email.len() <= MAX_EMAIL
-        && !local.is_empty()
-        && !domain.is_empty()
-        && !domain.contains('@')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 pub struct AccountService {

@@ -40,6 +40,8 @@ async fn list_consumers(
 pub struct DeadLetterQuery {
     /// Only this consumer group's dead letters.
     pub group: Option<String>,
+    /// How many items to return (1–100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

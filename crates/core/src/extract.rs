@@ -95,3 +95,95 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         }
     }
 }
+
+/// Serde helpers for integer fields of a JSON body. JSON Schema counts `3.0` as an
+/// integer, and so do clients that write every number as a float (JavaScript's JSON), so
+/// a whole number is read whatever its notation; `3.5` is still refused.
+pub mod integer {
+    use serde::de::{Deserializer, Error, Visitor};
+
+    struct WholeNumber;
+
+    impl Visitor<'_> for WholeNumber {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("the number is too large"))
+        }
+
+        fn visit_f64<E: Error>(self, v: f64) -> Result<i64, E> {
+            // Beyond 2^53 a float no longer holds every whole number; no field comes near.
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            if v.fract() == 0.0 && v.abs() <= EXACT {
+                Ok(v as i64)
+            } else {
+                Err(E::custom("expected a whole number"))
+            }
+        }
+    }
+
+    /// For an `i64` field: `#[serde(deserialize_with = "integer::required")]`.
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        d.deserialize_any(WholeNumber)
+    }
+
+    /// For an `Option<i64>` field, with `#[serde(default)]` beside it.
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        struct Maybe;
+        impl<'de> Visitor<'de> for Maybe {
+            type Value = Option<i64>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number or null")
+            }
+
+            fn visit_none<E: Error>(self) -> Result<Option<i64>, E> {
+                Ok(None)
+            }
+
+            fn visit_unit<E: Error>(self) -> Result<Option<i64>, E> {
+                Ok(None)
+            }
+
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
+                required(d).map(Some)
+            }
+        }
+        d.deserialize_option(Maybe)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[derive(Debug, serde::Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "super::required")]
+            n: i64,
+            #[serde(default, deserialize_with = "super::optional")]
+            m: Option<i64>,
+        }
+
+        fn read(text: &str) -> Option<(i64, Option<i64>)> {
+            serde_json::from_str::<Body>(text).ok().map(|b| (b.n, b.m))
+        }
+
+        #[test]
+        fn whole_numbers_in_any_notation() {
+            assert_eq!(read(r#"{"n": 3}"#), Some((3, None)));
+            assert_eq!(read(r#"{"n": 3.0, "m": -2e3}"#), Some((3, Some(-2000))));
+            assert_eq!(read(r#"{"n": -7, "m": null}"#), Some((-7, None)));
+            assert_eq!(read(r#"{"n": 3.5}"#), None);
+            assert_eq!(read(r#"{"n": 1e300}"#), None);
+            assert_eq!(read(r#"{"n": 18446744073709551615}"#), None);
+            assert_eq!(read(r#"{"n": "3"}"#), None);
+            assert_eq!(read(r#"{"n": 1, "m": 0.5}"#), None);
+        }
+    }
+}

@@ -44,6 +44,11 @@ pub fn new_uuid_v7() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// An id as the OpenAPI document declares it: a UUID in text.
+#[derive(Debug, Clone, utoipa::ToSchema)]
+#[schema(value_type = String, format = "uuid")]
+pub struct Id(pub String);
+
 /// Normalises a client-supplied UUID, or `None` when it is not one.
 pub fn parse_uuid(text: &str) -> Option<String> {
     uuid::Uuid::parse_str(text).ok().map(|u| u.to_string())

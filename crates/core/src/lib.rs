@@ -9,6 +9,7 @@ pub mod extract;
 pub mod ids;
 pub mod money;
 pub mod page;
+pub mod text;
 pub mod timefmt;
 
 pub use auth::{AuthUser, Identity, Role, StaffUser, TokenKeys};

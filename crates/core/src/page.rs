@@ -11,6 +11,7 @@ pub const MAX_LIMIT: u32 = 100;
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 pub struct PageQuery {
     /// How many items to return (1–100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -50,6 +51,15 @@ impl<T> Page<T> {
         Page {
             items: rows,
             next_cursor,
+        }
+    }
+
+    /// Builds a page from up to `limit + 1` rows that each come with their cursor.
+    pub fn from_keyed_rows(rows: Vec<(String, T)>, limit: u32) -> Self {
+        let page = Page::from_rows(rows, limit, |(key, _)| key.clone());
+        Page {
+            items: page.items.into_iter().map(|(_, item)| item).collect(),
+            next_cursor: page.next_cursor,
         }
     }
 }

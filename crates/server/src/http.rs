@@ -58,7 +58,9 @@ impl Modify for BearerAuth {
     }
 }
 
-pub fn router(c: &Components, timeout: Duration) -> Router {
+/// The whole HTTP surface. Fails when the OpenAPI document breaks the conventions of
+/// [`crate::contract`], which every test that starts a server then shows.
+pub fn router(c: &Components, timeout: Duration) -> anyhow::Result<Router> {
     let api = OpenApiRouter::new()
         .merge(matsuri_accounts::routes(c.accounts.clone()))
         .merge(matsuri_shop::routes(c.shop.clone()))
@@ -67,6 +69,14 @@ pub fn router(c: &Components, timeout: Duration) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)
         .split_for_parts();
+    let mut openapi = serde_json::to_value(&openapi)?;
+    let complaints = crate::contract::complete(&mut openapi);
+    if !complaints.is_empty() {
+        anyhow::bail!(
+            "the OpenAPI document breaks its conventions:\n{}",
+            complaints.join("\n")
+        );
+    }
 
     let ops = Router::new()
         .route("/healthz", get(healthz))
@@ -74,10 +84,10 @@ pub fn router(c: &Components, timeout: Duration) -> Router {
         .route("/metrics", get(metrics))
         .with_state(c.clone());
 
-    Router::new()
+    Ok(Router::new()
         .merge(api)
         .merge(ops)
-        .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
+        .merge(SwaggerUi::new("/api/docs").external_url_unchecked("/api/v1/openapi.json", openapi))
         .route_layer(middleware::from_fn(track_metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -112,7 +122,7 @@ pub fn router(c: &Components, timeout: Duration) -> Router {
                     ApiError::internal(anyhow::anyhow!("a request handler panicked"))
                         .into_response()
                 })),
-        )
+        ))
 }
 
 async fn not_found() -> ApiError {
@@ -136,6 +146,7 @@ async fn limit_time(req: Request, next: Next, limit: Duration) -> Response {
             "request_timeout",
             "the request took too long; it may still complete, retry with the same Idempotency-Key",
         )
+        .with_retry_after(1)
         .into_response(),
     }
 }

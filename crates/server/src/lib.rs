@@ -4,6 +4,7 @@
 
 mod bootstrap;
 mod components;
+mod contract;
 mod http;
 pub mod telemetry;
 
@@ -69,7 +70,7 @@ impl Application {
         let router = http::router(
             &self.components,
             Duration::from_secs(self.settings.http.request_timeout_seconds.max(1)),
-        );
+        )?;
         let grace = Duration::from_secs(self.settings.http.shutdown_grace_seconds);
         let signal = stop.clone();
         let tickets = self.components.tickets.clone();

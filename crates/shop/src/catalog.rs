@@ -30,7 +30,6 @@ impl NewProduct {
         stock: i64,
     ) -> Result<Self, ShopError> {
         let mut errors = Vec::new();
-        let sku = sku.trim();
         if sku.is_empty()
             || sku.len() > 64
             || !sku
@@ -42,11 +41,10 @@ impl NewProduct {
                 "must be 1 to 64 of A-Z, a-z, 0-9, '-', '_', '.'",
             ));
         }
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            errors.push(FieldError::new("name", "must be 1 to 200 characters"));
-        }
-        let description = description.unwrap_or_default().trim();
+        let name = matsuri_core::text::line("name", name, 200)
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default();
+        let description = description.unwrap_or_default();
         if description.chars().count() > 5_000 {
             errors.push(FieldError::new(
                 "description",
@@ -67,8 +65,8 @@ impl NewProduct {
         }
         Ok(Self {
             sku: sku.to_owned(),
-            name: name.to_owned(),
-            description: description.to_owned(),
+            name,
+            description: description.trim().to_owned(),
             price,
             stock,
         })

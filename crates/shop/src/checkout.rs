@@ -29,14 +29,9 @@ pub struct CheckoutRequest {
 }
 
 fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> String {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
-        errors.push(FieldError::new(
-            field,
-            format!("must be 1 to {max} printable characters"),
-        ));
-    }
-    value.to_owned()
+    matsuri_core::text::line(field, value, max)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default()
 }
 
 impl CheckoutRequest {
@@ -69,13 +64,12 @@ impl CheckoutRequest {
         if method != "card" {
             errors.push(FieldError::new("payment.method", "must be \"card\""));
         }
-        let card_token = card_token.unwrap_or_default().trim().to_owned();
-        if card_token.is_empty() || card_token.len() > 128 {
-            errors.push(FieldError::new(
-                "payment.card_token",
-                "must be 1 to 128 characters",
-            ));
-        }
+        let card_token = check_text(
+            &mut errors,
+            "payment.card_token",
+            card_token.unwrap_or_default(),
+            128,
+        );
         let items = match items {
             None => None,
             Some(list) => {

@@ -37,8 +37,11 @@ pub struct Cart {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShippingAddress {
+    #[schema(format = "line", max_length = 100)]
     pub name: String,
+    #[schema(format = "line", max_length = 16)]
     pub postal_code: String,
+    #[schema(format = "line", max_length = 300)]
     pub address: String,
 }
 

@@ -124,39 +124,27 @@ impl ShopService {
         Ok(load_order(&mut conn, &id).await?)
     }
 
-    /// The caller's orders, newest first: up to `limit + 1` from before `cursor` (an order
-    /// number of the previous page).
+    /// The caller's orders, newest first, each with its id: up to `limit + 1` from before
+    /// `cursor` (the last id of the previous page; any text is a position in the list).
     pub async fn orders_of(
         &self,
         user: &UserId,
         cursor: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Order>, ShopError> {
+    ) -> Result<Vec<(String, Order)>, ShopError> {
         let mut conn = self.db.reader().acquire().await?;
-        let before: Option<String> = match cursor {
-            None => None,
-            Some(number) => {
-                sqlx::query_scalar("SELECT id FROM orders WHERE number = $1 AND user_id = $2")
-                    .bind(number)
-                    .bind(user.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await?
-            }
-        };
-        if cursor.is_some() && before.is_none() {
-            return Err(ShopError::invalid("cursor", "not a cursor from this list"));
-        }
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM orders WHERE user_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
         )
         .bind(user.as_str())
-        .bind(before.unwrap_or_default())
+        .bind(cursor.unwrap_or_default())
         .bind(i64::from(limit) + 1)
         .fetch_all(&mut *conn)
         .await?;
         let mut orders = Vec::with_capacity(ids.len());
         for id in ids {
-            orders.push(load_order(&mut conn, &id).await?);
+            let order = load_order(&mut conn, &id).await?;
+            orders.push((id, order));
         }
         Ok(orders)
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use matsuri_core::extract::integer;
 use matsuri_core::page::{Page, PageQuery};
 use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
 use matsuri_db::{KeyLink, StoredResponse, fingerprint};
@@ -38,40 +39,67 @@ pub fn routes(shop: Arc<ShopService>) -> OpenApiRouter {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateProductRequest {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub sku: String,
+    #[schema(format = "line", max_length = 200)]
     pub name: String,
+    #[schema(minimum = 0, maximum = 100_000_000_000_i64)]
+    #[serde(deserialize_with = "integer::required")]
     pub price: i64,
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "integer::required")]
     pub stock: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SetStockRequest {
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "integer::required")]
     pub stock: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AddCartItemRequest {
     pub product_id: String,
+    /// At most `shop.max_line_quantity` (100) units of a product in the cart.
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "integer::required")]
     pub quantity: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpdateCartItemRequest {
+    /// 0 removes the line; at most `shop.max_line_quantity` (100).
+    #[schema(minimum = 0, maximum = 100)]
+    #[serde(deserialize_with = "integer::required")]
     pub quantity: i64,
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct PaymentRequest {
     /// Only `card` for now.
+    #[schema(value_type = CardMethod)]
     pub method: String,
     /// A test token: `tok_visa`, `tok_declined`, `tok_gateway_error`, `tok_slow`.
+    #[schema(required = true, nullable = false, format = "line", max_length = 128)]
     pub card_token: Option<String>,
+}
+
+/// How an order is paid, as the document declares it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardMethod {
+    Card,
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct OrderItemRequest {
     pub product_id: String,
+    /// At most `shop.max_line_quantity` (100).
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "integer::required")]
     pub quantity: i64,
 }
 
@@ -79,8 +107,10 @@ pub struct OrderItemRequest {
 pub struct CreateOrderRequest {
     pub shipping_address: ShippingAddress,
     pub payment: PaymentRequest,
-    /// Order these instead of the cart.
+    /// Order these instead of the cart: at most `shop.max_order_lines` (50), each product
+    /// once.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 50)]
     pub items: Option<Vec<OrderItemRequest>>,
 }
 
@@ -164,7 +194,8 @@ async fn add_cart_item(
 /// Set a cart line's quantity (0 removes it).
 #[utoipa::path(patch, path = "/cart/items/{product_id}", tag = "shop", security(("bearer" = [])), request_body = UpdateCartItemRequest,
     params(("product_id" = String, Path)),
-    responses((status = 200, body = Cart), (status = 404, body = Problem), (status = 409, description = "out_of_stock", body = Problem)))]
+    responses((status = 200, body = Cart), (status = 404, description = "product_not_found", body = Problem),
+        (status = 409, description = "out_of_stock", body = Problem)))]
 async fn update_cart_item(
     State(shop): State<Arc<ShopService>>,
     AuthUser(who): AuthUser,
@@ -196,7 +227,7 @@ const KEY_WAIT: Duration = Duration::from_secs(30);
 
 /// Check out the cart (or `items`) and pay.
 #[utoipa::path(post, path = "/orders", tag = "shop", security(("bearer" = [])), request_body = CreateOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "replays the first answer for the same key")),
     responses((status = 201, body = Order), (status = 402, description = "payment_declined", body = Problem),
         (status = 404, description = "product_not_found", body = Problem),
         (status = 409, description = "out_of_stock", body = Problem),
@@ -302,7 +333,7 @@ async fn list_orders(
     let rows = shop
         .orders_of(&who.user_id, page.cursor.as_deref(), limit)
         .await?;
-    Ok(Json(Page::from_rows(rows, limit, |o| o.number.clone())))
+    Ok(Json(Page::from_keyed_rows(rows, limit)))
 }
 
 /// One of the caller's orders.
@@ -320,6 +351,8 @@ async fn get_order(
 pub struct InvoiceQuery {
     /// Only the invoice of this order number.
     pub order: Option<String>,
+    /// How many items to return (1–100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -340,18 +373,18 @@ async fn list_invoices(
     let rows = shop
         .invoices(query.order.as_deref(), query.cursor.as_deref(), limit)
         .await?;
-    let page = Page::from_rows(rows, limit, |(id, _)| id.clone());
-    Ok(Json(Page {
-        items: page.items.into_iter().map(|(_, invoice)| invoice).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(Page::from_keyed_rows(rows, limit)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct MailQuery {
     /// Only mails to this address.
     pub to: Option<String>,
+    /// How many items to return (1–100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use matsuri_core::clock::Millis;
+use matsuri_core::extract::integer;
 use matsuri_core::timefmt::{parse_rfc3339, rfc3339};
 use matsuri_core::{CURRENCY, FieldError};
 
@@ -18,9 +19,17 @@ use crate::{Event, Seat, SeatList, SeatStatus, Section, TicketError, TicketServi
 /// A section as staff send it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct SectionRequest {
+    /// Unique within the event.
+    #[schema(format = "line", max_length = 40)]
     pub name: String,
+    #[schema(minimum = 1, maximum = 500)]
+    #[serde(deserialize_with = "integer::required")]
     pub rows: i64,
+    #[schema(minimum = 1, maximum = 500)]
+    #[serde(deserialize_with = "integer::required")]
     pub seats_per_row: i64,
+    #[schema(minimum = 0, maximum = 10_000_000)]
+    #[serde(deserialize_with = "integer::required")]
     pub price: i64,
 }
 
@@ -56,13 +65,9 @@ impl NewEvent {
         settings: &matsuri_core::config::TicketSettings,
     ) -> Result<Self, TicketError> {
         let mut errors = Vec::new();
-        let name = name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            errors.push(FieldError::new(
-                "name",
-                "must be 1 to 200 printable characters",
-            ));
-        }
+        let name = matsuri_core::text::line("name", name, 200)
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default();
         let starts = parse_rfc3339(starts_at);
         if starts.is_none() {
             errors.push(FieldError::new("starts_at", "must be an RFC 3339 time"));
@@ -111,16 +116,15 @@ impl NewEvent {
         let mut seat_count: i64 = 0;
         let mut checked = Vec::with_capacity(sections.len());
         for (i, s) in sections.iter().enumerate() {
-            let section_name = s.name.trim().to_owned();
-            if section_name.is_empty()
-                || section_name.chars().count() > 40
-                || section_name.chars().any(char::is_control)
-            {
-                errors.push(FieldError::new(
-                    format!("sections[{i}].name"),
-                    "must be 1 to 40 printable characters",
-                ));
-            } else if !names.insert(section_name.clone()) {
+            let field = format!("sections[{i}].name");
+            let section_name = match matsuri_core::text::line(&field, &s.name, 40) {
+                Ok(name) => name,
+                Err(e) => {
+                    errors.push(e);
+                    String::new()
+                }
+            };
+            if !section_name.is_empty() && !names.insert(section_name.clone()) {
                 errors.push(FieldError::new(
                     format!("sections[{i}].name"),
                     "appears more than once",

@@ -18,6 +18,15 @@ use matsuri_db::Db;
 use crate::batches;
 use crate::{Reservation, ReservationStatus, TicketError, TicketService};
 
+/// Leave to hold seats of one event, from [`TicketService::admit_hold`].
+#[derive(Debug)]
+pub struct HoldPass {
+    event_id: String,
+    user: String,
+    token: String,
+    hold_seconds: i64,
+}
+
 /// A reservation row as stored.
 #[derive(Debug, Clone)]
 pub(crate) struct ReservationRow {
@@ -156,21 +165,44 @@ impl TicketService {
 
     /// Holds every seat in `seat_ids` (checked by [`Self::parse_seat_ids`]) for the
     /// user, or none: 409 `seat_unavailable` when any is taken or unknown.
-    pub async fn hold_seats(
+    /// Whether `user` may hold seats of the event now: the event is on sale and the access
+    /// token is theirs. Decided before the request's seats are read, so a caller who may
+    /// not hold learns nothing about what a valid request would be.
+    pub async fn admit_hold(
         &self,
         event_id: &str,
         user: &str,
         access_token: Option<&str>,
-        seat_ids: Vec<String>,
-    ) -> Result<Reservation, TicketError> {
+    ) -> Result<HoldPass, TicketError> {
         let event = self.event_row(event_id).await?;
-        let now = self.clock.now_ms();
-        if !event.on_sale(now) {
+        if !event.on_sale(self.clock.now_ms()) {
             return Err(TicketError::SaleClosed);
         }
         let token = self.check_access(event_id, user, access_token).await?;
+        Ok(HoldPass {
+            event_id: event_id.to_owned(),
+            user: user.to_owned(),
+            token,
+            hold_seconds: event.hold_seconds,
+        })
+    }
+
+    /// Holds `seat_ids` (from [`TicketService::parse_seat_ids`]) for the holder of `pass`.
+    pub async fn hold_seats(
+        &self,
+        pass: HoldPass,
+        seat_ids: Vec<String>,
+    ) -> Result<Reservation, TicketError> {
+        let HoldPass {
+            event_id,
+            user,
+            token,
+            hold_seconds,
+        } = pass;
+        let (event_id, user) = (event_id.as_str(), user.as_str());
+        let now = self.clock.now_ms();
         let reservation_id = matsuri_core::ids::new_uuid_v7();
-        let expires_at = now + event.hold_seconds * 1000;
+        let expires_at = now + hold_seconds * 1000;
         let Some(locked) = self
             .lock_seats(event_id, &seat_ids, &reservation_id, expires_at, now)
             .await

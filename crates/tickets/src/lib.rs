@@ -34,6 +34,7 @@ use std::sync::Arc;
 pub use error::TicketError;
 pub use events::{NewEvent, SectionRequest};
 pub use export::{DATA_EXPORT_GROUP, DataExport};
+pub use holds::HoldPass;
 pub use model::*;
 pub use payment::PaymentMethod;
 pub use routes::routes;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use matsuri_core::extract::integer;
 use matsuri_core::page::{Page, PageQuery};
 use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
 use matsuri_db::{KeyLink, fingerprint};
@@ -44,24 +45,46 @@ pub fn routes(tickets: Arc<TicketService>) -> OpenApiRouter {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateEventRequest {
+    #[schema(format = "line", max_length = 200)]
     pub name: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub starts_at: String,
-    /// RFC 3339; without it the sale opens at once.
+    /// RFC 3339, not after `starts_at`; without it the sale opens at once.
+    #[schema(format = DateTime)]
     pub sale_starts_at: Option<String>,
+    /// How long a hold lasts (default `tickets.default_hold_seconds`, 600).
+    #[schema(minimum = 30, maximum = 3600)]
+    #[serde(default, deserialize_with = "integer::optional")]
     pub hold_seconds: Option<i64>,
+    /// How many admitted users may shop at once (default `tickets.default_max_active`, 500).
+    #[schema(minimum = 1, maximum = 100_000)]
+    #[serde(default, deserialize_with = "integer::optional")]
     pub max_active: Option<i64>,
+    /// Each section's name once; at most `tickets.max_seats_per_event` (100,000) seats in all.
+    #[schema(min_items = 1, max_items = 50)]
     pub sections: Vec<SectionRequest>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct SeatQuery {
     /// `available` lists only the seats that can be held now.
+    #[param(value_type = Option<SeatFilter>, inline)]
     pub status: Option<String>,
+}
+
+/// The seat map's one filter, as the document declares it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SeatFilter {
+    Available,
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct HoldRequest {
+    /// 1 to `tickets.max_seats_per_hold` (4) seats of the event, each once.
+    #[schema(value_type = Vec<matsuri_core::ids::Id>, min_items = 1, max_items = 4,
+        extensions(("x-unique-items" = json!(true))))]
     pub seat_ids: Vec<String>,
 }
 
@@ -73,14 +96,34 @@ pub struct PayRequest {
     pub card_token: Option<String>,
 }
 
+/// A payment as the document declares it: by card with its token, or from the wallet.
+/// The handler reads it as a [`PayRequest`], so a wrong `method` is a 422 naming the field.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "it only declares the body in the OpenAPI document"
+)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum PaymentChoice {
+    Card {
+        /// A test token: `tok_visa`, `tok_declined`, `tok_gateway_error`, `tok_slow`.
+        #[schema(format = "line", max_length = 128)]
+        card_token: String,
+    },
+    Wallet,
+}
+
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ChargeRequest {
-    /// Yen to add.
+    /// Yen to add, at most `tickets.max_wallet_charge` (1,000,000).
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    #[serde(deserialize_with = "integer::required")]
     pub amount: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct VerifyRequest {
+    #[schema(max_length = 4096)]
     pub qr_payload: String,
 }
 
@@ -183,9 +226,10 @@ async fn leave_queue(
 /// or expired. With `Prefer: wait=N` a user near the front is answered once admitted, or
 /// after at most N seconds (`Preference-Applied: wait=N` then says the request was held).
 #[utoipa::path(get, path = "/events/{id}/queue/status", tag = "tickets",
-    params(("id" = String, Path), ("X-Queue-Token" = String, Header),
+    params(("id" = String, Path), ("X-Queue-Token" = String, Header, description = "the `queue_token` the join answered"),
         ("Prefer" = Option<String>, Header, description = "`wait=N`: hold the answer up to N seconds, until admitted")),
-    responses((status = 200, body = QueueStatus), (status = 401, description = "queue_token_invalid", body = Problem)))]
+    responses((status = 200, body = QueueStatus), (status = 401, description = "queue_token_invalid", body = Problem),
+        (status = 503, description = "queue_unavailable", body = Problem)))]
 async fn queue_status(
     State(tickets): State<Arc<TicketService>>,
     Path(id): Path<String>,
@@ -227,23 +271,27 @@ fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
 
 /// Hold seats: all of them or none.
 #[utoipa::path(post, path = "/events/{id}/reservations", tag = "tickets", security(("bearer" = [])), request_body = HoldRequest,
-    params(("id" = String, Path), ("X-Access-Token" = String, Header)),
+    params(("id" = String, Path), ("X-Access-Token" = String, Header, description = "the `access_token` of the caller's admission")),
     responses((status = 201, body = Reservation), (status = 401, description = "access_token_invalid", body = Problem),
-        (status = 403, description = "not_admitted", body = Problem), (status = 409, description = "seat_unavailable", body = Problem),
-        (status = 422, body = Problem)))]
+        (status = 403, description = "not_admitted", body = Problem), (status = 409, description = "seat_unavailable, hold_limit_reached, sale_closed", body = Problem)))]
 async fn hold_seats(
     State(tickets): State<Arc<TicketService>>,
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Json(body): Json<HoldRequest>,
+    body: Result<Json<HoldRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<Reservation>), ApiError> {
-    let seats = tickets.parse_seat_ids(&body.seat_ids)?;
     let access = header_text(&headers, "x-access-token");
-    let held = tickets
-        .hold_seats(&id, who.user_id.as_str(), access, seats)
+    // Who may hold is decided before the body is looked at.
+    let pass = tickets
+        .admit_hold(&id, who.user_id.as_str(), access)
         .await?;
-    Ok((StatusCode::CREATED, Json(held)))
+    let Json(body) = body?;
+    let seats = tickets.parse_seat_ids(&body.seat_ids)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(tickets.hold_seats(pass, seats).await?),
+    ))
 }
 
 /// One of the caller's reservations.
@@ -259,7 +307,7 @@ async fn get_reservation(
 
 /// Cancel a hold and release its seats.
 #[utoipa::path(delete, path = "/reservations/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem), (status = 409, description = "already_paid", body = Problem)))]
+    responses((status = 204), (status = 404, body = Problem), (status = 409, description = "already_paid, payment_in_progress", body = Problem)))]
 async fn cancel_reservation(
     State(tickets): State<Arc<TicketService>>,
     AuthUser(who): AuthUser,
@@ -277,8 +325,8 @@ const WALLET_SCOPE: &str = "wallet-charge";
 const KEY_WAIT: Duration = Duration::from_secs(30);
 
 /// Pay for a hold by card or wallet; the tickets are issued at once.
-#[utoipa::path(post, path = "/reservations/{id}/payment", tag = "tickets", security(("bearer" = [])), request_body = PayRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key")),
+#[utoipa::path(post, path = "/reservations/{id}/payment", tag = "tickets", security(("bearer" = [])), request_body = PaymentChoice,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "replays the first answer for the same key")),
     responses((status = 201, body = Purchase), (status = 402, description = "payment_declined, insufficient_balance", body = Problem),
         (status = 404, body = Problem), (status = 409, description = "already_paid, payment_in_progress", body = Problem),
         (status = 410, description = "reservation_expired", body = Problem), (status = 502, description = "payment_gateway_error", body = Problem)))]
@@ -291,12 +339,10 @@ async fn pay_reservation(
 ) -> Response {
     let method = match (body.method.as_str(), body.card_token.as_deref()) {
         ("wallet", _) => PaymentMethod::Wallet,
-        ("card", Some(token)) if (1..=128).contains(&token.trim().len()) => PaymentMethod::Card {
-            token: token.trim().to_owned(),
+        ("card", token) => match matsuri_core::text::line("card_token", token.unwrap_or(""), 128) {
+            Ok(token) => PaymentMethod::Card { token },
+            Err(e) => return ApiError::validation(vec![e]).into_response(),
         },
-        ("card", _) => {
-            return field_error("card_token", "must be 1 to 128 characters").into_response();
-        }
         _ => return field_error("method", "must be \"card\" or \"wallet\"").into_response(),
     };
     let user = who.user_id.as_str();
@@ -349,7 +395,7 @@ fn field_error(field: &str, message: &str) -> ApiError {
 
 /// Add money to the caller's wallet.
 #[utoipa::path(post, path = "/wallet/charge", tag = "tickets", security(("bearer" = [])), request_body = ChargeRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for the same key")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "replays the first answer for the same key")),
     responses((status = 200, body = Wallet), (status = 422, body = Problem)))]
 async fn charge_wallet(
     State(tickets): State<Arc<TicketService>>,
@@ -445,7 +491,7 @@ async fn verify_ticket(
     _staff: StaffUser,
     Json(body): Json<VerifyRequest>,
 ) -> Result<Json<Verification>, ApiError> {
-    if body.qr_payload.len() > 4_096 {
+    if body.qr_payload.chars().count() > 4_096 {
         return Err(field_error(
             "qr_payload",
             "is longer than any ticket's payload",

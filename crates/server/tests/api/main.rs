@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod auth_first;
 mod bad_input;
 mod cart;
 mod catalog;

@@ -90,6 +90,37 @@ async fn openapi_and_docs_are_served(backend: Backend) {
             "{path} is documented"
         );
     }
+    // Every operation lists its error answers as problem documents with their codes,
+    // and every one that needs a token lists 401.
+    for (path, item) in spec.body["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for (status, answer) in responses {
+                assert!(
+                    answer["description"].is_string(),
+                    "{method} {path} {status}"
+                );
+                if status.as_str() < "400" {
+                    continue;
+                }
+                let schema = &answer["content"]["application/problem+json"]["schema"];
+                let codes = schema["allOf"][1]["properties"]["code"]["enum"].as_array();
+                assert!(
+                    codes.is_some_and(|c| !c.is_empty()),
+                    "{method} {path} {status} names its codes"
+                );
+            }
+            if op.get("security").is_some() {
+                assert!(responses.contains_key("401"), "{method} {path} lists 401");
+            }
+            assert!(responses.contains_key("500"), "{method} {path}");
+        }
+    }
+    let hold = &spec.body["paths"]["/api/v1/events/{id}/reservations"]["post"];
+    let codes = &hold["responses"]["401"]["content"]["application/problem+json"]["schema"]["allOf"]
+        [1]["properties"]["code"]["enum"];
+    assert_eq!(codes, &json!(["access_token_invalid", "unauthorized"]));
+
     let docs = app.get("/api/docs/", None).await;
     assert_eq!(docs.status, StatusCode::OK);
     assert!(docs.text.contains("swagger"), "{}", docs.text);

@@ -120,7 +120,8 @@ async fn batches_of_conflicting_holds_then_payments(backend: Backend) {
             let (node, event) = (&node, &event);
             async move {
                 let ids = node.parse_seat_ids(&wanted).unwrap();
-                let held = node.hold_seats(event, user, Some(access), ids).await;
+                let pass = node.admit_hold(event, user, Some(access)).await.unwrap();
+                let held = node.hold_seats(pass, ids).await;
                 (i, wanted, held)
             }
         },
