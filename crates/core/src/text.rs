@@ -81,7 +81,10 @@ mod tests {
     #[test]
     fn mail_addresses() {
         assert_eq!(email("Fan@Example.COM").as_deref(), Some("fan@example.com"));
-        assert_eq!(email(" fan@example.com\n").as_deref(), Some("fan@example.com"));
+        assert_eq!(
+            email(" fan@example.com\n").as_deref(),
+            Some("fan@example.com")
+        );
         for bad in [
             "fan",
             "@example.com",
