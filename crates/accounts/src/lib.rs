@@ -9,7 +9,26 @@ pub use password::PasswordPolicy;
 pub use routes::routes;
 pub use service::{AccountError, AccountService, NewUser, User};
 
+use std::sync::Arc;
+
 use matsuri_db::{Migration, MigrationSet};
+
+/// Accounts as the server composes them: the `users` routes.
+pub struct AccountsModule(pub Arc<AccountService>);
+
+impl matsuri_module::Module for AccountsModule {
+    fn name(&self) -> &'static str {
+        "accounts"
+    }
+
+    fn tag(&self) -> Option<(&'static str, &'static str)> {
+        Some(("users", "Accounts and sign-in"))
+    }
+
+    fn routes(&self) -> utoipa_axum::router::OpenApiRouter {
+        routes(self.0.clone())
+    }
+}
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "accounts",

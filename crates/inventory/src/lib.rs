@@ -5,7 +5,56 @@
 use matsuri_bus::{Consumer, Event, apply_all};
 use matsuri_core::SharedClock;
 use matsuri_db::{Db, Migration, MigrationSet, rows_per_statement, value_rows};
-use matsuri_shop::{OrderEvent, OrderLine};
+use serde::Deserialize;
+
+/// Inventory as the server composes it: the ledger's consumer of `order.paid`.
+pub struct InventoryModule {
+    db: Db,
+    clock: SharedClock,
+}
+
+impl InventoryModule {
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self { db, clock }
+    }
+}
+
+impl matsuri_module::Module for InventoryModule {
+    fn name(&self) -> &'static str {
+        "inventory"
+    }
+
+    fn subscriptions(&self) -> Vec<matsuri_bus::Subscription> {
+        let recorder = SaleRecorder::new(self.db.clone(), self.clock.clone());
+        vec![matsuri_bus::Subscription::new(
+            ORDER_PAID,
+            GROUP,
+            std::sync::Arc::new(recorder),
+        )]
+    }
+}
+
+/// The topic of paid orders, as the shop publishes it.
+const ORDER_PAID: &str = "order.paid";
+
+/// What inventory reads of an `order.paid` payload; the shop's event carries more.
+#[derive(Debug, Deserialize)]
+struct PaidOrder {
+    order: OrderSold,
+}
+
+#[derive(Debug, Deserialize)]
+struct OrderSold {
+    number: String,
+    items: Vec<LineSold>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LineSold {
+    product_id: String,
+    sku: String,
+    quantity: i64,
+}
 
 /// The consumer group name.
 pub const GROUP: &str = "inventory";
@@ -26,13 +75,13 @@ impl SaleRecorder {
     async fn record(&self, events: &[&Event]) -> anyhow::Result<()> {
         let sales = events
             .iter()
-            .map(|e| Ok((e.id.as_str(), e.decode::<OrderEvent>()?)))
+            .map(|e| Ok((e.id.as_str(), e.decode::<PaidOrder>()?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
         let ids: Vec<&str> = sales.iter().map(|(id, _)| *id).collect();
         let mut fresh = apply_all(&mut tx, GROUP, &ids, now).await?;
-        let rows: Vec<(&str, &OrderLine, &str)> = sales
+        let rows: Vec<(&str, &LineSold, &str)> = sales
             .iter()
             .filter(|(id, _)| fresh.remove(*id))
             .flat_map(|(id, paid)| {

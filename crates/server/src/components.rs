@@ -6,22 +6,20 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use matsuri_accounts::{AccountService, PasswordPolicy};
 use std::time::Duration;
 
-use matsuri_bus::{Bus, BusAdmin, NatsLink, SharedConsumer, Subscription, Transport};
+use matsuri_accounts::{AccountService, AccountsModule, PasswordPolicy};
+use matsuri_bus::{Bus, BusAdmin, NatsLink, Subscription, Transport};
 use matsuri_coord::SharedCoord;
 use matsuri_core::ids::UserId;
 use matsuri_core::{Settings, SharedClock, TokenKeys};
 use matsuri_db::Db;
-use matsuri_inventory::SaleRecorder;
+use matsuri_inventory::InventoryModule;
 use matsuri_mail::SharedMailer;
+use matsuri_module::Module;
 use matsuri_payments::{SharedGateway, SimulatedGateway};
-use matsuri_shop::{
-    BILLING_GROUP, Billing, Contact, Customers, NOTIFICATION_GROUP, OrderMailer, ShopService,
-    topics,
-};
-use matsuri_tickets::{DATA_EXPORT_GROUP, DataExport, TicketService};
+use matsuri_shop::{Contact, Customers, MailPorts, ShopModule, ShopService};
+use matsuri_tickets::{TicketService, TicketsModule};
 
 /// The running system's parts; tests reach into them.
 #[derive(Clone)]
@@ -37,6 +35,8 @@ pub struct Components {
     pub bus: Bus,
     pub bus_admin: BusAdmin,
     pub coord: SharedCoord,
+    /// Every domain's face (routes, subscriptions, jobs, draining).
+    pub modules: Vec<Arc<dyn Module>>,
     /// How long handled events are kept.
     pub retention: Duration,
 }
@@ -82,46 +82,28 @@ impl Components {
         )
         .await?;
         let mailer = matsuri_mail::from_url(&settings.mail_url(), &settings.mail.from)?;
-        let directory: Arc<dyn Customers> = Arc::new(AccountDirectory(accounts.clone()));
         let deadline = Duration::from_secs(settings.bus.handler_deadline_seconds.max(1));
-        let subscribe_to = |topic: &'static str, group: &'static str, consumer: SharedConsumer| {
-            Subscription::new(topic, group, consumer)
-                .with_max_attempts(settings.bus.max_attempts_of(group))
-                .with_deadline(deadline)
+        let mails = MailPorts {
+            mailer: mailer.clone(),
+            customers: Arc::new(AccountDirectory(accounts.clone())),
+            shop_address: settings.shop.notify_email.clone(),
+            deadline,
         };
-        let subscribe = |group: &'static str, consumer: SharedConsumer| {
-            subscribe_to(topics::ORDER_PAID, group, consumer)
-        };
-        let subscriptions = vec![
-            subscribe(
-                matsuri_inventory::GROUP,
-                Arc::new(SaleRecorder::new(db.clone(), clock.clone())),
-            ),
-            subscribe(
-                NOTIFICATION_GROUP,
-                Arc::new(OrderMailer::new(
-                    db.clone(),
-                    clock.clone(),
-                    mailer.clone(),
-                    directory,
-                    settings.shop.notify_email.clone(),
-                    deadline,
-                )),
-            ),
-            subscribe(
-                BILLING_GROUP,
-                Arc::new(Billing::new(db.clone(), clock.clone())),
-            ),
-            subscribe_to(
-                matsuri_tickets::topics::TICKET_PURCHASED,
-                DATA_EXPORT_GROUP,
-                Arc::new(DataExport::new(
-                    db.clone(),
-                    clock.clone(),
-                    &settings.data_dir,
-                )),
-            ),
+        // Every domain, as the server composes it: a new domain is one line here.
+        let modules: Vec<Arc<dyn Module>> = vec![
+            Arc::new(AccountsModule(accounts.clone())),
+            Arc::new(ShopModule::new(shop.clone(), mails)),
+            Arc::new(InventoryModule::new(db.clone(), clock.clone())),
+            Arc::new(TicketsModule::new(tickets.clone(), &settings.data_dir)),
         ];
+        let subscriptions: Vec<Subscription> = modules
+            .iter()
+            .flat_map(|m| m.subscriptions())
+            .map(|s| {
+                let attempts = settings.bus.max_attempts_of(s.group);
+                s.with_max_attempts(attempts).with_deadline(deadline)
+            })
+            .collect();
         let bus_admin = BusAdmin::new(db.clone(), clock.clone(), &subscriptions);
         let transport = match settings.bus_url.as_str() {
             "db" => Transport::Sql,
@@ -146,6 +128,7 @@ impl Components {
             bus,
             bus_admin,
             coord,
+            modules,
             retention: Duration::from_secs(settings.bus.retention_hours.saturating_mul(3_600)),
         })
     }
@@ -165,15 +148,23 @@ impl Components {
         .context("applying migrations")
     }
 
-    /// Starts the event consumers and the scheduled jobs.
+    /// Starts the event consumers, the bus's pruning and every module's scheduled jobs.
     pub fn spawn_workers(&self, stop: CancellationToken) -> Vec<JoinHandle<()>> {
-        vec![
+        let mut workers = vec![
             tokio::spawn(self.bus.clone().run(stop.clone())),
-            tokio::spawn(self.shop.clone().run_recovery(stop.clone())),
-            tokio::spawn(self.tickets.clone().run_admissions(stop.clone())),
-            tokio::spawn(self.tickets.clone().run_sweeper(stop.clone())),
-            tokio::spawn(self.bus.clone().run_pruning(self.retention, stop)),
-        ]
+            tokio::spawn(self.bus.clone().run_pruning(self.retention, stop.clone())),
+        ];
+        for module in &self.modules {
+            workers.extend(module.spawn_jobs(&stop));
+        }
+        workers
+    }
+
+    /// Tells every module the server has started to drain.
+    pub fn draining(&self) {
+        for module in &self.modules {
+            module.draining();
+        }
     }
 }
 

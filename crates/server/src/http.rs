@@ -19,6 +19,7 @@ use tower_http::request_id::{
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::tag::TagBuilder;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -35,9 +36,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[openapi(
     info(title = "matsuri", description = "The backend for the moments when everybody comes at once."),
     modifiers(&BearerAuth),
-    tags((name = "users", description = "Accounts and sign-in"), (name = "shop", description = "Catalog, cart, checkout, orders"),
-        (name = "events", description = "Consumer groups, dead letters, invoices, mails"),
-        (name = "tickets", description = "Concert ticketing: waiting room, seat holds, wallet, payment, QR tickets"))
+    tags((name = "events", description = "Consumer groups, dead letters, invoices, mails"))
 )]
 struct ApiDoc;
 
@@ -61,12 +60,16 @@ impl Modify for BearerAuth {
 /// The whole HTTP surface. Fails when the OpenAPI document breaks the conventions of
 /// [`crate::contract`], which every test that starts a server then shows.
 pub fn router(c: &Components, timeout: Duration) -> anyhow::Result<Router> {
-    let api = OpenApiRouter::new()
-        .merge(matsuri_accounts::routes(c.accounts.clone()))
-        .merge(matsuri_shop::routes(c.shop.clone()))
-        .merge(matsuri_tickets::routes(c.tickets.clone()))
-        .merge(matsuri_bus::routes(c.bus_admin.clone()));
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    let mut api = OpenApiRouter::new().merge(matsuri_bus::routes(c.bus_admin.clone()));
+    for module in &c.modules {
+        api = api.merge(module.routes());
+        if let Some((name, description)) = module.tag() {
+            let tag = TagBuilder::new().name(name).description(Some(description));
+            doc.tags.get_or_insert_with(Vec::new).push(tag.build());
+        }
+    }
+    let (api, openapi) = OpenApiRouter::with_openapi(doc)
         .nest("/api/v1", api)
         .split_for_parts();
     let mut openapi = serde_json::to_value(&openapi)?;

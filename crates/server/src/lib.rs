@@ -73,11 +73,11 @@ impl Application {
         )?;
         let grace = Duration::from_secs(self.settings.http.shutdown_grace_seconds);
         let signal = stop.clone();
-        let tickets = self.components.tickets.clone();
+        let components = self.components.clone();
         let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, draining requests");
-            tickets.stop_waiting();
+            components.draining();
             signal.cancel();
         });
         let served = tokio::select! {

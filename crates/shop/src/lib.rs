@@ -36,6 +36,73 @@ use matsuri_payments::SharedGateway;
 pub use catalog::NewProduct;
 pub use checkout::{CheckedLines, CheckoutRequest};
 
+/// What the shop's order mails need: where they go out, who the customers are, the
+/// shop's own copy, and how long one mail may take.
+pub struct MailPorts {
+    pub mailer: matsuri_mail::SharedMailer,
+    pub customers: Arc<dyn Customers>,
+    pub shop_address: String,
+    pub deadline: Duration,
+}
+
+/// The shop as the server composes it: its routes, the order mails and invoices that
+/// `order.paid` fans out to, and the recovery sweep.
+pub struct ShopModule {
+    shop: Arc<ShopService>,
+    mails: MailPorts,
+}
+
+impl ShopModule {
+    pub fn new(shop: Arc<ShopService>, mails: MailPorts) -> Self {
+        Self { shop, mails }
+    }
+}
+
+impl matsuri_module::Module for ShopModule {
+    fn name(&self) -> &'static str {
+        "shop"
+    }
+
+    fn tag(&self) -> Option<(&'static str, &'static str)> {
+        Some(("shop", "Catalog, cart, checkout, orders"))
+    }
+
+    fn routes(&self) -> utoipa_axum::router::OpenApiRouter {
+        routes(self.shop.clone())
+    }
+
+    fn subscriptions(&self) -> Vec<matsuri_bus::Subscription> {
+        let (db, clock) = (&self.shop.db, &self.shop.clock);
+        let mailer = OrderMailer::new(
+            db.clone(),
+            clock.clone(),
+            self.mails.mailer.clone(),
+            self.mails.customers.clone(),
+            self.mails.shop_address.clone(),
+            self.mails.deadline,
+        );
+        vec![
+            matsuri_bus::Subscription::new(
+                topics::ORDER_PAID,
+                NOTIFICATION_GROUP,
+                Arc::new(mailer),
+            ),
+            matsuri_bus::Subscription::new(
+                topics::ORDER_PAID,
+                BILLING_GROUP,
+                Arc::new(Billing::new(db.clone(), clock.clone())),
+            ),
+        ]
+    }
+
+    fn spawn_jobs(
+        &self,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![tokio::spawn(self.shop.clone().run_recovery(stop.clone()))]
+    }
+}
+
 /// Topics this crate publishes.
 pub mod topics {
     pub const ORDER_PLACED: &str = "order.placed";

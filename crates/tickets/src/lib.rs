@@ -115,6 +115,67 @@ impl TicketService {
     }
 }
 
+/// Ticketing as the server composes it: its routes, the `ticket.purchased` data export,
+/// the admission scheduler and the sweeper; draining answers held queue requests.
+pub struct TicketsModule {
+    tickets: Arc<TicketService>,
+    data_dir: std::path::PathBuf,
+}
+
+impl TicketsModule {
+    /// `data_dir` holds the export (`exports/ticket-purchases.jsonl`).
+    pub fn new(tickets: Arc<TicketService>, data_dir: &std::path::Path) -> Self {
+        Self {
+            tickets,
+            data_dir: data_dir.to_owned(),
+        }
+    }
+}
+
+impl matsuri_module::Module for TicketsModule {
+    fn name(&self) -> &'static str {
+        "tickets"
+    }
+
+    fn tag(&self) -> Option<(&'static str, &'static str)> {
+        Some((
+            "tickets",
+            "Concert ticketing: waiting room, seat holds, wallet, payment, QR tickets",
+        ))
+    }
+
+    fn routes(&self) -> utoipa_axum::router::OpenApiRouter {
+        routes(self.tickets.clone())
+    }
+
+    fn subscriptions(&self) -> Vec<matsuri_bus::Subscription> {
+        let export = DataExport::new(
+            self.tickets.db.clone(),
+            self.tickets.clock.clone(),
+            &self.data_dir,
+        );
+        vec![matsuri_bus::Subscription::new(
+            topics::TICKET_PURCHASED,
+            DATA_EXPORT_GROUP,
+            Arc::new(export),
+        )]
+    }
+
+    fn spawn_jobs(
+        &self,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            tokio::spawn(self.tickets.clone().run_admissions(stop.clone())),
+            tokio::spawn(self.tickets.clone().run_sweeper(stop.clone())),
+        ]
+    }
+
+    fn draining(&self) {
+        self.tickets.stop_waiting();
+    }
+}
+
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "tickets",
     migrations: &[Migration {

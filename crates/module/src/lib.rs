@@ -1,0 +1,45 @@
+//! The one face a domain crate shows the server (`architecture.md` §2): its routes with
+//! their OpenAPI paths and tag, its bus subscriptions, its scheduled jobs and what it does
+//! when the server starts to drain. The server composes the running system from a list
+//! of modules (`crates/server/src/components.rs`), so adding a domain is one entry there
+//! and one for its `MIGRATIONS` beside the others (migrations run before any service is
+//! built, so they are a crate's static, not part of this face).
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
+
+use matsuri_bus::Subscription;
+
+/// A domain as the server sees it. Every method has a default, so a module says only
+/// what it has.
+pub trait Module: Send + Sync {
+    /// A short name, for logs.
+    fn name(&self) -> &'static str;
+
+    /// The OpenAPI tag of its routes: name and description.
+    fn tag(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
+
+    /// Its HTTP routes, relative to `/api/v1`, with their OpenAPI paths.
+    fn routes(&self) -> OpenApiRouter {
+        OpenApiRouter::new()
+    }
+
+    /// Its consumer groups. The server applies the bus settings (attempts, deadline) of
+    /// each group.
+    fn subscriptions(&self) -> Vec<Subscription> {
+        Vec::new()
+    }
+
+    /// Starts its scheduled jobs; each ends when `stop` is cancelled.
+    fn spawn_jobs(&self, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
+        let _ = stop;
+        Vec::new()
+    }
+
+    /// Called once when the server stops accepting connections, before in-flight
+    /// requests drain: answer what is being held open (long polls, streams).
+    fn draining(&self) {}
+}
