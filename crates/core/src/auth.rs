@@ -3,6 +3,11 @@
 //! [`authenticate`] runs once per request and records what the `Authorization` header
 //! proved; the [`AuthUser`] and [`StaffUser`] extractors then demand a valid identity, so a
 //! domain crate needs no state to protect a route.
+//!
+//! The web UI's pages carry the same token in an `HttpOnly` session cookie instead, out of
+//! reach of any script on the page. A request that changes something with the cookie must
+//! also send the page's CSRF token (`X-CSRF-Token`), an HMAC of the session token that only
+//! a page the server rendered for that session knows; a cross-site request has neither.
 
 use std::sync::Arc;
 
@@ -11,9 +16,11 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
+use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use crate::ApiError;
 use crate::clock::Millis;
@@ -72,10 +79,33 @@ pub enum TokenError {
     Expired,
     #[error("the token is not valid")]
     Invalid,
+    #[error(
+        "a request that changes something with the session cookie must carry the page's X-CSRF-Token"
+    )]
+    CsrfMissing,
+}
+
+/// The cookie that carries a browser's session token.
+pub const SESSION_COOKIE: &str = "matsuri_session";
+/// The header that carries a page's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of cookie `name` among the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then_some(value)
+        })
 }
 
 /// Signs and verifies tokens with one secret.
 pub struct TokenKeys {
+    csrf: Hmac<Sha256>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -96,7 +126,12 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.leeway = 5;
+        // HMAC takes a key of any length, so the fallback is never used.
+        let mut csrf = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+        csrf.update(b"matsuri csrf ");
         Self {
+            csrf,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -126,6 +161,32 @@ impl TokenKeys {
         Ok((token, exp.saturating_mul(1000)))
     }
 
+    /// How long a token lives, in seconds.
+    pub fn ttl_seconds(&self) -> u64 {
+        u64::try_from(self.ttl_seconds).unwrap_or_default()
+    }
+
+    /// The CSRF token of a session token: needs no storage, and changes with the session.
+    pub fn csrf_token(&self, session: &str) -> String {
+        let mut mac = self.csrf.clone();
+        mac.update(session.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Whether `given` is the CSRF token of `session`, compared in constant time.
+    pub fn csrf_matches(&self, session: &str, given: &str) -> bool {
+        let Some(given) = decode_hex(given) else {
+            return false;
+        };
+        let mut mac = self.csrf.clone();
+        mac.update(session.as_bytes());
+        mac.verify_slice(&given).is_ok()
+    }
+
     /// Checks the signature, issuer and expiry (against the wall clock).
     pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
@@ -149,14 +210,42 @@ enum Authn {
     Refused(TokenError),
 }
 
-/// Middleware: reads the bearer token, if any, and records the result for the extractors.
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// What the session cookie proves: an expired or foreign cookie proves nothing (the
+/// pages then ask to sign in), and a change made with it needs the CSRF token.
+fn session_authn(keys: &TokenKeys, req: &Request) -> Authn {
+    let Some(session) = cookie(req.headers(), SESSION_COOKIE) else {
+        return Authn::Anonymous;
+    };
+    let Ok(identity) = keys.verify(session) else {
+        return Authn::Anonymous;
+    };
+    let csrf = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    if req.method().is_safe() || csrf.is_some_and(|given| keys.csrf_matches(session, given)) {
+        Authn::Valid(identity)
+    } else {
+        Authn::Refused(TokenError::CsrfMissing)
+    }
+}
+
+/// Middleware: reads the bearer token (or the session cookie), if any, and records the
+/// result for the extractors.
 pub async fn authenticate(
     State(keys): State<Arc<TokenKeys>>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let authn = match req.headers().get(header::AUTHORIZATION) {
-        None => Authn::Anonymous,
+        None => session_authn(&keys, &req),
         Some(value) => match value.to_str().ok().and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))

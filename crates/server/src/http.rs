@@ -87,8 +87,15 @@ pub fn router(c: &Components, timeout: Duration) -> anyhow::Result<Router> {
         .route("/metrics", get(metrics))
         .with_state(c.clone());
 
+    let ui = matsuri_web::router(matsuri_web::Ui {
+        keys: c.keys.clone(),
+        accounts: c.accounts.clone(),
+        session_seconds: c.keys.ttl_seconds(),
+    });
+
     Ok(Router::new()
         .merge(api)
+        .merge(ui)
         .merge(ops)
         .merge(SwaggerUi::new("/api/docs").external_url_unchecked("/api/v1/openapi.json", openapi))
         .route_layer(middleware::from_fn(track_metrics))

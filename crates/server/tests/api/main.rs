@@ -17,3 +17,4 @@ mod ops;
 mod recovery;
 mod storm;
 mod tickets;
+mod web;

@@ -1,0 +1,104 @@
+// Shared by every page: the API client (session cookie + CSRF token), texts, yen and
+// time formatting, error words from problem codes, the connection banner, the cart badge.
+
+const texts = JSON.parse(document.getElementById('texts')?.textContent || '{}');
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content || '';
+export const lang = document.body.dataset.lang || 'ja';
+export const signedIn = document.body.dataset.signedIn === 'true';
+
+export function t(key) {
+  return texts[key] || key;
+}
+
+export function yen(amount) {
+  const n = Math.trunc(Number(amount) || 0);
+  const sign = n < 0 ? '-' : '';
+  return `${sign}¥${Math.abs(n).toLocaleString('en-US')}`;
+}
+
+export function when(rfc3339) {
+  if (!rfc3339) return '';
+  return new Date(rfc3339).toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-GB');
+}
+
+// The words for a problem document: its code's text, or a general one.
+export function problemText(problem) {
+  const code = problem && problem.code;
+  return (code && texts[`error.${code}`]) || t('error.unknown');
+}
+
+const banner = () => document.getElementById('connection');
+
+// Calls the API. Answers {ok, status, body}. A lost connection shows the banner and is
+// tried again (every 1, 2, 4… up to 10 s) for reads, and for writes that carry an
+// Idempotency-Key, since those are safe to send twice.
+export async function api(method, path, body, headers = {}) {
+  const init = {
+    method,
+    credentials: 'same-origin',
+    headers: { Accept: 'application/json', ...headers },
+  };
+  if (method !== 'GET') init.headers['X-CSRF-Token'] = csrf;
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const retry = method === 'GET' || 'Idempotency-Key' in headers;
+  let pause = 1000;
+  for (;;) {
+    try {
+      const res = await fetch(`/api/v1${path}`, init);
+      banner().hidden = true;
+      const text = await res.text();
+      let parsed = null;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        parsed = null;
+      }
+      return { ok: res.ok, status: res.status, body: parsed };
+    } catch (error) {
+      banner().hidden = false;
+      if (!retry) return { ok: false, status: 0, body: { code: 'unknown' } };
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 10000);
+    }
+  }
+}
+
+// Makes an element from a tag, attributes and children (text is never parsed as HTML).
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name === 'text') node.textContent = value;
+    else node.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) {
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+  }
+  return node;
+}
+
+export function show(id, message) {
+  const node = document.getElementById(id);
+  if (node) node.textContent = message || '';
+}
+
+export async function refreshCartBadge(cart) {
+  const badge = document.getElementById('cart-badge');
+  if (!badge) return;
+  let current = cart;
+  if (!current) {
+    const res = await api('GET', '/cart');
+    if (!res.ok) return;
+    current = res.body;
+  }
+  const count = current.items.reduce((sum, line) => sum + line.quantity, 0);
+  badge.textContent = String(count);
+  badge.setAttribute('aria-label', `${count} ${t('js.items')}`);
+}
+
+if (signedIn) refreshCartBadge();

@@ -1,0 +1,44 @@
+//! The stylesheet and the ES modules, embedded in the binary so the one run command
+//! serves the whole UI with nothing installed.
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// (path under `/assets/`, content type, contents).
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/app.css"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_str!("../assets/icon.svg"),
+    ),
+    (
+        "js/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/app.js"),
+    ),
+    (
+        "js/shop.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/shop.js"),
+    ),
+];
+
+pub async fn serve(Path(path): Path<String>) -> Response {
+    let Some((_, content_type, body)) = ASSETS.iter().find(|(p, _, _)| *p == path) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut res = (*body).into_response();
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}

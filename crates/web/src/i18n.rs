@@ -1,0 +1,319 @@
+//! Japanese and English: which one a request gets (the `matsuri_lang` cookie the switch
+//! sets, else `Accept-Language`, else Japanese) and every text the pages show. Texts whose
+//! key starts with `js.` or `error.` are also handed to the pages' scripts, so what a
+//! script writes (an error in words, a status) comes from the same table.
+
+use axum::http::HeaderMap;
+
+use matsuri_core::auth::cookie;
+
+/// The cookie the language switch sets.
+pub const LANG_COOKIE: &str = "matsuri_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+impl Lang {
+    pub fn parse(code: &str) -> Option<Lang> {
+        let primary = code.split(['-', '_']).next()?.trim();
+        if primary.eq_ignore_ascii_case("ja") {
+            Some(Lang::Ja)
+        } else if primary.eq_ignore_ascii_case("en") {
+            Some(Lang::En)
+        } else {
+            None
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+
+    /// The other language, for the switch.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Ja => Lang::En,
+            Lang::En => Lang::Ja,
+        }
+    }
+
+    /// The language of a request.
+    pub fn of(headers: &HeaderMap) -> Lang {
+        if let Some(lang) = cookie(headers, LANG_COOKIE).and_then(Lang::parse) {
+            return lang;
+        }
+        let accepted = headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        preferred(accepted).unwrap_or(Lang::Ja)
+    }
+
+    /// The text of `key`; the key itself when the table lacks it (a test finds those).
+    pub fn text(self, key: &str) -> &'static str {
+        TEXTS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map_or("", |(_, ja, en)| match self {
+                Lang::Ja => ja,
+                Lang::En => en,
+            })
+    }
+
+    /// The texts the scripts use, as a JSON object.
+    pub fn script_texts(self) -> serde_json::Value {
+        let texts = TEXTS
+            .iter()
+            .filter(|(k, _, _)| k.starts_with("js.") || k.starts_with("error."))
+            .map(|(k, ja, en)| {
+                let text = if self == Lang::Ja { ja } else { en };
+                ((*k).to_owned(), serde_json::Value::from(*text))
+            });
+        serde_json::Value::Object(texts.collect())
+    }
+}
+
+/// The first language of ours in an `Accept-Language` list, by quality.
+fn preferred(accepted: &str) -> Option<Lang> {
+    let mut ranked: Vec<(f32, Lang)> = accepted
+        .split(',')
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let lang = Lang::parse(parts.next()?)?;
+            let quality = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (quality > 0.0).then_some((quality, lang))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranked.first().map(|(_, lang)| *lang)
+}
+
+/// Yen as the pages show it: `¥3,500`.
+pub fn yen(amount: i64) -> String {
+    let digits = amount.unsigned_abs().to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if amount < 0 { "-" } else { "" };
+    format!("{sign}¥{grouped}")
+}
+
+/// (key, Japanese, English).
+const TEXTS: &[(&str, &str, &str)] = &[
+    ("site.name", "祭り matsuri", "matsuri"),
+    ("nav.shop", "ショップ", "Shop"),
+    ("nav.cart", "カート", "Cart"),
+    ("nav.orders", "注文履歴", "My orders"),
+    ("nav.login", "ログイン", "Sign in"),
+    ("nav.register", "新規登録", "Sign up"),
+    ("nav.logout", "ログアウト", "Sign out"),
+    ("nav.language", "English", "日本語"),
+    ("nav.skip", "本文へ移動", "Skip to content"),
+    ("home.title", "商品一覧", "Products"),
+    ("product.add", "カートに入れる", "Add to cart"),
+    ("product.quantity", "数量", "Quantity"),
+    ("product.back", "商品一覧へ戻る", "Back to the products"),
+    ("cart.title", "ショッピングカート", "Your cart"),
+    ("cart.total", "合計", "Total"),
+    ("cart.checkout", "レジに進む", "Go to checkout"),
+    ("checkout.title", "ご注文手続き", "Checkout"),
+    ("checkout.shipping", "お届け先", "Shipping address"),
+    ("checkout.name", "お名前", "Name"),
+    ("checkout.postal_code", "郵便番号", "Postal code"),
+    ("checkout.address", "住所", "Address"),
+    ("checkout.card", "カード (テスト用)", "Card (test tokens)"),
+    (
+        "checkout.card.visa",
+        "承認される (tok_visa)",
+        "Approved (tok_visa)",
+    ),
+    (
+        "checkout.card.declined",
+        "拒否される (tok_declined)",
+        "Declined (tok_declined)",
+    ),
+    (
+        "checkout.card.gateway",
+        "決済代行エラー (tok_gateway_error)",
+        "Gateway error (tok_gateway_error)",
+    ),
+    (
+        "checkout.card.slow",
+        "時間がかかる (tok_slow)",
+        "Slow approval (tok_slow)",
+    ),
+    ("checkout.pay", "注文を確定する", "Place the order"),
+    ("orders.title", "注文履歴", "My orders"),
+    (
+        "orders.thanks",
+        "ご注文ありがとうございました",
+        "Thank you for your order",
+    ),
+    ("login.title", "ログイン", "Sign in"),
+    ("login.email", "メールアドレス", "Email"),
+    ("login.password", "パスワード", "Password"),
+    ("login.submit", "ログイン", "Sign in"),
+    (
+        "login.no_account",
+        "アカウントをお持ちでない方",
+        "No account yet?",
+    ),
+    (
+        "login.failed",
+        "メールアドレスまたはパスワードが違います。",
+        "The email or the password is wrong.",
+    ),
+    ("register.title", "新規登録", "Create an account"),
+    ("register.name", "お名前", "Name"),
+    ("register.submit", "登録する", "Sign up"),
+    (
+        "register.password_hint",
+        "8〜128文字",
+        "8 to 128 characters",
+    ),
+    (
+        "register.taken",
+        "このメールアドレスはすでに登録されています。",
+        "This email is already registered.",
+    ),
+    (
+        "register.invalid",
+        "入力内容を確認してください。",
+        "Please check what you entered.",
+    ),
+    ("js.loading", "読み込み中…", "Loading…"),
+    (
+        "js.offline",
+        "接続が切れました。再接続しています…",
+        "The connection was lost. Retrying…",
+    ),
+    ("js.in_stock", "在庫", "In stock"),
+    ("js.sold_out", "売り切れ", "Sold out"),
+    ("js.added", "カートに追加しました", "Added to your cart"),
+    ("js.remove", "削除", "Remove"),
+    ("js.cart_empty", "カートは空です。", "Your cart is empty."),
+    ("js.no_orders", "まだ注文はありません。", "No orders yet."),
+    ("js.paying", "決済しています…", "Paying…"),
+    ("js.status.paid", "支払い済み", "Paid"),
+    (
+        "js.status.pending_payment",
+        "支払い待ち",
+        "Awaiting payment",
+    ),
+    ("js.status.payment_failed", "支払い失敗", "Payment failed"),
+    ("js.items", "点", "items"),
+    ("js.total", "合計", "Total"),
+    ("js.subtotal", "小計", "Subtotal"),
+    ("js.tax", "消費税 (10%)", "Consumption tax (10%)"),
+    ("js.order_number", "注文番号", "Order number"),
+    ("js.order_status", "状態", "Status"),
+    ("js.order_date", "日時", "Date"),
+    (
+        "error.out_of_stock",
+        "在庫が足りません。",
+        "Not enough stock.",
+    ),
+    (
+        "error.payment_declined",
+        "カードが承認されませんでした。別のカードをお試しください。カートはそのままです。",
+        "The card was declined. Try another card; your cart is kept.",
+    ),
+    (
+        "error.payment_gateway_error",
+        "決済代行会社でエラーが起きました。請求はされていません。もう一度お試しください。",
+        "The payment gateway failed; nothing was charged. Please try again.",
+    ),
+    (
+        "error.cart_empty",
+        "カートが空です。",
+        "Your cart is empty.",
+    ),
+    (
+        "error.product_not_found",
+        "この商品は見つかりません。",
+        "This product no longer exists.",
+    ),
+    (
+        "error.validation_failed",
+        "入力内容を確認してください。",
+        "Please check what you entered.",
+    ),
+    (
+        "error.unauthorized",
+        "ログインしてください。",
+        "Please sign in.",
+    ),
+    (
+        "error.seat_unavailable",
+        "この席はたった今ほかの方に取られました。",
+        "This seat was just taken.",
+    ),
+    (
+        "error.reservation_expired",
+        "確保の期限が切れました。",
+        "The hold has expired.",
+    ),
+    (
+        "error.insufficient_balance",
+        "ウォレットの残高が足りません。",
+        "The wallet balance is too low.",
+    ),
+    (
+        "error.rate_limited",
+        "少し待ってからお試しください。",
+        "Please wait a moment and try again.",
+    ),
+    (
+        "error.unknown",
+        "問題が起きました。もう一度お試しください。",
+        "Something went wrong. Please try again.",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_language_follows_the_cookie_then_the_browser() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(Lang::of(&headers), Lang::Ja);
+        headers.insert(
+            "accept-language",
+            "fr;q=1, en-GB;q=0.8, ja;q=0.5".parse().unwrap(),
+        );
+        assert_eq!(Lang::of(&headers), Lang::En);
+        headers.insert("cookie", "x=1; matsuri_lang=ja".parse().unwrap());
+        assert_eq!(Lang::of(&headers), Lang::Ja);
+    }
+
+    #[test]
+    fn yen_is_grouped() {
+        assert_eq!(yen(3_500), "¥3,500");
+        assert_eq!(yen(0), "¥0");
+        assert_eq!(yen(1_234_567), "¥1,234,567");
+        assert_eq!(yen(-500), "-¥500");
+    }
+
+    #[test]
+    fn every_text_has_both_languages_once() {
+        let mut keys = std::collections::HashSet::new();
+        for (key, ja, en) in TEXTS {
+            assert!(keys.insert(key), "{key} twice");
+            assert!(!ja.is_empty() && !en.is_empty(), "{key}");
+        }
+    }
+}

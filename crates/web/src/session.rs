@@ -1,0 +1,247 @@
+//! Signing in, up and out from the browser, and the language switch. The forms post here
+//! (they work without script); a successful sign-in sets the session cookie, `HttpOnly`
+//! so no script can read the token, `SameSite=Strict` so no other site's page sends it,
+//! and `Secure` when the request came over TLS.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use matsuri_accounts::{AccountError, NewUser};
+use matsuri_core::auth::{SESSION_COOKIE, cookie};
+
+use crate::Ui;
+use crate::i18n::{LANG_COOKIE, Lang};
+use crate::pages::{Page, render};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// Where to go after a form: a path on this site, never another host.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path
+        }
+        _ => "/",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    page: Page,
+    next: String,
+    email: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct RegisterPage {
+    page: Page,
+    next: String,
+    email: String,
+    name: String,
+    error: Option<&'static str>,
+    field_errors: Vec<(String, String)>,
+}
+
+pub async fn login_form(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Query(next): Query<Next>,
+) -> Response {
+    let page = Page::new(&ui, &headers, "login");
+    render(&LoginPage {
+        page,
+        next: safe_next(next.next.as_deref()).to_owned(),
+        email: String::new(),
+        error: None,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref()).to_owned();
+    if form.email.len() <= 254 && form.password.len() <= 1024 {
+        match ui.accounts.login(&form.email, &form.password).await {
+            Ok(session) => return signed_in(&ui, &headers, &session.token, &next),
+            Err(AccountError::InvalidCredentials) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "signing in from the web UI failed");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        }
+    }
+    let page = Page::new(&ui, &headers, "login");
+    let error = Some(page.t("login.failed"));
+    let mut res = render(&LoginPage {
+        page,
+        next,
+        email: form.email,
+        error,
+    });
+    *res.status_mut() = StatusCode::UNAUTHORIZED;
+    res
+}
+
+pub async fn register_form(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Query(next): Query<Next>,
+) -> Response {
+    let page = Page::new(&ui, &headers, "register");
+    render(&RegisterPage {
+        page,
+        next: safe_next(next.next.as_deref()).to_owned(),
+        email: String::new(),
+        name: String::new(),
+        error: None,
+        field_errors: Vec::new(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RegisterForm {
+    email: String,
+    password: String,
+    name: String,
+    next: Option<String>,
+}
+
+pub async fn register(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Form(form): Form<RegisterForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref()).to_owned();
+    let outcome = match NewUser::parse(&form.email, &form.password, &form.name) {
+        Ok(new) => ui.accounts.register(new).await,
+        Err(e) => Err(e),
+    };
+    let page = Page::new(&ui, &headers, "register");
+    let (status, error, field_errors) = match outcome {
+        Ok(session) => return signed_in(&ui, &headers, &session.token, &next),
+        Err(AccountError::EmailTaken) => (StatusCode::CONFLICT, page.t("register.taken"), vec![]),
+        Err(AccountError::Invalid(errors)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page.t("register.invalid"),
+            errors.into_iter().map(|e| (e.field, e.message)).collect(),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "signing up from the web UI failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut res = render(&RegisterPage {
+        page,
+        next,
+        email: form.email,
+        name: form.name,
+        error: Some(error),
+        field_errors,
+    });
+    *res.status_mut() = status;
+    res
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+/// Signs out: the form carries the page's CSRF token, so another site cannot sign anyone
+/// out.
+pub async fn logout(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let Some(session) = cookie(&headers, SESSION_COOKIE) else {
+        return Redirect::to("/").into_response();
+    };
+    if !ui.keys.csrf_matches(session, &form.csrf) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let cookie = session_cookie(&headers, "", 0);
+    with_cookie(Redirect::to("/"), cookie)
+}
+
+pub async fn switch_language(
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(next): Query<Next>,
+) -> Response {
+    let lang = Lang::parse(&code).unwrap_or(Lang::Ja);
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
+        lang.code(),
+        secure_suffix(&headers)
+    );
+    with_cookie(Redirect::to(safe_next(next.next.as_deref())), cookie)
+}
+
+fn signed_in(ui: &Ui, headers: &HeaderMap, token: &str, next: &str) -> Response {
+    let cookie = session_cookie(headers, token, ui.session_seconds);
+    with_cookie(Redirect::to(next), cookie)
+}
+
+fn session_cookie(headers: &HeaderMap, token: &str, max_age: u64) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
+        secure_suffix(headers)
+    )
+}
+
+/// `; Secure` when the request came over TLS (directly or through a proxy that says so).
+fn secure_suffix(headers: &HeaderMap) -> &'static str {
+    let forwarded = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok());
+    if forwarded.is_some_and(|p| p.eq_ignore_ascii_case("https")) {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+fn with_cookie(redirect: Redirect, cookie: String) -> Response {
+    let mut res = redirect.into_response();
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(header::SET_COOKIE, value);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed() {
+        assert_eq!(safe_next(Some("/cart")), "/cart");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}
