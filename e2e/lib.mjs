@@ -39,15 +39,16 @@ export async function open(browser, { locale = 'ja', viewport } = {}) {
   const problems = [];
   page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
   page.on('console', (message) => {
-    if (message.type() !== 'error') return;
+    if (message.type() !== 'error' || page.offline) return;
     // The browser logs every API refusal the page handles (a declined card, a seat just
     // taken) as a failed load; those are answers, not faults.
     const refusal = /status of 4\d\d/.test(message.text()) && message.location().url.includes('/api/v1/');
     if (!refusal) problems.push(`console: ${message.text()}`);
   });
   page.on('requestfailed', (request) => {
-    // A navigation away cancels what the old page still had in flight.
-    if (request.failure()?.errorText !== 'net::ERR_ABORTED') {
+    // A navigation away cancels what the old page still had in flight; a journey that
+    // takes the network away (page.offline) expects what fails meanwhile.
+    if (request.failure()?.errorText !== 'net::ERR_ABORTED' && !page.offline) {
       problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`);
     }
   });
@@ -56,6 +57,16 @@ export async function open(browser, { locale = 'ja', viewport } = {}) {
   });
   page.problems = problems;
   return { context, page };
+}
+
+// Takes the network away until `back` is called.
+export async function goOffline(page) {
+  page.offline = true;
+  await page.context().setOffline(true);
+  return async () => {
+    await page.context().setOffline(false);
+    page.offline = false;
+  };
 }
 
 export function noProblems(page) {

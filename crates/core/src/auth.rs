@@ -326,6 +326,29 @@ mod tests {
     }
 
     #[test]
+    fn csrf_tokens_belong_to_their_session() {
+        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 60);
+        let token = keys.csrf_token("session-a");
+        assert_eq!(token.len(), 64);
+        assert!(keys.csrf_matches("session-a", &token));
+        assert!(!keys.csrf_matches("session-b", &token));
+        assert!(!keys.csrf_matches("session-a", &token[..62]));
+        assert!(!keys.csrf_matches("session-a", "zz"));
+        let other = TokenKeys::new(b"another-secret-another-secret-xx", 60);
+        assert!(!other.csrf_matches("session-a", &token));
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append(header::COOKIE, "a=1; matsuri_session=tok".parse().unwrap());
+        headers.append(header::COOKIE, "b=2".parse().unwrap());
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie(&headers, "b"), Some("2"));
+        assert_eq!(cookie(&headers, "matsuri"), None);
+    }
+
+    #[test]
     fn expired_and_foreign_tokens_are_refused() {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 60);
         let user = UserId::generate();

@@ -27,6 +27,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../assets/js/shop.js"),
     ),
+    (
+        "js/tickets.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/tickets.js"),
+    ),
+    (
+        "js/staff.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/staff.js"),
+    ),
 ];
 
 pub async fn serve(Path(path): Path<String>) -> Response {

@@ -45,6 +45,14 @@ pub fn router(ui: Ui) -> Router {
         .route("/checkout", get(pages::checkout))
         .route("/orders", get(pages::orders))
         .route("/orders/{number}", get(pages::order))
+        .route("/events", get(pages::events))
+        .route("/events/{id}", get(pages::event))
+        .route("/tickets", get(pages::my_tickets))
+        .route(
+            "/staff",
+            get(|| async { axum::response::Redirect::to("/staff/products") }),
+        )
+        .route("/staff/{view}", get(pages::staff))
         .route("/login", get(session::login_form).post(session::login))
         .route(
             "/register",

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
+use matsuri_core::Role;
 use matsuri_core::auth::{SESSION_COOKIE, cookie};
 
 use crate::Ui;
@@ -17,9 +18,12 @@ use crate::i18n::Lang;
 /// What every page knows about the request it answers.
 pub struct Page {
     pub lang: Lang,
+    /// The script of the page (`shop`, `tickets`, `staff`; `/assets/js/<module>.js`).
+    pub module: &'static str,
     /// The view its script draws (`home`, `cart`, …).
     pub view: &'static str,
     pub signed_in: bool,
+    pub staff: bool,
     /// The CSRF token of the session, for the scripts' changes; empty when signed out.
     pub csrf: String,
     /// The texts the scripts use, as JSON safe inside a `<script type="application/json">`.
@@ -27,15 +31,19 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn new(ui: &Ui, headers: &HeaderMap, view: &'static str) -> Self {
+    pub fn new(ui: &Ui, headers: &HeaderMap, module: &'static str, view: &'static str) -> Self {
         let lang = Lang::of(headers);
         let session = cookie(headers, SESSION_COOKIE)
             .and_then(|token| ui.keys.verify(token).ok().map(|who| (token, who)));
         let texts = lang.script_texts().to_string().replace('<', "\\u003c");
         Page {
             lang,
+            module,
             view,
             signed_in: session.is_some(),
+            staff: session
+                .as_ref()
+                .is_some_and(|(_, who)| who.role == Role::Staff),
             csrf: session
                 .map(|(token, _)| ui.keys.csrf_token(token))
                 .unwrap_or_default(),
@@ -61,6 +69,20 @@ struct ShopPage {
     subject: String,
 }
 
+#[derive(Template)]
+#[template(path = "tickets.html")]
+struct TicketsPage {
+    page: Page,
+    /// The event the view is about, if any.
+    subject: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff.html")]
+struct StaffPage {
+    page: Page,
+}
+
 /// Renders a template as a page that is never cached (it shows who is signed in).
 pub fn render(template: &impl Template) -> Response {
     match template.render() {
@@ -77,34 +99,89 @@ pub fn render(template: &impl Template) -> Response {
     }
 }
 
-fn shop_page(ui: &Ui, headers: &HeaderMap, view: &'static str, subject: String) -> Response {
-    render(&ShopPage {
-        page: Page::new(ui, headers, view),
-        subject,
-    })
+/// Who may see a page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    Everyone,
+    SignedIn,
+    Staff,
 }
 
-/// A page for signed-in users only: the sign-in form first, then back here.
-fn private_page(
+/// Why a page is not shown: the visitor must sign in first (then come back to the path),
+/// or the page is for staff.
+enum Refusal {
+    SignIn(String),
+    StaffOnly,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::SignIn(next) => Redirect::to(&format!("/login?next={next}")).into_response(),
+            Refusal::StaffOnly => (StatusCode::FORBIDDEN, "staff only").into_response(),
+        }
+    }
+}
+
+/// The page of `view` for `audience`, or why not.
+fn gate(
     ui: &Ui,
     headers: &HeaderMap,
-    view: &'static str,
+    (module, view): (&'static str, &'static str),
+    audience: Audience,
     path: &str,
-    subject: String,
-) -> Response {
-    let page = Page::new(ui, headers, view);
-    if !page.signed_in {
-        let next: String = path
+) -> Result<Page, Refusal> {
+    let page = Page::new(ui, headers, module, view);
+    if audience != Audience::Everyone && !page.signed_in {
+        let next = path
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || "/-_".contains(*c))
             .collect();
-        return Redirect::to(&format!("/login?next={next}")).into_response();
+        return Err(Refusal::SignIn(next));
     }
-    render(&ShopPage { page, subject })
+    if audience == Audience::Staff && !page.staff {
+        return Err(Refusal::StaffOnly);
+    }
+    Ok(page)
+}
+
+fn shop(
+    ui: &Ui,
+    headers: &HeaderMap,
+    view: &'static str,
+    audience: Audience,
+    path: &str,
+    subject: String,
+) -> Response {
+    match gate(ui, headers, ("shop", view), audience, path) {
+        Ok(page) => render(&ShopPage { page, subject }),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+fn tickets(
+    ui: &Ui,
+    headers: &HeaderMap,
+    view: &'static str,
+    audience: Audience,
+    path: &str,
+    subject: String,
+) -> Response {
+    match gate(ui, headers, ("tickets", view), audience, path) {
+        Ok(page) => render(&TicketsPage { page, subject }),
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 pub async fn home(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    shop_page(&ui, &headers, "home", String::new())
+    shop(
+        &ui,
+        &headers,
+        "home",
+        Audience::Everyone,
+        "/",
+        String::new(),
+    )
 }
 
 pub async fn product(
@@ -112,19 +189,40 @@ pub async fn product(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    shop_page(&ui, &headers, "product", id)
+    shop(&ui, &headers, "product", Audience::Everyone, "/", id)
 }
 
 pub async fn cart(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    private_page(&ui, &headers, "cart", "/cart", String::new())
+    shop(
+        &ui,
+        &headers,
+        "cart",
+        Audience::SignedIn,
+        "/cart",
+        String::new(),
+    )
 }
 
 pub async fn checkout(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    private_page(&ui, &headers, "checkout", "/checkout", String::new())
+    shop(
+        &ui,
+        &headers,
+        "checkout",
+        Audience::SignedIn,
+        "/checkout",
+        String::new(),
+    )
 }
 
 pub async fn orders(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    private_page(&ui, &headers, "orders", "/orders", String::new())
+    shop(
+        &ui,
+        &headers,
+        "orders",
+        Audience::SignedIn,
+        "/orders",
+        String::new(),
+    )
 }
 
 pub async fn order(
@@ -133,5 +231,62 @@ pub async fn order(
     Path(number): Path<String>,
 ) -> Response {
     let path = format!("/orders/{number}");
-    private_page(&ui, &headers, "order", &path, number)
+    shop(&ui, &headers, "order", Audience::SignedIn, &path, number)
+}
+
+pub async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+    tickets(
+        &ui,
+        &headers,
+        "events",
+        Audience::Everyone,
+        "/events",
+        String::new(),
+    )
+}
+
+pub async fn event(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    tickets(&ui, &headers, "event", Audience::Everyone, "/events", id)
+}
+
+pub async fn my_tickets(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+    tickets(
+        &ui,
+        &headers,
+        "tickets",
+        Audience::SignedIn,
+        "/tickets",
+        String::new(),
+    )
+}
+
+/// `/staff/{view}`: products, events, consumers, invoices, mails, gate.
+pub async fn staff(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Path(view): Path<String>,
+) -> Response {
+    let view = match view.as_str() {
+        "products" => "staff-products",
+        "events" => "staff-events",
+        "consumers" => "staff-consumers",
+        "invoices" => "staff-invoices",
+        "mails" => "staff-mails",
+        "gate" => "staff-gate",
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match gate(
+        &ui,
+        &headers,
+        ("staff", view),
+        Audience::Staff,
+        "/staff/products",
+    ) {
+        Ok(page) => render(&StaffPage { page }),
+        Err(refusal) => refusal.into_response(),
+    }
 }

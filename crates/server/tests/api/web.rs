@@ -121,6 +121,17 @@ async fn the_session_cookie_needs_the_csrf_token_to_change_things(backend: Backe
         .await
         .unwrap();
     assert_eq!(me.status(), StatusCode::OK, "reads need no CSRF token");
+    let staff_page = browser()
+        .get(format!("{}/staff/consumers", app.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        staff_page.status(),
+        StatusCode::FORBIDDEN,
+        "a customer on a staff page"
+    );
 
     let page = browser()
         .get(format!("{}/cart", app.base))

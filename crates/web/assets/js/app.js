@@ -6,8 +6,10 @@ const csrf = document.querySelector('meta[name="csrf-token"]')?.content || '';
 export const lang = document.body.dataset.lang || 'ja';
 export const signedIn = document.body.dataset.signedIn === 'true';
 
-export function t(key) {
-  return texts[key] || key;
+// The text of `key`, with `{name}` replaced by `values.name`.
+export function t(key, values = {}) {
+  const text = texts[key] || key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ''));
 }
 
 export function yen(amount) {
