@@ -89,6 +89,7 @@ export async function look(page, name) {
 }
 
 let counter = 0;
+let registered = false;
 export function uniqueEmail(tag) {
   counter += 1;
   return `${tag}-${Date.now()}-${process.pid}-${counter}@example.com`;
@@ -99,6 +100,10 @@ export async function register(page, { name, email, password = 'correct horse ba
   await page.getByLabel(/お名前|Name/).fill(name);
   await page.getByLabel(/メールアドレス|Email/).fill(email);
   await page.getByLabel(/パスワード|Password/).fill(password);
+  if (!registered) {
+    registered = true;
+    await look(page, 'register');
+  }
   await page.getByRole('button', { name: /登録する|Sign up/ }).click();
   await page.waitForURL(`${base}/`);
 }

@@ -5,7 +5,10 @@ import net from 'node:net';
 
 export function startSmtp(port) {
   const received = [];
+  const sockets = new Set();
   const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
     let buffer = '';
     let inData = false;
     let message = '';
@@ -40,6 +43,11 @@ export function startSmtp(port) {
     socket.on('error', () => {});
   });
   return new Promise((resolve) => {
-    server.listen(port, '127.0.0.1', () => resolve({ received, close: () => server.close() }));
+    // matsuri keeps its SMTP connections pooled: closing ends them too.
+    const close = () => {
+      server.close();
+      for (const socket of sockets) socket.destroy();
+    };
+    server.listen(port, '127.0.0.1', () => resolve({ received, close }));
   });
 }

@@ -18,6 +18,8 @@ async function admitted(locale, tag) {
   const { context, page } = await open(browser, { locale });
   await register(page, { name: tag, email: uniqueEmail(tag) });
   await page.goto(`${base}/events`);
+  await page.locator('#events li a').first().waitFor();
+  await look(page, `${locale}-events-${tag}`);
   await page.locator('#events li a').first().click();
   await page.getByRole('button', { name: /待機列に並ぶ|Join the queue/ }).click();
   // The waiting room moves on by itself once the scheduler admits the fan.

@@ -24,6 +24,26 @@ pub struct Next {
     next: Option<String>,
 }
 
+/// Whether a form post came from a page of this site: a browser names the page's origin,
+/// and another site's page (a forged sign-in, sign-up or sign-out) names its own.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        // Browsers send Origin with every POST; a client without one is no cross-site page.
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    origin_host.is_some() && origin_host == host
+}
+
+fn cross_site() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "this form may only be sent from this site",
+    )
+        .into_response()
+}
+
 /// Where to go after a form: a path on this site, never another host.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
@@ -80,6 +100,9 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    if !same_origin(&headers) {
+        return cross_site();
+    }
     let next = safe_next(form.next.as_deref()).to_owned();
     if form.email.len() <= 254 && form.password.len() <= 1024 {
         match ui.accounts.login(&form.email, &form.password).await {
@@ -132,6 +155,9 @@ pub async fn register(
     headers: HeaderMap,
     Form(form): Form<RegisterForm>,
 ) -> Response {
+    if !same_origin(&headers) {
+        return cross_site();
+    }
     let next = safe_next(form.next.as_deref()).to_owned();
     let outcome = match NewUser::parse(&form.email, &form.password, &form.name) {
         Ok(new) => ui.accounts.register(new).await,
@@ -178,7 +204,7 @@ pub async fn logout(
     let Some(session) = cookie(&headers, SESSION_COOKIE) else {
         return Redirect::to("/").into_response();
     };
-    if !ui.keys.csrf_matches(session, &form.csrf) {
+    if !same_origin(&headers) || !ui.keys.csrf_matches(session, &form.csrf) {
         return StatusCode::FORBIDDEN.into_response();
     }
     let cookie = session_cookie(&headers, "", 0);
@@ -235,6 +261,22 @@ fn with_cookie(redirect: Redirect, cookie: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forms_from_other_sites_are_told_apart() {
+        let headers = |origin: Option<&str>| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+            if let Some(origin) = origin {
+                h.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+            }
+            h
+        };
+        assert!(same_origin(&headers(Some("http://127.0.0.1:8080"))));
+        assert!(same_origin(&headers(None)));
+        assert!(!same_origin(&headers(Some("https://evil.example"))));
+        assert!(!same_origin(&headers(Some("null"))));
+    }
 
     #[test]
     fn only_paths_of_this_site_are_followed() {
