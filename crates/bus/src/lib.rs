@@ -10,6 +10,7 @@
 mod admin;
 mod nats;
 mod routes;
+mod subscription;
 mod worker;
 
 use std::collections::HashSet;
@@ -24,7 +25,8 @@ use matsuri_db::{Conn, Migration, MigrationSet, Param, Together};
 pub use admin::{BusAdmin, ConsumerStats, DeadLetter};
 pub use nats::NatsLink;
 pub use routes::routes;
-pub use worker::{Bus, Subscription, Transport, backoff_ms};
+pub use subscription::Subscription;
+pub use worker::{Bus, Transport, backoff_ms};
 
 /// An event as a consumer receives it.
 #[derive(Debug, Clone)]

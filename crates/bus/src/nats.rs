@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::Mutex;
 
-use crate::worker::Logged;
-use crate::{Event, Subscription};
+use crate::Event;
+use crate::subscription::{Logged, Subscription};
 
 /// A connection to JetStream and the stream this deployment uses.
 pub struct NatsLink {
