@@ -220,19 +220,46 @@ pub fn problem_response(
     res
 }
 
-/// Answers with a stored answer (a replay for an `Idempotency-Key`), byte for byte: JSON
-/// for a success, a problem document otherwise.
-pub fn stored_answer(status: u16, body: String) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let content_type = if status.is_success() {
-        "application/json"
-    } else {
-        PROBLEM_CONTENT_TYPE
-    };
-    let mut res = (status, body).into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    res
+/// An answer as stored for an `Idempotency-Key`, to be replayed byte for byte: the
+/// storage keeps a status and a body and knows nothing of HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+impl StoredResponse {
+    /// A success as stored for its key: `value` as JSON.
+    pub fn json(status: StatusCode, value: &impl Serialize) -> Self {
+        Self {
+            status: status.as_u16(),
+            body: serde_json::to_string(value).unwrap_or_default(),
+        }
+    }
+
+    /// A refusal as stored for its key: the problem document the client was given.
+    pub fn refusal(err: &ApiError) -> Self {
+        Self {
+            status: err.status().as_u16(),
+            body: serde_json::to_string(&err.problem()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The stored answer, byte for byte: JSON for a success, a problem document otherwise.
+impl IntoResponse for StoredResponse {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let content_type = if status.is_success() {
+            "application/json"
+        } else {
+            PROBLEM_CONTENT_TYPE
+        };
+        let mut res = (status, self.body).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        res
+    }
 }
 
 #[cfg(test)]

@@ -11,46 +11,12 @@ use std::time::Duration;
 
 use std::collections::HashSet;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Conn, Db, Param, Together};
-use matsuri_core::error::stored_answer;
-use matsuri_core::{ApiError, SharedClock};
-
-/// A stored answer to replay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub body: String,
-}
-
-impl StoredResponse {
-    /// A success as stored for its key: `value` as JSON.
-    pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Self {
-        Self {
-            status: status.as_u16(),
-            body: serde_json::to_string(value).unwrap_or_default(),
-        }
-    }
-
-    /// A refusal as stored for its key: the problem document the client was given.
-    pub fn refusal(err: &ApiError) -> Self {
-        Self {
-            status: err.status().as_u16(),
-            body: serde_json::to_string(&err.problem()).unwrap_or_default(),
-        }
-    }
-}
-
-/// The stored answer, byte for byte.
-impl IntoResponse for StoredResponse {
-    fn into_response(self) -> Response {
-        stored_answer(self.status, self.body)
-    }
-}
+use matsuri_core::SharedClock;
+use matsuri_core::error::StoredResponse;
 
 /// What claiming a key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,20 +59,6 @@ impl KeyLink<'_> {
                 Param::from(resource_id),
             ],
         );
-    }
-}
-
-impl KeyState {
-    /// The answer for a key an earlier request used: that request's answer again, 422
-    /// `idempotency_key_reused` for a different request, 409 `idempotency_key_in_use`
-    /// while it still runs. `None` when this request claimed the key.
-    pub fn earlier_answer(self) -> Option<Response> {
-        match self {
-            KeyState::Claimed => None,
-            KeyState::Replay(stored) => Some(stored.into_response()),
-            KeyState::Mismatch => Some(ApiError::idempotency_key_reused().into_response()),
-            KeyState::InProgress => Some(ApiError::idempotency_key_in_use().into_response()),
-        }
     }
 }
 
@@ -281,37 +233,6 @@ impl IdempotencyStore {
         .execute(self.db.writer())
         .await
         .map(|_| ())
-    }
-
-    /// Stores `stored` for the claimed key and answers with it.
-    pub async fn answer(
-        &self,
-        user_id: &str,
-        scope: &str,
-        key: &str,
-        stored: StoredResponse,
-    ) -> Response {
-        if let Err(e) = self.complete(user_id, scope, key, &stored).await {
-            tracing::warn!(error = %e, "could not store an idempotent answer");
-        }
-        stored.into_response()
-    }
-
-    /// Ends the claimed key of a refused request. A failure that is no answer (500, 503)
-    /// gives the key back unless the request created something, whose settling answers
-    /// it; any other refusal is stored and replayed from then on.
-    pub async fn refuse(&self, user_id: &str, scope: &str, key: &str, err: ApiError) -> Response {
-        if matches!(
-            err.status(),
-            StatusCode::INTERNAL_SERVER_ERROR | StatusCode::SERVICE_UNAVAILABLE
-        ) {
-            if let Err(e) = self.release(user_id, scope, key).await {
-                tracing::warn!(error = %e, "could not release an idempotency key");
-            }
-            return err.into_response();
-        }
-        self.answer(user_id, scope, key, StoredResponse::refusal(&err))
-            .await
     }
 
     /// Stores the answer for whichever key created `resource_id`, if one did and it has no

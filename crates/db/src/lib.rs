@@ -18,7 +18,7 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 
-pub use idempotency::{IdempotencyStore, KeyLink, KeyState, NewKey, StoredResponse, fingerprint};
+pub use idempotency::{IdempotencyStore, KeyLink, KeyState, NewKey, fingerprint};
 pub use migrate::{Migration, MigrationSet};
 pub use sqlx::AnyConnection as Conn;
 pub use together::{Param, Together};

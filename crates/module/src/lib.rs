@@ -1,9 +1,12 @@
 //! The one face a domain crate shows the server (`architecture.md` §2): its routes with
 //! their OpenAPI paths and tag, its bus subscriptions, its scheduled jobs and what it does
-//! when the server starts to drain. The server composes the running system from a list
+//! when the server starts to drain; and the `Idempotency-Key` sequence its routes share
+//! ([`idempotency`]). The server composes the running system from a list
 //! of modules (`crates/server/src/components.rs`), so adding a domain is one entry there
 //! and one for its `MIGRATIONS` beside the others (migrations run before any service is
 //! built, so they are a crate's static, not part of this face).
+
+pub mod idempotency;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -5,10 +5,11 @@ use std::collections::HashSet;
 use axum::http::StatusCode;
 use tracing::Instrument;
 
+use matsuri_core::error::StoredResponse;
 use matsuri_core::ids::{UserId, parse_uuid};
 use matsuri_core::timefmt::rfc3339;
 use matsuri_core::{ApiError, CURRENCY, FieldError, Yen};
-use matsuri_db::{IdempotencyStore, KeyLink, Param, StoredResponse, Together};
+use matsuri_db::{IdempotencyStore, KeyLink, Param, Together};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
 use crate::gate::{Answer, Claim, Held};

@@ -2,7 +2,6 @@
 //! and map the result.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +13,7 @@ use utoipa_axum::routes;
 use matsuri_core::extract::integer;
 use matsuri_core::page::{Page, PageQuery};
 use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
-use matsuri_db::{KeyLink, StoredResponse, fingerprint};
+use matsuri_module::idempotency::{Keyed, Refused};
 
 use crate::catalog::NewProduct;
 use crate::{
@@ -222,8 +221,6 @@ async fn remove_cart_item(
 }
 
 const ORDER_SCOPE: &str = "orders";
-/// How long a request waits for another one with the same key to finish.
-const KEY_WAIT: Duration = Duration::from_secs(30);
 
 /// Check out the cart (or `items`) and pay.
 #[utoipa::path(post, path = "/orders", tag = "shop", security(("bearer" = [])), request_body = CreateOrderRequest,
@@ -257,68 +254,43 @@ async fn create_order(
         Ok(request) => request,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let Some(key) = key else {
-        return match shop.checkout(&who.user_id, request, None, None).await {
-            Ok(order) => (StatusCode::CREATED, Json(order)).into_response(),
-            Err(e) => ApiError::from(e).into_response(),
-        };
-    };
-
-    let user_id = who.user_id.as_str();
-    let print = fingerprint(&serde_json::to_vec(&body).unwrap_or_default());
-    let store = shop.idempotency();
-    // A checkout refused before anything changes (the common answer in a stampede) is
-    // answered and remembered for its key in a single write.
-    let checked = match shop.precheck(&who.user_id, &request).await {
-        Ok(checked) => Some(checked),
-        Err(e) => {
-            let err = ApiError::from(e);
-            if err.status().is_server_error() {
-                return err.into_response();
-            }
-            let stored = StoredResponse::refusal(&err);
-            match store
-                .record_answer(user_id, ORDER_SCOPE, &key, &print, &stored)
-                .await
-            {
-                Ok(true) => return stored.into_response(),
-                // The key was used before: claiming it below replays, refuses or waits.
-                Ok(false) => None,
-                Err(e) => return ApiError::internal(e).into_response(),
-            }
-        }
-    };
-    match store
-        .claim_or_wait(user_id, ORDER_SCOPE, &key, &print, KEY_WAIT)
-        .await
-    {
-        Err(e) => return ApiError::internal(e).into_response(),
-        Ok(state) => {
-            if let Some(answer) = state.earlier_answer() {
-                return answer;
+    let keyed = Keyed::new(
+        shop.idempotency(),
+        who.user_id.as_str(),
+        ORDER_SCOPE,
+        key.as_deref(),
+        &body,
+    );
+    // A keyed checkout refused before anything changes (the common answer in a stampede)
+    // is answered and remembered for its key in a single write.
+    let mut checked = None;
+    if key.is_some() {
+        match shop.precheck(&who.user_id, &request).await {
+            Ok(lines) => checked = Some(lines),
+            Err(e) => {
+                if let Some(answer) = keyed.refuse_early(ApiError::from(e)).await {
+                    return answer;
+                }
             }
         }
     }
-    let link = KeyLink {
-        user_id,
-        scope: ORDER_SCOPE,
-        key: &key,
-    };
-    match shop
-        .checkout(&who.user_id, request, checked, Some(link))
-        .await
-    {
-        // An order was made with the key, and settling it stored this answer for the key.
-        Ok(order) => StoredResponse::json(StatusCode::CREATED, &order).into_response(),
-        Err(e) if e.is_settled() => StoredResponse::refusal(&ApiError::from(e)).into_response(),
-        // A failure that is no answer gives the key back unless an order was made with
-        // it, in which case the recovery sweep stores the final answer.
-        Err(e) => {
-            store
-                .refuse(user_id, ORDER_SCOPE, &key, ApiError::from(e))
+    let (shop, user) = (&shop, &who.user_id);
+    keyed
+        .run(StatusCode::CREATED, |link| async move {
+            shop.checkout(user, request, checked, link)
                 .await
-        }
-    }
+                .map_err(|e| {
+                    // A payment failure stored its answer for the key while settling the
+                    // order; any other failure gives the key back unless an order was
+                    // made with it, in which case the recovery sweep answers it.
+                    if e.is_settled() {
+                        Refused::Settled(e.into())
+                    } else {
+                        Refused::unsettled(e)
+                    }
+                })
+        })
+        .await
 }
 
 /// The caller's orders, newest first.

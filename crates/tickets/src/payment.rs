@@ -12,8 +12,9 @@ use axum::http::StatusCode;
 
 use matsuri_core::ApiError;
 use matsuri_core::clock::Millis;
+use matsuri_core::error::StoredResponse;
 use matsuri_core::timefmt::rfc3339;
-use matsuri_db::{IdempotencyStore, KeyLink, Param, StoredResponse, Together, Tx};
+use matsuri_db::{IdempotencyStore, KeyLink, Param, Together, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
 use crate::holds::{ReservationRow, end_holds};

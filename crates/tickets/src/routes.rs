@@ -14,7 +14,8 @@ use utoipa_axum::routes;
 use matsuri_core::extract::integer;
 use matsuri_core::page::{Page, PageQuery};
 use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
-use matsuri_db::{KeyLink, fingerprint};
+use matsuri_db::fingerprint;
+use matsuri_module::idempotency::{Keyed, Refused, earlier_answer};
 
 use crate::events::SectionRequest;
 use crate::{
@@ -321,8 +322,6 @@ async fn cancel_reservation(
 
 const PAYMENT_SCOPE: &str = "ticket-payment";
 const WALLET_SCOPE: &str = "wallet-charge";
-/// How long a request waits for another one with the same key to finish.
-const KEY_WAIT: Duration = Duration::from_secs(30);
 
 /// Pay for a hold by card or wallet; the tickets are issued at once.
 #[utoipa::path(post, path = "/reservations/{id}/payment", tag = "tickets", security(("bearer" = [])), request_body = PaymentChoice,
@@ -345,48 +344,26 @@ async fn pay_reservation(
         },
         _ => return field_error("method", "must be \"card\" or \"wallet\"").into_response(),
     };
-    let user = who.user_id.as_str();
-    let Some(key) = key else {
-        return purchase_answer(tickets.pay(user, &id, method, None).await);
-    };
-    let print = fingerprint(
-        &serde_json::to_vec(&(&id, &body.method, &body.card_token)).unwrap_or_default(),
-    );
-    let store = tickets.idempotency();
-    match store
-        .claim_or_wait(user, PAYMENT_SCOPE, &key, &print, KEY_WAIT)
-        .await
-    {
-        Err(e) => return ApiError::internal(e).into_response(),
-        Ok(state) => {
-            if let Some(answer) = state.earlier_answer() {
-                return answer;
-            }
-        }
-    }
-    let link = KeyLink {
-        user_id: user,
-        scope: PAYMENT_SCOPE,
-        key: &key,
-    };
-    match tickets.pay(user, &id, method, Some(link)).await {
-        // The purchase stored its answer for the key in its own transaction.
-        Ok(purchase) => (StatusCode::CREATED, Json(purchase)).into_response(),
-        // A failure that is no answer gives the key back unless a charge was started with
-        // it, in which case the sweeper settles the charge and answers or frees the key.
-        Err(e) => {
-            store
-                .refuse(user, PAYMENT_SCOPE, &key, ApiError::from(e))
-                .await
-        }
-    }
-}
-
-fn purchase_answer(result: Result<Purchase, crate::TicketError>) -> Response {
-    match result {
-        Ok(purchase) => (StatusCode::CREATED, Json(purchase)).into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    let (tickets, user, id) = (&tickets, who.user_id.as_str(), id.as_str());
+    // The same reservation, method and card make the same request.
+    let request = (&id, &body.method, &body.card_token);
+    Keyed::new(
+        tickets.idempotency(),
+        user,
+        PAYMENT_SCOPE,
+        key.as_deref(),
+        &request,
+    )
+    // The purchase stores its answer for the key in its own transaction; a failure that
+    // is no answer gives the key back unless a charge was started with it, in which case
+    // the sweeper settles the charge and answers or frees the key.
+    .run(StatusCode::CREATED, |link| async move {
+        tickets
+            .pay(user, id, method, link)
+            .await
+            .map_err(Refused::unsettled)
+    })
+    .await
 }
 
 fn field_error(field: &str, message: &str) -> ApiError {
@@ -414,8 +391,7 @@ async fn charge_wallet(
         .await
     {
         Ok(Charged::Done(wallet)) => Json(wallet).into_response(),
-        Ok(Charged::Earlier(state)) => state
-            .earlier_answer()
+        Ok(Charged::Earlier(state)) => earlier_answer(state)
             .unwrap_or_else(|| ApiError::idempotency_key_in_use().into_response()),
         Err(e) => ApiError::from(e).into_response(),
     }

@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use tokio::sync::{mpsc, oneshot};
 
 use matsuri_core::SharedClock;
-use matsuri_db::{Db, IdempotencyStore, KeyState, NewKey, StoredResponse};
+use matsuri_core::error::StoredResponse;
+use matsuri_db::{Db, IdempotencyStore, KeyState, NewKey};
 
 use crate::batches;
 use crate::{TicketError, TicketService, Wallet};
