@@ -180,6 +180,16 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("register.name", "お名前", "Name"),
     ("register.submit", "登録する", "Sign up"),
     (
+        "register.email_rule",
+        "name@example.com のような形で入力してください",
+        "a mail address such as name@example.com",
+    ),
+    (
+        "register.name_rule",
+        "1〜100文字で入力してください",
+        "1 to 100 printable characters",
+    ),
+    (
         "register.password_hint",
         "8〜128文字",
         "8 to 128 characters",

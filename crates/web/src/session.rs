@@ -170,7 +170,10 @@ pub async fn register(
         Err(AccountError::Invalid(errors)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             page.t("register.invalid"),
-            errors.into_iter().map(|e| (e.field, e.message)).collect(),
+            errors
+                .into_iter()
+                .map(|e| field_error(&page, &e.field, e.message))
+                .collect(),
         ),
         Err(e) => {
             tracing::error!(error = %e, "signing up from the web UI failed");
@@ -187,6 +190,18 @@ pub async fn register(
     });
     *res.status_mut() = status;
     res
+}
+
+/// A refused field in the page's language: its label and what it must be (the API's
+/// English message for a field the pages do not know).
+fn field_error(page: &Page, field: &str, message: String) -> (String, String) {
+    let (label, rule) = match field {
+        "email" => ("login.email", "register.email_rule"),
+        "password" => ("login.password", "register.password_hint"),
+        "name" => ("register.name", "register.name_rule"),
+        _ => return (field.to_owned(), message),
+    };
+    (page.t(label).to_owned(), page.t(rule).to_owned())
 }
 
 #[derive(Debug, Deserialize)]

@@ -108,6 +108,26 @@ async fn pages_answer_with_a_strict_policy(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(res.headers()[LOCATION], "/");
+    // A refused field is named in the page's language.
+    let res = form(
+        browser()
+            .post(format!("{}/register", app.base))
+            .header("accept-language", "ja"),
+        &[
+            ("name", "花子"),
+            ("email", "nope"),
+            ("password", "long enough"),
+        ],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("メールアドレス: name@example.com のような形で入力してください"),
+        "{html}"
+    );
 }
 
 async fn the_session_cookie_needs_the_csrf_token_to_change_things(backend: Backend) {
