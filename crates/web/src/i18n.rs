@@ -55,7 +55,8 @@ impl Lang {
         preferred(accepted).unwrap_or(Lang::Ja)
     }
 
-    /// The text of `key`; the key itself when the table lacks it (a test finds those).
+    /// The text of `key`; empty when the table lacks it (a test finds every key the
+    /// templates and scripts use in the table).
     pub fn text(self, key: &str) -> &'static str {
         TEXTS
             .iter()
@@ -531,6 +532,52 @@ mod tests {
         assert_eq!(yen(0), "¥0");
         assert_eq!(yen(1_234_567), "¥1,234,567");
         assert_eq!(yen(-500), "-¥500");
+    }
+
+    /// The keys a template (`t("…")`) or a script (`t('…'`) names; keys built at run time
+    /// (`t(`js.seat.${…}`)`) are left to the journeys.
+    fn keys_named_in(source: &str) -> Vec<&str> {
+        let mut keys = Vec::new();
+        for quote in ["t(\"", "t('"] {
+            let close = if quote.ends_with('"') { '"' } else { '\'' };
+            let mut rest = source;
+            while let Some(at) = rest.find(quote) {
+                // `t(` itself, not the end of another name (`act('POST'`).
+                let own = !rest[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_');
+                rest = &rest[at + quote.len()..];
+                if let (true, Some(end)) = (own, rest.find(close)) {
+                    keys.push(&rest[..end]);
+                }
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn every_key_the_pages_name_has_a_text() {
+        let sources = [
+            include_str!("../templates/base.html"),
+            include_str!("../templates/shop.html"),
+            include_str!("../templates/tickets.html"),
+            include_str!("../templates/staff.html"),
+            include_str!("../templates/login.html"),
+            include_str!("../templates/register.html"),
+            include_str!("../assets/js/app.js"),
+            include_str!("../assets/js/shop.js"),
+            include_str!("../assets/js/tickets.js"),
+            include_str!("../assets/js/staff.js"),
+        ];
+        let keys: Vec<&str> = sources.iter().flat_map(|s| keys_named_in(s)).collect();
+        assert!(keys.len() > 100, "{keys:?}");
+        for key in keys {
+            assert!(
+                TEXTS.iter().any(|(k, _, _)| *k == key),
+                "no text for {key:?}"
+            );
+        }
     }
 
     #[test]

@@ -232,12 +232,23 @@ pub async fn switch_language(
     Query(next): Query<Next>,
 ) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::Ja);
+    // Back to the page the switch was on (the Referer of a page of this site), or `next`.
+    let back = next.next.or_else(|| same_site_path(&headers));
     let cookie = format!(
         "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
         lang.code(),
         secure_suffix(&headers)
     );
-    with_cookie(Redirect::to(safe_next(next.next.as_deref())), cookie)
+    with_cookie(Redirect::to(safe_next(back.as_deref())), cookie)
+}
+
+/// The path of the `Referer` when it is a page of this site.
+fn same_site_path(headers: &HeaderMap) -> Option<String> {
+    let referer = headers.get(header::REFERER)?.to_str().ok()?;
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let (_, rest) = referer.split_once("://")?;
+    let path = rest.strip_prefix(host)?;
+    path.starts_with('/').then(|| path.to_owned())
 }
 
 fn signed_in(ui: &Ui, headers: &HeaderMap, token: &str, next: &str) -> Response {
@@ -291,6 +302,25 @@ mod tests {
         assert!(same_origin(&headers(None)));
         assert!(!same_origin(&headers(Some("https://evil.example"))));
         assert!(!same_origin(&headers(Some("null"))));
+    }
+
+    #[test]
+    fn the_language_switch_goes_back_to_pages_of_this_site_only() {
+        let headers = |referer: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+            h.insert(header::REFERER, HeaderValue::from_str(referer).unwrap());
+            h
+        };
+        assert_eq!(
+            same_site_path(&headers("http://127.0.0.1:8080/cart?x=1")).as_deref(),
+            Some("/cart?x=1")
+        );
+        assert_eq!(same_site_path(&headers("https://evil.example/cart")), None);
+        assert_eq!(
+            same_site_path(&headers("http://127.0.0.1:8080.evil/x")),
+            None
+        );
     }
 
     #[test]
