@@ -76,6 +76,15 @@ test('staff retries a dead letter once the mail server is back, and it leaves th
   } finally {
     smtp.close();
   }
+  // A new concert with one section, from the staff page to the public list.
+  await page.goto(`${base}/staff/events`);
+  const name = `Budokan encore ${Date.now()}`;
+  await page.getByLabel('Name', { exact: true }).first().fill(name);
+  await page.getByLabel('Starts at').fill('2027-03-01T18:30');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.locator('#staff-done', { hasText: 'Saved.' }).waitFor();
+  await page.locator('#staff-events', { hasText: name }).waitFor();
+  assert.match(await page.locator('#staff-events').innerText(), /50 seats/);
   for (const view of ['products', 'events', 'invoices', 'gate']) {
     await page.goto(`${base}/staff/${view}`);
     await page.waitForLoadState('networkidle');
