@@ -10,18 +10,24 @@
 //! The gate may count more units than are really free (then the database refuses the
 //! extra attempts), never fewer: every change to stock that the gate does not see for
 //! itself drops the product's count, and the next checkout reads it afresh. What it
-//! cannot see, stock given back by another process, is read afresh after `fresh_for`.
+//! cannot see, stock given back by another process, is read afresh after `fresh_for` on
+//! the injected clock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use matsuri_core::SharedClock;
+use matsuri_core::clock::Millis;
 
 /// More products than this in the gate and it starts over; every count is read again.
 const MAX_PRODUCTS: usize = 10_000;
 
 pub(crate) struct StockGate {
     counts: Mutex<Counts>,
-    fresh_for: Duration,
+    /// How long a count is trusted, in milliseconds.
+    fresh_ms: Millis,
+    clock: SharedClock,
 }
 
 #[derive(Default)]
@@ -35,7 +41,13 @@ struct Counts {
 struct Count {
     free: i64,
     generation: u64,
-    read_at: Instant,
+    read_at: Millis,
+}
+
+impl Count {
+    fn fresh(&self, now: Millis, fresh_ms: Millis) -> bool {
+        now.saturating_sub(self.read_at) < fresh_ms
+    }
 }
 
 /// What the gate says about a wanted quantity.
@@ -66,19 +78,21 @@ pub struct Claim {
 pub(crate) struct Held(Vec<Units>);
 
 impl StockGate {
-    pub(crate) fn new(fresh_for: Duration) -> Self {
+    pub(crate) fn new(fresh_for: Duration, clock: SharedClock) -> Self {
         Self {
             counts: Mutex::new(Counts::default()),
-            fresh_for,
+            fresh_ms: Millis::try_from(fresh_for.as_millis()).unwrap_or(Millis::MAX),
+            clock,
         }
     }
 
     pub(crate) fn claim(&self, product_id: &str, wanted: i64) -> Answer {
+        let now = self.clock.now_ms();
         let Ok(mut counts) = self.counts.lock() else {
             return Answer::Unknown;
         };
         match counts.products.get_mut(product_id) {
-            Some(count) if count.read_at.elapsed() < self.fresh_for => {
+            Some(count) if count.fresh(now, self.fresh_ms) => {
                 if count.free < wanted {
                     return Answer::Short(count.free.max(0));
                 }
@@ -96,13 +110,14 @@ impl StockGate {
     /// Starts a fresh count from the product's stock as just read, unless another request
     /// has done so meanwhile.
     pub(crate) fn load(&self, product_id: &str, available: i64) {
+        let now = self.clock.now_ms();
         let Ok(mut counts) = self.counts.lock() else {
             return;
         };
         if counts
             .products
             .get(product_id)
-            .is_some_and(|count| count.read_at.elapsed() < self.fresh_for)
+            .is_some_and(|count| count.fresh(now, self.fresh_ms))
         {
             return;
         }
@@ -116,7 +131,7 @@ impl StockGate {
             Count {
                 free: available,
                 generation,
-                read_at: Instant::now(),
+                read_at: now,
             },
         );
     }
@@ -191,7 +206,8 @@ mod tests {
     use super::*;
 
     fn gate() -> Arc<StockGate> {
-        Arc::new(StockGate::new(Duration::from_secs(60)))
+        let clock: SharedClock = Arc::new(matsuri_core::ManualClock::new(0));
+        Arc::new(StockGate::new(Duration::from_secs(60), clock))
     }
 
     fn take(gate: &Arc<StockGate>, product: &str, wanted: i64) -> Claim {
@@ -243,11 +259,14 @@ mod tests {
 
     #[test]
     fn a_count_is_read_again_once_stale() {
-        let gate = Arc::new(StockGate::new(Duration::from_millis(20)));
+        let clock = Arc::new(matsuri_core::ManualClock::new(1_000));
+        let gate = Arc::new(StockGate::new(Duration::from_millis(20), clock.clone()));
         gate.load("p", 1);
         gate.load("p", 9);
         assert_eq!(free(&gate, "p"), Some(1));
-        std::thread::sleep(Duration::from_millis(25));
+        clock.advance(Duration::from_millis(19));
+        assert_eq!(free(&gate, "p"), Some(1), "still fresh");
+        clock.advance(Duration::from_millis(1));
         assert!(matches!(gate.claim("p", 1), Answer::Unknown));
         gate.load("p", 9);
         assert_eq!(free(&gate, "p"), Some(9));

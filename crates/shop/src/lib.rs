@@ -131,7 +131,10 @@ impl ShopService {
         Arc::new(Self {
             idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
             numbers: numbers::OrderNumbers::default(),
-            gate: Arc::new(gate::StockGate::new(gate_fresh_for(db.dialect()))),
+            gate: Arc::new(gate::StockGate::new(
+                gate_fresh_for(db.dialect()),
+                clock.clone(),
+            )),
             db,
             clock,
             gateway,
