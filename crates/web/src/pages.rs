@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use matsuri_core::Role;
@@ -123,17 +123,19 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The page of `view` for `audience`, or why not.
+/// The page of `view` for `audience`, or why not; `uri` is where a visitor sent to sign in
+/// comes back to.
 fn gate(
     ui: &Ui,
     headers: &HeaderMap,
+    uri: &Uri,
     (module, view): (&'static str, &'static str),
     audience: Audience,
-    path: &str,
 ) -> Result<Page, Refusal> {
     let page = Page::new(ui, headers, module, view);
     if audience != Audience::Everyone && !page.signed_in {
-        let next = path
+        let next = uri
+            .path()
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || "/-_".contains(*c))
             .collect();
@@ -145,41 +147,29 @@ fn gate(
     Ok(page)
 }
 
-fn shop(
+/// A shop or tickets page about `subject` (a product, an order, an event; or nothing).
+fn page_of(
     ui: &Ui,
     headers: &HeaderMap,
-    view: &'static str,
+    uri: &Uri,
+    (module, view): (&'static str, &'static str),
     audience: Audience,
-    path: &str,
     subject: String,
 ) -> Response {
-    match gate(ui, headers, ("shop", view), audience, path) {
+    match gate(ui, headers, uri, (module, view), audience) {
+        Ok(page) if module == "tickets" => render(&TicketsPage { page, subject }),
         Ok(page) => render(&ShopPage { page, subject }),
         Err(refusal) => refusal.into_response(),
     }
 }
 
-fn tickets(
-    ui: &Ui,
-    headers: &HeaderMap,
-    view: &'static str,
-    audience: Audience,
-    path: &str,
-    subject: String,
-) -> Response {
-    match gate(ui, headers, ("tickets", view), audience, path) {
-        Ok(page) => render(&TicketsPage { page, subject }),
-        Err(refusal) => refusal.into_response(),
-    }
-}
-
-pub async fn home(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    shop(
+pub async fn home(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+    page_of(
         &ui,
         &headers,
-        "home",
+        &uri,
+        ("shop", "home"),
         Audience::Everyone,
-        "/",
         String::new(),
     )
 }
@@ -187,40 +177,48 @@ pub async fn home(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
 pub async fn product(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
+    uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    shop(&ui, &headers, "product", Audience::Everyone, "/", id)
-}
-
-pub async fn cart(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    shop(
+    page_of(
         &ui,
         &headers,
-        "cart",
+        &uri,
+        ("shop", "product"),
+        Audience::Everyone,
+        id,
+    )
+}
+
+pub async fn cart(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+    page_of(
+        &ui,
+        &headers,
+        &uri,
+        ("shop", "cart"),
         Audience::SignedIn,
-        "/cart",
         String::new(),
     )
 }
 
-pub async fn checkout(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    shop(
+pub async fn checkout(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+    page_of(
         &ui,
         &headers,
-        "checkout",
+        &uri,
+        ("shop", "checkout"),
         Audience::SignedIn,
-        "/checkout",
         String::new(),
     )
 }
 
-pub async fn orders(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    shop(
+pub async fn orders(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+    page_of(
         &ui,
         &headers,
-        "orders",
+        &uri,
+        ("shop", "orders"),
         Audience::SignedIn,
-        "/orders",
         String::new(),
     )
 }
@@ -228,19 +226,26 @@ pub async fn orders(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
 pub async fn order(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
+    uri: Uri,
     Path(number): Path<String>,
 ) -> Response {
-    let path = format!("/orders/{number}");
-    shop(&ui, &headers, "order", Audience::SignedIn, &path, number)
-}
-
-pub async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    tickets(
+    page_of(
         &ui,
         &headers,
-        "events",
+        &uri,
+        ("shop", "order"),
+        Audience::SignedIn,
+        number,
+    )
+}
+
+pub async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+    page_of(
+        &ui,
+        &headers,
+        &uri,
+        ("tickets", "events"),
         Audience::Everyone,
-        "/events",
         String::new(),
     )
 }
@@ -248,18 +253,26 @@ pub async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
 pub async fn event(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
+    uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    tickets(&ui, &headers, "event", Audience::Everyone, "/events", id)
-}
-
-pub async fn my_tickets(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    tickets(
+    page_of(
         &ui,
         &headers,
-        "tickets",
+        &uri,
+        ("tickets", "event"),
+        Audience::Everyone,
+        id,
+    )
+}
+
+pub async fn my_tickets(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+    page_of(
+        &ui,
+        &headers,
+        &uri,
+        ("tickets", "tickets"),
         Audience::SignedIn,
-        "/tickets",
         String::new(),
     )
 }
@@ -268,6 +281,7 @@ pub async fn my_tickets(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Respon
 pub async fn staff(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
+    uri: Uri,
     Path(view): Path<String>,
 ) -> Response {
     let view = match view.as_str() {
@@ -279,13 +293,7 @@ pub async fn staff(
         "gate" => "staff-gate",
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    match gate(
-        &ui,
-        &headers,
-        ("staff", view),
-        Audience::Staff,
-        "/staff/products",
-    ) {
+    match gate(&ui, &headers, &uri, ("staff", view), Audience::Staff) {
         Ok(page) => render(&StaffPage { page }),
         Err(refusal) => refusal.into_response(),
     }
