@@ -6,13 +6,26 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use rand::Rng;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 
 use matsuri_db::{Db, Dialect};
 
 use crate::TicketError;
+
+/// How often a batch is tried while other transactions keep crossing it (a deadlock, a
+/// failed serialization, a wallet's version changed first).
+pub(crate) const ATTEMPTS: u32 = 25;
+
+/// Waits before batch `attempt` is tried again: longer each time, and at random, so two
+/// batches that crossed do not cross again at once.
+pub(crate) async fn back_off(attempt: u32) {
+    let pause = rand::rng().random_range(1..=5 * u64::from(attempt));
+    tokio::time::sleep(Duration::from_millis(pause)).await;
+}
 
 /// Whether a failed batch may simply be tried again: PostgreSQL gave up one of two
 /// transactions that waited on each other, or could not serialize it. Batches lock many

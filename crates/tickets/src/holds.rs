@@ -345,9 +345,6 @@ pub(crate) struct PendingHold {
 
 /// Holds a batch takes at most (each of up to `max_seats_per_hold` seats).
 const HOLDS_PER_BATCH: usize = 100;
-/// How often a batch is tried when PostgreSQL gives it up for another's sake.
-const ATTEMPTS: u32 = 5;
-
 /// Starts the tasks that make seat holds, a batch per transaction (see [`write_holds`]);
 /// they end when the returned sender drops. Must be called inside a tokio runtime.
 pub(crate) fn start_holding(
@@ -386,7 +383,10 @@ async fn hold_batch(
     let mut attempt = 1;
     let outcomes = loop {
         match write_holds(db, clock.now_ms(), max_holds, &holds).await {
-            Err(e) if attempt < ATTEMPTS && batches::is_retryable(&e) => attempt += 1,
+            Err(e) if attempt < batches::ATTEMPTS && batches::is_retryable(&e) => {
+                batches::back_off(attempt).await;
+                attempt += 1;
+            }
             result => break result,
         }
     };

@@ -123,9 +123,6 @@ pub(crate) fn start_charging(db: Db, clock: SharedClock) -> mpsc::Sender<Pending
     })
 }
 
-/// How often a batch is tried when PostgreSQL gives it up for another's sake.
-const ATTEMPTS: u32 = 5;
-
 /// Makes one batch of charges and tells each waiter how it went.
 async fn charge_batch(db: &Db, clock: &SharedClock, batch: Vec<PendingCharge>) {
     // A key given twice in a batch: the first request charges, the others find its answer.
@@ -154,7 +151,10 @@ async fn charge_batch(db: &Db, clock: &SharedClock, batch: Vec<PendingCharge>) {
                 used.extend(lost.into_iter().map(|(_, charge)| charge));
                 charges = rest.into_iter().map(|(_, charge)| charge).collect();
             }
-            Err(e) if attempt < ATTEMPTS && batches::is_retryable(&e) => attempt += 1,
+            Err(e) if attempt < batches::ATTEMPTS && batches::is_retryable(&e) => {
+                batches::back_off(attempt).await;
+                attempt += 1;
+            }
             Err(e) => fail(std::mem::take(&mut charges), &format!("{e:#}")),
         }
     }

@@ -9,9 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
 
 use matsuri_core::SharedClock;
@@ -33,8 +31,6 @@ pub(crate) struct PendingPayment {
 
 /// Payments a batch takes at most.
 const PAYMENTS_PER_BATCH: usize = 64;
-/// How often a batch is tried when other transactions keep changing its wallets first.
-const ATTEMPTS: u32 = 25;
 
 impl TicketService {
     /// Pays the (payable) hold from the user's wallet, in the next batch.
@@ -114,17 +110,22 @@ impl Payer {
                     }
                     payments = rest;
                 }
-                Ok(Outcome::Conflict) if attempt < ATTEMPTS => {
+                Ok(Outcome::Conflict) if attempt < batches::ATTEMPTS => {
                     metrics::counter!("matsuri_wallet_version_conflicts_total").increment(1);
-                    let pause = rand::rng().random_range(1..=5 * u64::from(attempt));
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    batches::back_off(attempt).await;
                     attempt += 1;
                 }
-                Err(e) if attempt < ATTEMPTS && batches::is_retryable(&e) => attempt += 1,
+                Err(e) if attempt < batches::ATTEMPTS && batches::is_retryable(&e) => {
+                    batches::back_off(attempt).await;
+                    attempt += 1;
+                }
                 other => {
                     let why = match other {
                         Err(e) => format!("{e:#}"),
-                        _ => format!("the wallet debits lost {ATTEMPTS} version checks in a row"),
+                        _ => format!(
+                            "the wallet debits lost {} version checks in a row",
+                            batches::ATTEMPTS
+                        ),
                     };
                     for payment in payments.drain(..) {
                         let failed = anyhow::anyhow!("paying from the wallet: {why}");
