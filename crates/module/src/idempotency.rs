@@ -47,7 +47,7 @@ pub struct Keyed<'a> {
 
 impl<'a> Keyed<'a> {
     /// `request` is what makes two requests with one key the same request (the body, and
-    /// what the path names).
+    /// what the path names); it is only fingerprinted when a key came.
     pub fn new(
         store: &'a IdempotencyStore,
         user: &'a str,
@@ -60,7 +60,9 @@ impl<'a> Keyed<'a> {
             user,
             scope,
             key,
-            fingerprint: fingerprint(&serde_json::to_vec(request).unwrap_or_default()),
+            fingerprint: key
+                .map(|_| fingerprint(&serde_json::to_vec(request).unwrap_or_default()))
+                .unwrap_or_default(),
         }
     }
 
