@@ -84,6 +84,17 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Reads `path` for the view in `node` (marked busy until then). On a refusal the node shows
+// its words in place of the view (in an `item` element: `li` in a list) and the answer is
+// null; otherwise the answer's body.
+export async function loadInto(node, path, item = 'p') {
+  const res = await api('GET', path);
+  node.removeAttribute('aria-busy');
+  if (res.ok) return res.body;
+  node.replaceChildren(el(item, { class: 'error', role: 'alert', text: problemText(res.body) }));
+  return null;
+}
+
 export function show(id, message) {
   const node = document.getElementById(id);
   if (node) node.textContent = message || '';

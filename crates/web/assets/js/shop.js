@@ -1,7 +1,7 @@
 // The storefront's views (seed 000 §1): products, a product, the cart, checkout, the
 // thank-you page and the caller's orders. Each draws itself from the public API.
 
-import { api, el, problemText, refreshCartBadge, show, t, when, yen } from './app.js';
+import { api, el, loadInto, problemText, refreshCartBadge, show, t, when, yen } from './app.js';
 
 const views = { home, product, cart, checkout, orders, order };
 const view = document.body.dataset.view;
@@ -13,14 +13,10 @@ function done(node) {
 
 async function home() {
   const list = document.getElementById('products');
-  const res = await api('GET', '/products?limit=100');
-  done(list);
-  if (!res.ok) {
-    list.replaceChildren(el('li', { class: 'error', role: 'alert', text: problemText(res.body) }));
-    return;
-  }
+  const page = await loadInto(list, '/products?limit=100', 'li');
+  if (!page) return;
   list.replaceChildren(
-    ...res.body.items.map((p) =>
+    ...page.items.map((p) =>
       el(
         'li',
         { class: 'card' },
@@ -169,13 +165,9 @@ function statusText(status) {
 
 async function orders() {
   const box = document.getElementById('orders');
-  const res = await api('GET', '/orders?limit=100');
-  done(box);
-  if (!res.ok) {
-    box.replaceChildren(el('p', { class: 'error', role: 'alert', text: problemText(res.body) }));
-    return;
-  }
-  if (res.body.items.length === 0) {
+  const page = await loadInto(box, '/orders?limit=100');
+  if (!page) return;
+  if (page.items.length === 0) {
     box.replaceChildren(el('p', { text: t('js.no_orders') }));
     return;
   }
@@ -183,7 +175,7 @@ async function orders() {
     el(
       'ul',
       { class: 'orders' },
-      res.body.items.map((o) =>
+      page.items.map((o) =>
         el(
           'li',
           { class: 'card' },
@@ -204,13 +196,8 @@ async function order() {
   if (new URLSearchParams(window.location.search).has('thanks')) {
     document.getElementById('thanks').hidden = false;
   }
-  const res = await api('GET', `/orders/${encodeURIComponent(number)}`);
-  done(box);
-  if (!res.ok) {
-    box.replaceChildren(el('p', { class: 'error', role: 'alert', text: problemText(res.body) }));
-    return;
-  }
-  const o = res.body;
+  const o = await loadInto(box, `/orders/${encodeURIComponent(number)}`);
+  if (!o) return;
   box.replaceChildren(
     el(
       'dl',

@@ -3,7 +3,7 @@
 // to four seats, refreshed while open; the hold with its countdown, the wallet and the
 // payment; and the caller's tickets with their QR codes.
 
-import { api, el, problemText, show, signedIn, t, when, yen } from './app.js';
+import { api, el, loadInto, problemText, show, signedIn, t, when, yen } from './app.js';
 
 const views = { events, event: eventPage, tickets };
 const view = document.body.dataset.view;
@@ -13,14 +13,10 @@ const MAX_SEATS = 4;
 
 async function events() {
   const list = document.getElementById('events');
-  const res = await api('GET', '/events?limit=100');
-  list.removeAttribute('aria-busy');
-  if (!res.ok) {
-    list.replaceChildren(el('li', { class: 'error', role: 'alert', text: problemText(res.body) }));
-    return;
-  }
+  const page = await loadInto(list, '/events?limit=100', 'li');
+  if (!page) return;
   list.replaceChildren(
-    ...res.body.items.map((e) =>
+    ...page.items.map((e) =>
       el(
         'li',
         { class: 'card' },
@@ -276,18 +272,14 @@ async function hold(event, reservation) {
 
 async function tickets() {
   const list = document.getElementById('tickets');
-  const res = await api('GET', '/tickets?limit=100');
-  list.removeAttribute('aria-busy');
-  if (!res.ok) {
-    list.replaceChildren(el('li', { class: 'error', role: 'alert', text: problemText(res.body) }));
-    return;
-  }
-  if (res.body.items.length === 0) {
+  const page = await loadInto(list, '/tickets?limit=100', 'li');
+  if (!page) return;
+  if (page.items.length === 0) {
     list.replaceChildren(el('li', { text: t('js.no_tickets') }));
     return;
   }
   list.replaceChildren(
-    ...res.body.items.map((ticket) =>
+    ...page.items.map((ticket) =>
       el(
         'li',
         { class: 'card ticket' },
