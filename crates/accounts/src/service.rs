@@ -217,6 +217,26 @@ impl AccountService {
         }
     }
 
+    /// The display name of each id that is an account; unknown ids are left out.
+    pub async fn names(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, AccountError> {
+        let mut names = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id, name FROM users WHERE id IN ({})",
+                matsuri_db::parameter_list(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            names.extend(query.fetch_all(self.db.reader()).await?);
+        }
+        Ok(names)
+    }
+
     pub async fn get(&self, id: &UserId) -> Result<User, AccountError> {
         let row: Option<(String, String, String, String)> =
             sqlx::query_as("SELECT id, email, name, role FROM users WHERE id = $1")

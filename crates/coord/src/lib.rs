@@ -38,6 +38,18 @@ pub trait Coord: Send + Sync + 'static {
     async fn zrem_many(&self, key: &str, members: &[String]) -> anyhow::Result<u64>;
     /// Removes every member whose score is at most `max_score`; returns how many.
     async fn zrem_up_to(&self, key: &str, max_score: i64) -> anyhow::Result<u64>;
+    /// Gives `member` the `score` in each of `keys` and lets each key live `ttl` from
+    /// now, in one round trip.
+    async fn zadd_each(
+        &self,
+        keys: &[String],
+        member: &str,
+        score: i64,
+        ttl: Duration,
+    ) -> anyhow::Result<()>;
+    /// The highest score in each of `keys` (`None` for a missing or empty key), in one
+    /// round trip.
+    async fn zmax_each(&self, keys: &[String]) -> anyhow::Result<Vec<Option<i64>>>;
 
     /// Sets `key` to `value` for `ttl` unless it exists; true when set.
     async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool>;

@@ -93,6 +93,28 @@ impl MemoryCoord {
         }
         Ok(f(&mut entries, now))
     }
+
+    /// [`Self::with`] for several keys at once.
+    fn with_all<T>(
+        &self,
+        keys: &[String],
+        f: impl FnOnce(&mut HashMap<String, Entry>, Millis) -> T,
+    ) -> anyhow::Result<T> {
+        let now = self.clock.now_ms();
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the coordination store lock is poisoned"))?;
+        for key in keys {
+            if entries
+                .get(key)
+                .is_some_and(|e| e.expires_at.is_some_and(|at| at <= now))
+            {
+                entries.remove(key);
+            }
+        }
+        Ok(f(&mut entries, now))
+    }
 }
 
 fn sorted<'a>(
@@ -203,6 +225,36 @@ impl Coord for MemoryCoord {
                 removed += 1;
             }
             Ok(removed)
+        })?
+    }
+
+    async fn zadd_each(
+        &self,
+        keys: &[String],
+        member: &str,
+        score: i64,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        self.with_all(keys, |entries, now| {
+            for key in keys {
+                sorted(entries, key)?.set(member, score);
+                if let Some(entry) = entries.get_mut(key) {
+                    entry.expires_at = Some(now.saturating_add(ttl_ms(ttl)));
+                }
+            }
+            Ok(())
+        })?
+    }
+
+    async fn zmax_each(&self, keys: &[String]) -> anyhow::Result<Vec<Option<i64>>> {
+        self.with_all(keys, |entries, _| {
+            Ok(keys
+                .iter()
+                .map(|key| match entries.get(key).map(|e| &e.value) {
+                    Some(Value::Sorted(set)) => set.order.last().map(|(score, _)| *score),
+                    _ => None,
+                })
+                .collect())
         })?
     }
 

@@ -79,6 +79,10 @@ impl RankedSet {
         self.chunks.first().and_then(|chunk| chunk.first())
     }
 
+    pub(crate) fn last(&self) -> Option<&Item> {
+        self.chunks.last().and_then(|chunk| chunk.last())
+    }
+
     pub(crate) fn pop_first(&mut self) -> Option<Item> {
         let first = self.first()?.clone();
         self.remove(&first);

@@ -103,6 +103,47 @@ impl Coord for RedisCoord {
         Ok(())
     }
 
+    async fn zadd_each(
+        &self,
+        keys: &[String],
+        member: &str,
+        score: i64,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            let key = self.key(key);
+            pipe.cmd("ZADD").arg(&key).arg(score).arg(member).ignore();
+            pipe.cmd("PEXPIRE").arg(&key).arg(millis(ttl)).ignore();
+        }
+        let mut conn = self.conn.clone();
+        let () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn zmax_each(&self, keys: &[String]) -> anyhow::Result<Vec<Option<i64>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("ZRANGE")
+                .arg(self.key(key))
+                .arg(-1)
+                .arg(-1)
+                .arg("WITHSCORES");
+        }
+        let mut conn = self.conn.clone();
+        let tops: Vec<Vec<(String, f64)>> = pipe.query_async(&mut conn).await?;
+        Ok(tops
+            .into_iter()
+            .map(|top| top.first().map(|(_, score)| *score as i64))
+            .collect())
+    }
+
     async fn zrange_head(&self, key: &str, count: usize) -> anyhow::Result<Vec<String>> {
         if count == 0 {
             return Ok(Vec::new());

@@ -107,6 +107,32 @@ async fn story(coord: &dyn Coord, expire: impl AsyncFn(&[&str])) {
     assert_eq!(coord.zrem_up_to("admit", 50).await.unwrap(), 1);
     assert_eq!(coord.zcard("admit").await.unwrap(), 0);
 
+    // A connection registry: each node stamps its users' keys with an expiry score; the
+    // highest score says until when a user is connected anywhere; the keys themselves
+    // expire once no node stamps them.
+    let users = ["on:ann".to_owned(), "on:bob".to_owned()];
+    coord
+        .zadd_each(&users, "node-1", 5_000, Duration::from_secs(90))
+        .await
+        .unwrap();
+    coord
+        .zadd_each(&users[..1], "node-2", 9_000, Duration::from_secs(90))
+        .await
+        .unwrap();
+    let probe = [users[0].clone(), users[1].clone(), "on:cy".to_owned()];
+    assert_eq!(
+        coord.zmax_each(&probe).await.unwrap(),
+        [Some(9_000), Some(5_000), None]
+    );
+    assert!(coord.zrem("on:ann", "node-2").await.unwrap());
+    assert_eq!(
+        coord.zmax_each(&users).await.unwrap(),
+        [Some(5_000), Some(5_000)]
+    );
+    assert!(coord.zmax_each(&[]).await.unwrap().is_empty());
+    expire(&["on:ann", "on:bob"]).await;
+    assert_eq!(coord.zmax_each(&users).await.unwrap(), [None, None]);
+
     // Counters, hammered from many tasks: no update is lost.
     assert_eq!(coord.incr_by("active", 5).await.unwrap(), 5);
     assert_eq!(coord.incr_by("active", -2).await.unwrap(), 3);

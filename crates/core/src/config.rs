@@ -85,6 +85,8 @@ pub struct Settings {
     pub shop: ShopSettings,
     pub tickets: TicketSettings,
     pub mail: MailSettings,
+    pub push: PushSettings,
+    pub realtime: RealtimeSettings,
     pub log: LogSettings,
 }
 
@@ -111,6 +113,8 @@ impl Default for Settings {
             shop: ShopSettings::default(),
             tickets: TicketSettings::default(),
             mail: MailSettings::default(),
+            push: PushSettings::default(),
+            realtime: RealtimeSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -331,6 +335,68 @@ impl Default for MailSettings {
     fn default() -> Self {
         Self {
             from: "matsuri <no-reply@matsuri.localhost>".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PushSettings {
+    /// Accept `http://` endpoints and private, loopback or link-local addresses (for
+    /// local testing only: otherwise a subscription could make the server call into
+    /// its own network).
+    #[serde(deserialize_with = "flag")]
+    pub allow_insecure_endpoints: bool,
+    /// The VAPID private key (PKCS#8 DER, base64url); generated into the data dir when
+    /// absent. Every node of a deployment must share it.
+    pub vapid_private_key: Option<Secret>,
+    /// The VAPID `sub` claim: a `mailto:` or `https:` contact for push services.
+    pub subject: String,
+    /// How long a push service keeps an undelivered message (the `TTL` header).
+    pub ttl_seconds: u64,
+    /// How long one send to a push service may take.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        Self {
+            allow_insecure_endpoints: false,
+            vapid_private_key: None,
+            subject: "mailto:ops@matsuri.localhost".into(),
+            ttl_seconds: 24 * 3_600,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RealtimeSettings {
+    /// Frames waiting for one socket; a reader this far behind is closed with 1013.
+    pub send_queue: usize,
+    /// How often the server pings a socket.
+    pub ping_interval_seconds: u64,
+    /// A socket silent this long is dropped.
+    pub idle_timeout_seconds: u64,
+    /// How long a node's entry in the connection registry lives without a heartbeat.
+    pub presence_ttl_seconds: u64,
+    /// Sockets one node accepts; more are refused with 503.
+    pub max_connections: usize,
+    /// Where frames cross between nodes: `local://` (one node) or `redis://…`; by
+    /// default the `coord` Redis when there is one, else `local://`.
+    pub pubsub_url: Option<Secret>,
+}
+
+impl Default for RealtimeSettings {
+    fn default() -> Self {
+        Self {
+            send_queue: 256,
+            ping_interval_seconds: 25,
+            idle_timeout_seconds: 60,
+            presence_ttl_seconds: 90,
+            max_connections: 100_000,
+            pubsub_url: None,
         }
     }
 }

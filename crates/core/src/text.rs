@@ -8,6 +8,8 @@ use crate::FieldError;
 
 /// The `format` of a string schema that holds a [`line`].
 pub const LINE_FORMAT: &str = "line";
+/// The `format` of a string schema that holds a [`text`].
+pub const TEXT_FORMAT: &str = "text";
 /// The `format` of a string schema that holds an [`email`].
 pub const EMAIL_FORMAT: &str = "email-address";
 
@@ -17,6 +19,13 @@ pub const LINE_PATTERN: &str = concat!(
     "^[^\u{0}-\u{1f}\u{7f}-\u{9f}]*",
     "[^\u{0}-\u{20}\u{7f}-\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]",
     "[^\u{0}-\u{1f}\u{7f}-\u{9f}]*$"
+);
+
+/// A text: lines as [`LINE_PATTERN`] has them, with tabs and line breaks between.
+pub const TEXT_PATTERN: &str = concat!(
+    "^[^\u{0}-\u{8}\u{b}\u{c}\u{e}-\u{1f}\u{7f}-\u{9f}]*",
+    "[^\u{0}-\u{20}\u{7f}-\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]",
+    "[^\u{0}-\u{8}\u{b}\u{c}\u{e}-\u{1f}\u{7f}-\u{9f}]*$"
 );
 
 /// A mail address: a local part and a domain around one `@`, neither empty, the domain
@@ -42,6 +51,24 @@ pub fn line(field: &str, value: &str, max: usize) -> Result<String, FieldError> 
         return Err(FieldError::new(
             field,
             format!("must be 1 to {max} printable characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Checks a text of at most `max` characters as sent, which may span lines (tabs and
+/// line breaks are its only controls), and returns it without the white space around it.
+pub fn text(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
+    let trimmed = value.trim();
+    let stray_control = value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+    if trimmed.is_empty() || value.chars().count() > max || stray_control {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "must be 1 to {max} characters, something visible among them, and no control character but tabs and line breaks"
+            ),
         ));
     }
     Ok(trimmed.to_owned())
@@ -76,6 +103,18 @@ mod tests {
         // The limit counts what was sent, as the document's maxLength does.
         assert!(line("name", " abc", 3).is_err());
         assert!(line("name", "祭り", 2).is_ok());
+    }
+
+    #[test]
+    fn a_text_may_span_lines() {
+        assert_eq!(
+            text("text", " one\ntwo\t ", 20).ok().as_deref(),
+            Some("one\ntwo")
+        );
+        assert!(text("text", "\n\t ", 20).is_err());
+        assert!(text("text", "a\u{0}b", 20).is_err());
+        assert!(text("text", "a\u{85}b", 20).is_err());
+        assert!(text("text", &"あ".repeat(21), 20).is_err());
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The one face a domain crate shows the server (`architecture.md` §2): its routes with
-//! their OpenAPI paths and tag, its bus subscriptions, its scheduled jobs and what it does
-//! when the server starts to drain; and the `Idempotency-Key` sequence its routes share
-//! ([`idempotency`]). The server composes the running system from a list
-//! of modules (`crates/server/src/components.rs`), so adding a domain is one entry there
-//! and one for its `MIGRATIONS` beside the others (migrations run before any service is
-//! built, so they are a crate's static, not part of this face).
+//! their OpenAPI paths and tag, its bus subscriptions, its scheduled jobs, what runs
+//! beside the HTTP server on every node, and what it does when the server starts to
+//! drain; and the `Idempotency-Key` sequence its routes share ([`idempotency`]). The
+//! server composes the running system from a list of modules
+//! (`crates/server/src/components.rs`), so adding a domain is one entry there and one for
+//! its `MIGRATIONS` beside the others (migrations run before any service is built, so
+//! they are a crate's static, not part of this face).
 
 pub mod idempotency;
 
@@ -38,6 +39,13 @@ pub trait Module: Send + Sync {
 
     /// Starts its scheduled jobs; each ends when `stop` is cancelled.
     fn spawn_jobs(&self, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
+        let _ = stop;
+        Vec::new()
+    }
+
+    /// Starts what must run on every node that serves HTTP, workers or not (the realtime
+    /// gateway's pub/sub listener and heartbeat); each ends when `stop` is cancelled.
+    fn spawn_serving(&self, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         let _ = stop;
         Vec::new()
     }

@@ -1,5 +1,6 @@
 //! Every port's backend and every domain service, built once from the settings.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use matsuri_accounts::{AccountService, AccountsModule, PasswordPolicy};
 use matsuri_bus::{Bus, BusAdmin, NatsLink, Subscription, Transport};
+use matsuri_chat::{ChatModule, ChatService, OfflineMessage, OfflineNotifier, People};
 use matsuri_coord::SharedCoord;
 use matsuri_core::ids::UserId;
 use matsuri_core::{Settings, SharedClock, TokenKeys};
@@ -18,6 +20,8 @@ use matsuri_inventory::InventoryModule;
 use matsuri_mail::SharedMailer;
 use matsuri_module::Module;
 use matsuri_payments::{SharedGateway, SimulatedGateway};
+use matsuri_push::{Actor, Notice, NotificationKind, PushModule, PushService, Urgency};
+use matsuri_realtime::{Realtime, RealtimeModule};
 use matsuri_shop::{Contact, Customers, MailPorts, ShopModule, ShopService};
 use matsuri_tickets::{TicketService, TicketsModule};
 
@@ -30,6 +34,9 @@ pub struct Components {
     pub accounts: Arc<AccountService>,
     pub shop: Arc<ShopService>,
     pub tickets: Arc<TicketService>,
+    pub chat: Arc<ChatService>,
+    pub push: Arc<PushService>,
+    pub realtime: Arc<Realtime>,
     pub mailer: SharedMailer,
     pub gateway: SharedGateway,
     pub bus: Bus,
@@ -89,12 +96,42 @@ impl Components {
             shop_address: settings.shop.notify_email.clone(),
             deadline,
         };
+        let realtime = Realtime::new(
+            &matsuri_realtime::pubsub_url(settings),
+            &settings.coord_prefix,
+            coord.clone(),
+            clock.clone(),
+            keys.clone(),
+            settings.realtime.clone(),
+        )
+        .await?;
+        let push = PushService::new(
+            db.clone(),
+            clock.clone(),
+            &settings.push,
+            &settings.data_dir,
+        )
+        .await?;
+        let chat = Arc::new(ChatService::new(
+            db.clone(),
+            clock.clone(),
+            Arc::new(AccountDirectory(accounts.clone())),
+        ));
+        let chat_module = ChatModule::new(
+            chat.clone(),
+            realtime.clone(),
+            Arc::new(PushNotifier(push.clone())),
+        );
+        let frames = vec![chat_module.frames()];
         // Every domain, as the server composes it: a new domain is one line here.
         let modules: Vec<Arc<dyn Module>> = vec![
             Arc::new(AccountsModule(accounts.clone())),
             Arc::new(ShopModule::new(shop.clone(), mails)),
             Arc::new(InventoryModule::new(db.clone(), clock.clone())),
             Arc::new(TicketsModule::new(tickets.clone(), &settings.data_dir)),
+            Arc::new(PushModule(push.clone())),
+            Arc::new(chat_module),
+            Arc::new(RealtimeModule::new(realtime.clone(), frames)),
         ];
         let subscriptions: Vec<Subscription> = modules
             .iter()
@@ -123,6 +160,9 @@ impl Components {
             accounts,
             shop,
             tickets,
+            chat,
+            push,
+            realtime,
             mailer,
             gateway,
             bus,
@@ -143,6 +183,8 @@ impl Components {
             &matsuri_shop::MIGRATIONS,
             &matsuri_inventory::MIGRATIONS,
             &matsuri_tickets::MIGRATIONS,
+            &matsuri_push::MIGRATIONS,
+            &matsuri_chat::MIGRATIONS,
         ])
         .await
         .context("applying migrations")
@@ -158,6 +200,14 @@ impl Components {
             workers.extend(module.spawn_jobs(&stop));
         }
         workers
+    }
+
+    /// Starts what every module runs beside the HTTP server, workers or not.
+    pub fn spawn_serving(&self, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
+        self.modules
+            .iter()
+            .flat_map(|m| m.spawn_serving(stop))
+            .collect()
     }
 
     /// Tells every module the server has started to drain.
@@ -202,6 +252,44 @@ impl Customers for AccountDirectory {
             Err(matsuri_accounts::AccountError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl People for AccountDirectory {
+    async fn names(&self, ids: &[String]) -> anyhow::Result<HashMap<String, String>> {
+        Ok(self.0.names(ids).await?)
+    }
+}
+
+/// Tells chat members without a socket about a message: a notification per chat that
+/// gathers its unread messages, and a Web Push.
+struct PushNotifier(Arc<PushService>);
+
+#[async_trait::async_trait]
+impl OfflineNotifier for PushNotifier {
+    async fn notify(
+        &self,
+        source_id: &str,
+        recipients: &[String],
+        message: OfflineMessage<'_>,
+    ) -> anyhow::Result<()> {
+        let notices: Vec<Notice> = recipients
+            .iter()
+            .map(|user| Notice {
+                user_id: UserId::from_stored(user.clone()),
+                kind: NotificationKind::ChatMessage,
+                subject_id: message.chat_id.to_owned(),
+                actor: Actor {
+                    id: message.sender_id.to_owned(),
+                    name: message.sender_name.to_owned(),
+                },
+                text: message.text.to_owned(),
+                url: Some(format!("/chat/{}", message.chat_id)),
+                urgency: Urgency::High,
+            })
+            .collect();
+        self.0.notify(source_id, &notices).await
     }
 }
 

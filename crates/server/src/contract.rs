@@ -204,6 +204,7 @@ fn add_patterns(value: &mut Value) {
             }
             let pattern = match object.get("format").and_then(Value::as_str) {
                 Some(text::LINE_FORMAT) => Some(text::LINE_PATTERN),
+                Some(text::TEXT_FORMAT) => Some(text::TEXT_PATTERN),
                 Some(text::EMAIL_FORMAT) => Some(text::EMAIL_PATTERN),
                 _ => None,
             };

@@ -62,11 +62,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
-        let workers = if self.settings.workers {
+        let mut workers = if self.settings.workers {
             self.components.spawn_workers(stop.clone())
         } else {
             Vec::new()
         };
+        workers.extend(self.components.spawn_serving(&stop));
         let router = http::router(
             &self.components,
             Duration::from_secs(self.settings.http.request_timeout_seconds.max(1)),

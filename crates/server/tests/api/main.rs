@@ -10,6 +10,7 @@ mod auth_first;
 mod bad_input;
 mod cart;
 mod catalog;
+mod chat;
 mod checkout;
 mod events;
 mod idempotency;

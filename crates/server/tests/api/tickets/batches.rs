@@ -51,6 +51,18 @@ impl Coord for SeatLocksLost {
     async fn zrem_up_to(&self, key: &str, max_score: i64) -> anyhow::Result<u64> {
         self.0.zrem_up_to(key, max_score).await
     }
+    async fn zadd_each(
+        &self,
+        keys: &[String],
+        member: &str,
+        score: i64,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        self.0.zadd_each(keys, member, score, ttl).await
+    }
+    async fn zmax_each(&self, keys: &[String]) -> anyhow::Result<Vec<Option<i64>>> {
+        self.0.zmax_each(keys).await
+    }
     async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
         if key.contains(":seat:") {
             return Ok(true);

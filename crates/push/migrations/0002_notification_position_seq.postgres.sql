@@ -1,0 +1,1 @@
+CREATE SEQUENCE IF NOT EXISTS notification_position_seq;

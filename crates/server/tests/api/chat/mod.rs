@@ -1,0 +1,10 @@
+//! Chat over the realtime gateway.
+
+mod bad_input;
+mod flow;
+mod nodes;
+mod offline;
+#[path = "../../../../push/tests/support/push_service.rs"]
+mod push_service;
+mod storm;
+mod support;
