@@ -26,7 +26,7 @@ pub use admin::{BusAdmin, ConsumerStats, DeadLetter};
 pub use nats::NatsLink;
 pub use routes::routes;
 pub use subscription::Subscription;
-pub use worker::{Bus, Transport, backoff_ms};
+pub use worker::{Bus, Nudge, Transport, backoff_ms};
 
 /// An event as a consumer receives it.
 #[derive(Debug, Clone)]

@@ -53,6 +53,19 @@ pub struct Bus {
     transport: Transport,
     relay_batch: i64,
     read_batch: i64,
+    nudge: Nudge,
+}
+
+/// Wakes an idle bus at once: a producer that wants its event handled soon (a chat
+/// message) nudges after its commit instead of waiting for the next poll. Nudges only
+/// cut an idle wait short; a bus that is gathering a trickle of events keeps gathering.
+#[derive(Clone, Default, Debug)]
+pub struct Nudge(Arc<tokio::sync::Notify>);
+
+impl Nudge {
+    pub fn nudge(&self) {
+        self.0.notify_one();
+    }
 }
 
 /// Events relayed and handled in a pass that count as a busy log: the next pass follows at
@@ -69,6 +82,7 @@ impl Bus {
             clock,
             subscriptions: Arc::new(subscriptions),
             transport: Transport::Sql,
+            nudge: Nudge::default(),
             relay_batch: 2_000,
             read_batch: 1_000,
         }
@@ -77,6 +91,12 @@ impl Bus {
     /// The same bus over another transport.
     pub fn with_transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
+        self
+    }
+
+    /// The same bus, woken by `nudge`.
+    pub fn with_nudge(mut self, nudge: Nudge) -> Self {
+        self.nudge = nudge;
         self
     }
 
@@ -120,9 +140,13 @@ impl Bus {
             } else {
                 (idle * 2).clamp(Duration::from_millis(5), Duration::from_millis(200))
             };
+            let idle_wait = worked == 0;
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = tokio::time::sleep(idle) => {}
+                () = self.nudge.0.notified(), if idle_wait => {
+                    idle = Duration::from_millis(5);
+                }
             }
         }
         for task in tasks {

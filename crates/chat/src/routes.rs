@@ -54,7 +54,7 @@ pub struct SendRequest {
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct ReadRequest {
+pub struct MarkReadRequest {
     /// The last message read.
     #[schema(value_type = matsuri_core::ids::Id)]
     pub msg_id: String,
@@ -67,7 +67,8 @@ pub struct Unread {
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct HistoryQuery {
-    /// Messages before this one, newest first.
+    /// Messages before this one, newest first (with `after` too: those between, newest
+    /// first).
     #[param(value_type = Option<matsuri_core::ids::Id>)]
     pub before: Option<String>,
     /// Messages after this one, oldest first.
@@ -161,16 +162,22 @@ async fn list_chats(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<Chat>>, ApiError> {
     let limit = page.limit()?;
-    let cursor = match page.cursor.as_deref() {
-        Some(cursor) => Some(matsuri_core::ids::parse_uuid(cursor).ok_or_else(|| {
-            ApiError::validation(vec![FieldError::new("cursor", "not a cursor of this list")])
-        })?),
-        None => None,
-    };
+    let cursor = page.cursor.as_deref();
+    // A cursor that is no chat of this list ends it: an empty page.
+    if cursor.is_some_and(|c| matsuri_core::ids::parse_uuid(c).is_none()) {
+        return Ok(Json(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        }));
+    }
     Ok(Json(
         chats
             .service
-            .list(&who.user_id, limit, cursor.as_deref())
+            .list(
+                &who.user_id,
+                limit,
+                cursor.and_then(matsuri_core::ids::parse_uuid).as_deref(),
+            )
             .await?,
     ))
 }
@@ -215,12 +222,15 @@ async fn list_messages(
     let before = message_id("before", &query.before, &mut errors);
     let after = message_id("after", &query.after, &mut errors);
     let towards = match (before, after) {
-        (Some(_), Some(_)) => {
-            errors.push(FieldError::new("after", "give before or after, not both"));
-            Towards::Older(None)
-        }
+        (before, None) => Towards::Older {
+            before,
+            after: None,
+        },
+        (before, Some(after)) if before.is_some() => Towards::Older {
+            before,
+            after: Some(after),
+        },
         (_, Some(after)) => Towards::Newer(after),
-        (before, None) => Towards::Older(before),
     };
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -279,13 +289,13 @@ async fn delivered(
 
 /// The caller has read up to and including `msg_id`.
 #[utoipa::path(post, path = "/chats/{id}/read", tag = "chat", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = ReadRequest,
+    params(("id" = String, Path)), request_body = MarkReadRequest,
     responses((status = 200, body = Unread), (status = 404, description = "not_found", body = Problem), (status = 422, body = Problem)))]
 async fn read(
     State(chats): State<Chats>,
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
-    Json(body): Json<ReadRequest>,
+    Json(body): Json<MarkReadRequest>,
 ) -> Result<Json<Unread>, ApiError> {
     let id = chat_id(&id)?;
     let msg_id = matsuri_core::ids::parse_uuid(&body.msg_id).ok_or_else(|| {

@@ -47,13 +47,19 @@ pub struct ChatService {
     db: Db,
     clock: SharedClock,
     people: Arc<dyn People>,
+    /// Wakes the bus after a message is stored, so the fan-out does not wait for a poll.
+    nudge: matsuri_bus::Nudge,
 }
 
 /// Which way a history page goes.
 #[derive(Debug, Clone, Copy)]
 pub enum Towards {
-    /// Newest first, from the newest or from before a message.
-    Older(Option<uuid::Uuid>),
+    /// Newest first, from the newest or from before a message, down to (not including)
+    /// `after` when given.
+    Older {
+        before: Option<uuid::Uuid>,
+        after: Option<uuid::Uuid>,
+    },
     /// Oldest first, from after a message.
     Newer(uuid::Uuid),
 }
@@ -102,8 +108,18 @@ fn next_id(last: Option<&str>) -> String {
 }
 
 impl ChatService {
-    pub fn new(db: Db, clock: SharedClock, people: Arc<dyn People>) -> Self {
-        Self { db, clock, people }
+    pub fn new(
+        db: Db,
+        clock: SharedClock,
+        people: Arc<dyn People>,
+        nudge: matsuri_bus::Nudge,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            people,
+            nudge,
+        }
     }
 
     pub(crate) fn db(&self) -> &Db {
@@ -373,6 +389,7 @@ impl ChatService {
         advance(&mut tx, chat_id, me, seq, Mark::Read, now).await?;
         matsuri_bus::publish(&mut tx, now, MESSAGE_TOPIC, Some(chat_id), &stored).await?;
         tx.commit().await?;
+        self.nudge.nudge();
         metrics::counter!("matsuri_chat_messages_total").increment(1);
         Ok((stored, true))
     }
@@ -399,19 +416,26 @@ impl ChatService {
         limit: u32,
     ) -> Result<Page<Message>, ChatError> {
         self.member(who, chat_id).await?;
-        let (filter, order, from) = match towards {
-            Towards::Older(None) => ("", "DESC", None),
-            Towards::Older(Some(before)) => (" AND id < $3", "DESC", Some(before)),
-            Towards::Newer(after) => (" AND id > $3", "ASC", Some(after)),
+        let (before, after, order) = match towards {
+            Towards::Older { before, after } => (before, after, "DESC"),
+            Towards::Newer(after) => (None, Some(after), "ASC"),
         };
+        let mut filter = String::new();
+        let mut bounds = Vec::new();
+        for (bound, op) in [(before, "<"), (after, ">")] {
+            if let Some(id) = bound {
+                bounds.push(id.to_string());
+                filter.push_str(&format!(" AND id {op} ${}", bounds.len() + 2));
+            }
+        }
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE chat_id = $1{filter} ORDER BY id {order} LIMIT $2"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(chat_id)
             .bind(i64::from(limit) + 1);
-        if let Some(from) = from {
-            query = query.bind(from.to_string());
+        for bound in bounds {
+            query = query.bind(bound);
         }
         let rows = query.fetch_all(self.db.reader()).await?;
         let messages = rows

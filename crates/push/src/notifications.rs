@@ -15,7 +15,7 @@ use matsuri_bus::publish_with;
 use matsuri_core::clock::Millis;
 use matsuri_core::ids::UserId;
 use matsuri_core::page::Page;
-use matsuri_core::{FieldError, timefmt};
+use matsuri_core::timefmt;
 use matsuri_db::{Together, Tx};
 
 use crate::sender::{QUEUED_TOPIC, QueuedPush};
@@ -194,14 +194,11 @@ impl PushService {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<NotificationPage, PushError> {
+        // A cursor that is no position of the list (the positions are whole numbers
+        // from 1) ends it: an empty page.
         let before = match cursor {
             None => i64::MAX,
-            Some(text) => text.parse::<i64>().map_err(|_| {
-                PushError::Invalid(vec![FieldError::new(
-                    "cursor",
-                    "must be the next_cursor of a page",
-                )])
-            })?,
+            Some(text) => text.parse::<i64>().unwrap_or(0),
         };
         let rows: Vec<NotificationRow> = sqlx::query_as(
             "SELECT id, kind, subject_id, actor_count, body, url, read_at, created_at, updated_at, position \

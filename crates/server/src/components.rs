@@ -112,10 +112,12 @@ impl Components {
             &settings.data_dir,
         )
         .await?;
+        let nudge = matsuri_bus::Nudge::default();
         let chat = Arc::new(ChatService::new(
             db.clone(),
             clock.clone(),
             Arc::new(AccountDirectory(accounts.clone())),
+            nudge.clone(),
         ));
         let chat_module = ChatModule::new(
             chat.clone(),
@@ -152,7 +154,9 @@ impl Components {
                 other.split(':').next().unwrap_or_default()
             ),
         };
-        let bus = Bus::new(db.clone(), clock.clone(), subscriptions).with_transport(transport);
+        let bus = Bus::new(db.clone(), clock.clone(), subscriptions)
+            .with_transport(transport)
+            .with_nudge(nudge);
         Ok(Self {
             db,
             clock,
