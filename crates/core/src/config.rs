@@ -379,6 +379,8 @@ pub struct RealtimeSettings {
     pub ping_interval_seconds: u64,
     /// A socket silent this long is dropped.
     pub idle_timeout_seconds: u64,
+    /// A frame the peer does not take this long closes the socket with 1013.
+    pub write_timeout_ms: u64,
     /// How long a node's entry in the connection registry lives without a heartbeat.
     pub presence_ttl_seconds: u64,
     /// Sockets one node accepts; more are refused with 503.
@@ -394,6 +396,7 @@ impl Default for RealtimeSettings {
             send_queue: 256,
             ping_interval_seconds: 25,
             idle_timeout_seconds: 60,
+            write_timeout_ms: 10_000,
             presence_ttl_seconds: 90,
             max_connections: 100_000,
             pubsub_url: None,

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -31,8 +32,6 @@ pub const MAX_FRAME: usize = 64 * 1024;
 const READ_BUFFER: usize = 1024;
 /// Topics one socket may follow.
 const MAX_TOPICS: usize = 32;
-/// A write the peer does not take within this closes the socket.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_TRY_LATER: u16 = 1013;
@@ -185,6 +184,9 @@ impl Recent {
 struct Socket<'a> {
     ws: &'a mut WebSocket,
     recent: &'a mut Recent,
+    /// Cancelled when a write is not taken within `patience`: the peer fell behind.
+    lagging: &'a CancellationToken,
+    patience: Duration,
 }
 
 impl Socket<'_> {
@@ -195,12 +197,16 @@ impl Socket<'_> {
                 return Ok(());
             }
         }
-        tokio::time::timeout(
-            WRITE_TIMEOUT,
+        let sent = tokio::time::timeout(
+            self.patience,
             self.ws.send(Message::Text(frame.text().clone())),
         )
-        .await
-        .map_err(|_| anyhow::anyhow!("the peer did not take a frame in time"))??;
+        .await;
+        let Ok(sent) = sent else {
+            self.lagging.cancel();
+            anyhow::bail!("the peer did not take a frame in time");
+        };
+        sent?;
         metrics::counter!("matsuri_ws_frames_sent_total").increment(1);
         Ok(())
     }
@@ -245,6 +251,7 @@ async fn serve(gw: Arc<Gateway>, who: Identity, mut ws: WebSocket) {
         rt.settings.ping_interval_seconds.max(1),
     ));
     ping.tick().await;
+    let patience = Duration::from_millis(rt.settings.write_timeout_ms.max(1));
     let mut heard = Instant::now();
     let end = loop {
         tokio::select! {
@@ -260,13 +267,13 @@ async fn serve(gw: Arc<Gateway>, who: Identity, mut ws: WebSocket) {
                     let Message::Text(text) = message else {
                         if let Message::Binary(_) = message {
                             let refusal = Frame::error("invalid_frame", "frames are JSON text", None);
-                            if (Socket { ws: &mut ws, recent: &mut recent }).write(&refusal).await.is_err() {
+                            if (Socket { ws: &mut ws, recent: &mut recent, lagging: &joined.lagging, patience }).write(&refusal).await.is_err() {
                                 break End::Broken;
                             }
                         }
                         continue;
                     };
-                    let mut socket = Socket { ws: &mut ws, recent: &mut recent };
+                    let mut socket = Socket { ws: &mut ws, recent: &mut recent, lagging: &joined.lagging, patience };
                     if answer(&gw, &who, joined.id, &mut topics, text.as_str(), &mut socket).await.is_err() {
                         break End::Broken;
                     }
@@ -274,7 +281,7 @@ async fn serve(gw: Arc<Gateway>, who: Identity, mut ws: WebSocket) {
             },
             queued = joined.queue.recv() => match queued {
                 Some(frame) => {
-                    if (Socket { ws: &mut ws, recent: &mut recent }).write(&frame).await.is_err() {
+                    if (Socket { ws: &mut ws, recent: &mut recent, lagging: &joined.lagging, patience }).write(&frame).await.is_err() {
                         break End::Broken;
                     }
                 }
@@ -289,6 +296,10 @@ async fn serve(gw: Arc<Gateway>, who: Identity, mut ws: WebSocket) {
                 }
             }
         }
+    };
+    let end = match end {
+        End::Broken if joined.lagging.is_cancelled() => End::Lagging,
+        other => other,
     };
     let (code, reason, label) = match end {
         End::Closed => (None, "", "closed"),

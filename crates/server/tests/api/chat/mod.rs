@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod flow;
+mod gateway;
 mod nodes;
 mod offline;
 #[path = "../../../../push/tests/support/push_service.rs"]

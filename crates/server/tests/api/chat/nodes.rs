@@ -25,6 +25,23 @@ async fn a_conversation_across_two_nodes() {
 
     exchange(&id, &mut a, &mut b, &ann.id, &bob.id).await;
     exchange(&id, &mut b, &mut a, &bob.id, &ann.id).await;
+    // A topic followed on node 2 hears what node 1 publishes; a socket that does not
+    // follow it hears nothing.
+    b.send(json!({"type": "subscribe", "topic": "live:room-1"}))
+        .await;
+    assert_eq!(b.next_of("subscribed").await["topic"], "live:room-1");
+    let shout = matsuri_realtime::Frame::json(&json!({"type": "shout", "n": 1})).unwrap();
+    one.components
+        .realtime
+        .to_topic("live:room-1", &shout)
+        .await
+        .unwrap();
+    assert_eq!(b.next_of("shout").await["n"], 1);
+    assert!(a.drain().await.iter().all(|f| f["type"] != "shout"));
+    b.send(json!({"type": "unsubscribe", "topic": "live:room-1"}))
+        .await;
+    let _ = b.next_of("unsubscribed").await;
+
     // Presence is shared: each node knows both are online, and neither once they leave.
     let users = [ann.id.as_str(), bob.id.as_str()];
     assert_eq!(
