@@ -158,16 +158,18 @@ impl Consumer for Fanout {
     }
 }
 
-/// Tells the sender that `moved.user_id` has their message.
+/// Tells each sender whose messages `moved.user_id` now has, with the newest of them.
 pub(crate) async fn announce_delivered(realtime: &Realtime, moved: &Moved) {
-    let frame = json!({
-        "type": "delivered",
-        "chat_id": moved.chat_id,
-        "msg_id": moved.msg_id,
-        "user_id": moved.user_id,
-        "at": timefmt::rfc3339(moved.at),
-    });
-    announce(realtime, &[moved.sender_id.as_str()], &frame).await;
+    for (sender, msg_id) in &moved.delivered_to {
+        let frame = json!({
+            "type": "delivered",
+            "chat_id": moved.chat_id,
+            "msg_id": msg_id,
+            "user_id": moved.user_id,
+            "at": timefmt::rfc3339(moved.at),
+        });
+        announce(realtime, &[sender.as_str()], &frame).await;
+    }
 }
 
 /// Tells the other members that `moved.user_id` read up to a message, and the reader's

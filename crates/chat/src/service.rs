@@ -37,8 +37,9 @@ pub struct Moved {
     pub msg_id: String,
     pub user_id: String,
     pub at: i64,
-    /// The sender of that message.
-    pub sender_id: String,
+    /// For each other sender whose messages the delivered mark passed, their newest
+    /// one: `(sender, message)`.
+    pub delivered_to: Vec<(String, String)>,
     /// The other members.
     pub others: Vec<String>,
 }
@@ -538,15 +539,30 @@ impl ChatService {
         if locked == 0 {
             return Err(ChatError::ChatNotFound);
         }
-        let target: Option<(i64, String)> = sqlx::query_as(
-            "SELECT seq, sender_id FROM chat_messages WHERE id = $1 AND chat_id = $2",
+        let target: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM chat_messages WHERE id = $1 AND chat_id = $2")
+                .bind(msg_id)
+                .bind(chat_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let seq = target.ok_or(ChatError::MessageNotFound)?;
+        let Some((from, to)) = advance(&mut tx, chat_id, who.as_str(), seq, mark, now).await?
+        else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        // Each other sender's newest message the delivered mark passed: what they hear.
+        let delivered_to: Vec<(String, String)> = sqlx::query_as(
+            "SELECT m.sender_id, m.id FROM chat_messages m WHERE m.chat_id = $1 AND m.sender_id <> $2 \
+             AND m.seq = (SELECT MAX(x.seq) FROM chat_messages x WHERE x.chat_id = $1 \
+             AND x.sender_id = m.sender_id AND x.seq > $3 AND x.seq <= $4)",
         )
-        .bind(msg_id)
         .bind(chat_id)
-        .fetch_optional(&mut *tx)
+        .bind(who.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
         .await?;
-        let (seq, sender_id) = target.ok_or(ChatError::MessageNotFound)?;
-        let moved = advance(&mut tx, chat_id, who.as_str(), seq, mark, now).await?;
         let others: Vec<String> = sqlx::query_scalar(
             "SELECT user_id FROM chat_members WHERE chat_id = $1 AND user_id <> $2",
         )
@@ -555,12 +571,12 @@ impl ChatService {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok((moved && sender_id != who.as_str()).then(|| Moved {
+        Ok(Some(Moved {
             chat_id: chat_id.to_owned(),
             msg_id: msg_id.to_owned(),
             user_id: who.as_str().to_owned(),
             at: now,
-            sender_id,
+            delivered_to,
             others,
         }))
     }
@@ -574,8 +590,9 @@ enum Mark {
 }
 
 /// Moves `user`'s mark in `chat_id` forward to `seq` (never back), and stamps
-/// `delivered_at` / `read_at` on the messages every other member has now passed. True
-/// when the mark moved. Runs under the chat row's lock.
+/// `delivered_at` / `read_at` on the messages every other member has now passed. When
+/// the marks moved, the delivered mark's old and new place. Runs under the chat row's
+/// lock.
 async fn advance(
     tx: &mut Tx,
     chat_id: &str,
@@ -583,7 +600,7 @@ async fn advance(
     seq: i64,
     mark: Mark,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<(i64, i64)>, sqlx::Error> {
     let (old_read, old_delivered): (i64, i64) = sqlx::query_as(
         "SELECT read_seq, delivered_seq FROM chat_members WHERE chat_id = $1 AND user_id = $2",
     )
@@ -598,7 +615,7 @@ async fn advance(
         old_read
     };
     if new_delivered == old_delivered && new_read == old_read {
-        return Ok(false);
+        return Ok(None);
     }
     sqlx::query(
         "UPDATE chat_members SET read_seq = $3, delivered_seq = $4 WHERE chat_id = $1 AND user_id = $2",
@@ -636,7 +653,7 @@ async fn advance(
             .execute(&mut **tx)
             .await?;
     }
-    Ok(true)
+    Ok(Some((old_delivered, new_delivered)))
 }
 
 #[cfg(test)]

@@ -377,6 +377,11 @@ async fn answer(
             ))
             .await;
     };
+    // A refused `send` names its message, so the client knows which one to show as not sent.
+    let client_msg_id = frame
+        .get("client_msg_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     let refusal = match kind.as_str() {
         "ping" => {
             return out
@@ -400,8 +405,16 @@ async fn answer(
             None => FrameError::invalid(format!("unknown frame type {other:?}")),
         },
     };
-    out.write(&Frame::error(refusal.code, &refusal.detail, Some(&kind)))
-        .await
+    let mut error = serde_json::json!({
+        "type": "error",
+        "code": refusal.code,
+        "detail": refusal.detail,
+        "in_reply_to": kind,
+    });
+    if let Some(id) = client_msg_id {
+        error["client_msg_id"] = id.into();
+    }
+    out.write(&Frame::json(&error)?).await
 }
 
 /// `subscribe` / `unsubscribe`: this socket follows a topic, or stops.

@@ -1,5 +1,5 @@
-//! The stylesheet and the ES modules, embedded in the binary so the one run command
-//! serves the whole UI with nothing installed.
+//! The stylesheet, the ES modules and the service worker, embedded in the binary so the
+//! one run command serves the whole UI with nothing installed.
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -37,6 +37,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../assets/js/staff.js"),
     ),
+    (
+        "js/realtime.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/realtime.js"),
+    ),
+    (
+        "js/chat.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/chat.js"),
+    ),
+    (
+        "js/push.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/push.js"),
+    ),
 ];
 
 pub async fn serve(Path(path): Path<String>) -> Response {
@@ -50,5 +65,18 @@ pub async fn serve(Path(path): Path<String>) -> Response {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
     );
+    res
+}
+
+/// `/sw.js`: served from the root, not `/assets/`, because a service worker controls only
+/// the pages under its own path; revalidated on every check so a new one is picked up.
+pub async fn service_worker() -> Response {
+    let mut res = include_str!("../assets/sw.js").into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     res
 }

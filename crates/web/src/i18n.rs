@@ -3,6 +3,8 @@
 //! key starts with `js.` or `error.` are also handed to the pages' scripts, so what a
 //! script writes (an error in words, a status) comes from the same table.
 
+mod chat;
+
 use axum::http::HeaderMap;
 
 use matsuri_core::auth::cookie;
@@ -58,8 +60,7 @@ impl Lang {
     /// The text of `key`; empty when the table lacks it (a test finds every key the
     /// templates and scripts use in the table).
     pub fn text(self, key: &str) -> &'static str {
-        TEXTS
-            .iter()
+        all_texts()
             .find(|(k, _, _)| *k == key)
             .map_or("", |(_, ja, en)| match self {
                 Lang::Ja => ja,
@@ -69,8 +70,7 @@ impl Lang {
 
     /// The texts the scripts use, as a JSON object.
     pub fn script_texts(self) -> serde_json::Value {
-        let texts = TEXTS
-            .iter()
+        let texts = all_texts()
             .filter(|(k, _, _)| k.starts_with("js.") || k.starts_with("error."))
             .map(|(k, ja, en)| {
                 let text = if self == Lang::Ja { ja } else { en };
@@ -110,6 +110,11 @@ pub fn yen(amount: i64) -> String {
     }
     let sign = if amount < 0 { "-" } else { "" };
     format!("{sign}¥{grouped}")
+}
+
+/// Every text: this table's, then the chat pages'.
+fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    TEXTS.iter().chain(chat::TEXTS)
 }
 
 /// (key, Japanese, English).
@@ -569,12 +574,16 @@ mod tests {
             include_str!("../assets/js/shop.js"),
             include_str!("../assets/js/tickets.js"),
             include_str!("../assets/js/staff.js"),
+            include_str!("../templates/chat.html"),
+            include_str!("../assets/js/chat.js"),
+            include_str!("../assets/js/push.js"),
+            include_str!("../assets/js/realtime.js"),
         ];
         let keys: Vec<&str> = sources.iter().flat_map(|s| keys_named_in(s)).collect();
         assert!(keys.len() > 100, "{keys:?}");
         for key in keys {
             assert!(
-                TEXTS.iter().any(|(k, _, _)| *k == key),
+                all_texts().any(|(k, _, _)| *k == key),
                 "no text for {key:?}"
             );
         }
@@ -583,7 +592,7 @@ mod tests {
     #[test]
     fn every_text_has_both_languages_once() {
         let mut keys = std::collections::HashSet::new();
-        for (key, ja, en) in TEXTS {
+        for (key, ja, en) in all_texts() {
             assert!(keys.insert(key), "{key} twice");
             assert!(!ja.is_empty() && !en.is_empty(), "{key}");
         }

@@ -5,7 +5,9 @@
 //! through the public API under `/api/v1`, with the session cookie the sign-in form sets
 //! (`HttpOnly`, `SameSite=Strict`; no script can read the token) and the page's CSRF
 //! token. Every page answers with a strict Content-Security-Policy (no inline script),
-//! `nosniff`, a `same-origin` referrer policy and `frame-ancestors 'none'`.
+//! `nosniff`, a `same-origin` referrer policy and `frame-ancestors 'none'`. Chat talks
+//! over the API's WebSocket (the cookie authenticates it, from pages of this origin only),
+//! and `/sw.js`, a service worker, shows the Web Push messages of a user who is away.
 
 mod assets;
 mod i18n;
@@ -35,9 +37,26 @@ pub struct Ui {
     pub session_seconds: u64,
 }
 
-/// The pages, the sign-in forms and the assets, to be merged at the root.
+/// The pages, the sign-in forms, the assets and the service worker, to be merged at the
+/// root.
 pub fn router(ui: Ui) -> Router {
+    let keys = ui.keys.clone();
     let ui = Arc::new(ui);
+    let forms = Router::new()
+        .route("/login", get(session::login_form).post(session::login))
+        .route(
+            "/register",
+            get(session::register_form).post(session::register),
+        )
+        .route("/logout", post(session::logout))
+        .route("/lang/{code}", get(session::switch_language))
+        .with_state(ui);
+    secured(pages(keys).merge(forms))
+}
+
+/// What needs no accounts: the pages (the token keys tell who is signed in), the assets
+/// and the service worker.
+fn pages(keys: Arc<TokenKeys>) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/products/{id}", get(pages::product))
@@ -48,28 +67,28 @@ pub fn router(ui: Ui) -> Router {
         .route("/events", get(pages::events))
         .route("/events/{id}", get(pages::event))
         .route("/tickets", get(pages::my_tickets))
+        .route("/chat", get(pages::chats))
+        .route("/chat/{id}", get(pages::chat))
         .route(
             "/staff",
             get(|| async { axum::response::Redirect::to("/staff/products") }),
         )
         .route("/staff/{view}", get(pages::staff))
-        .route("/login", get(session::login_form).post(session::login))
-        .route(
-            "/register",
-            get(session::register_form).post(session::register),
-        )
-        .route("/logout", post(session::logout))
-        .route("/lang/{code}", get(session::switch_language))
         .route("/assets/{*path}", get(assets::serve))
-        .with_state(ui)
-        .layer(middleware::from_fn(secure_headers))
+        .route("/sw.js", get(assets::service_worker))
+        .with_state(keys)
 }
 
-/// The policy every page answers with: scripts, styles and connections from this origin
-/// only, no inline script, never framed.
+/// Every answer with the page policy and its companions.
+fn secured(router: Router) -> Router {
+    router.layer(middleware::from_fn(secure_headers))
+}
+
+/// The policy every page answers with: scripts, styles, workers and connections (the
+/// WebSocket too) from this origin only, no inline script, never framed.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; \
-     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; worker-src 'self'; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 async fn secure_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
@@ -88,4 +107,95 @@ async fn secure_headers(req: Request, next: Next) -> Response {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use matsuri_core::auth::SESSION_COOKIE;
+    use matsuri_core::ids::UserId;
+    use matsuri_core::{Clock, Role, SystemClock};
+
+    fn keys() -> Arc<TokenKeys> {
+        Arc::new(TokenKeys::new(b"a secret for the page tests", 3600))
+    }
+
+    /// GET `path`, with a session of a new customer's when `session` is set.
+    async fn get(keys: &Arc<TokenKeys>, path: &str, session: bool) -> Response {
+        let mut req = Request::get(path).header(header::ACCEPT_LANGUAGE, "en");
+        if session {
+            let (token, _) = keys
+                .issue(&UserId::generate(), Role::Customer, SystemClock.now_ms())
+                .unwrap();
+            req = req.header(header::COOKIE, format!("{SESSION_COOKIE}={token}"));
+        }
+        secured(pages(keys.clone()))
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn text(res: Response) -> String {
+        let bytes = to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_chat_pages_are_for_signed_in_visitors() {
+        let keys = keys();
+        for path in ["/chat", "/chat/0190c0de-0000-7000-8000-000000000001"] {
+            let res = get(&keys, path, false).await;
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(
+                res.headers()[header::LOCATION],
+                format!("/login?next={path}")
+            );
+        }
+        let res = get(&keys, "/chat", true).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = text(res).await;
+        assert!(html.contains(r#"data-view="chats""#), "{html}");
+        assert!(html.contains(r#"src="/assets/js/chat.js""#), "{html}");
+        assert!(html.contains(r#"href="/chat" id="chat-link""#), "{html}");
+        assert!(html.contains(r#"role="switch" id="notify""#), "{html}");
+        let res = get(&keys, "/chat/0190c0de-0000-7000-8000-000000000001", true).await;
+        let html = text(res).await;
+        assert!(
+            html.contains(r#"data-id="0190c0de-0000-7000-8000-000000000001""#),
+            "{html}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_service_worker_is_served_from_the_root_as_a_script() {
+        let keys = keys();
+        let res = get(&keys, "/sw.js", false).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
+        let policy = res.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(policy.contains("worker-src 'self'"), "{policy}");
+        let script = text(res).await;
+        assert!(script.contains("addEventListener('push'"), "{script}");
+        assert!(script.contains("addEventListener('notificationclick'"));
+        for asset in ["js/chat.js", "js/realtime.js", "js/push.js"] {
+            let res = get(&keys, &format!("/assets/{asset}"), false).await;
+            assert_eq!(res.status(), StatusCode::OK, "{asset}");
+            assert_eq!(
+                res.headers()[header::CONTENT_TYPE],
+                "text/javascript; charset=utf-8"
+            );
+        }
+    }
 }

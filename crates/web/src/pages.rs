@@ -1,6 +1,7 @@
-//! The pages: each is the same frame (header, language switch, cart badge, connection
-//! banner) around a view that its script fills from the API. Pages that show a user's
-//! own things send a signed-out visitor to the sign-in form first.
+//! The pages: each is the same frame (header, language switch, cart and chat badges,
+//! connection banner) around a view that its script fills from the API. Pages that show a
+//! user's own things send a signed-out visitor to the sign-in form first. They need only
+//! the token keys (who is signed in, the CSRF token), not the accounts.
 
 use std::sync::Arc;
 
@@ -9,16 +10,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use matsuri_core::Role;
 use matsuri_core::auth::{SESSION_COOKIE, cookie};
+use matsuri_core::{Role, TokenKeys};
 
-use crate::Ui;
 use crate::i18n::Lang;
 
 /// What every page knows about the request it answers.
 pub struct Page {
     pub lang: Lang,
-    /// The script of the page (`shop`, `tickets`, `staff`; `/assets/js/<module>.js`).
+    /// The script of the page (`shop`, `tickets`, `staff`, `chat`; `/assets/js/<module>.js`).
     pub module: &'static str,
     /// The view its script draws (`home`, `cart`, …).
     pub view: &'static str,
@@ -31,10 +31,15 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn new(ui: &Ui, headers: &HeaderMap, module: &'static str, view: &'static str) -> Self {
+    pub fn new(
+        keys: &TokenKeys,
+        headers: &HeaderMap,
+        module: &'static str,
+        view: &'static str,
+    ) -> Self {
         let lang = Lang::of(headers);
         let session = cookie(headers, SESSION_COOKIE)
-            .and_then(|token| ui.keys.verify(token).ok().map(|who| (token, who)));
+            .and_then(|token| keys.verify(token).ok().map(|who| (token, who)));
         let texts = lang.script_texts().to_string().replace('<', "\\u003c");
         Page {
             lang,
@@ -45,7 +50,7 @@ impl Page {
                 .as_ref()
                 .is_some_and(|(_, who)| who.role == Role::Staff),
             csrf: session
-                .map(|(token, _)| ui.keys.csrf_token(token))
+                .map(|(token, _)| keys.csrf_token(token))
                 .unwrap_or_default(),
             texts,
         }
@@ -74,6 +79,14 @@ struct ShopPage {
 struct TicketsPage {
     page: Page,
     /// The event the view is about, if any.
+    subject: String,
+}
+
+#[derive(Template)]
+#[template(path = "chat.html")]
+struct ChatPage {
+    page: Page,
+    /// The chat the view is about, if any.
     subject: String,
 }
 
@@ -126,13 +139,13 @@ impl IntoResponse for Refusal {
 /// The page of `view` for `audience`, or why not; `uri` is where a visitor sent to sign in
 /// comes back to.
 fn gate(
-    ui: &Ui,
+    keys: &TokenKeys,
     headers: &HeaderMap,
     uri: &Uri,
     (module, view): (&'static str, &'static str),
     audience: Audience,
 ) -> Result<Page, Refusal> {
-    let page = Page::new(ui, headers, module, view);
+    let page = Page::new(keys, headers, module, view);
     if audience != Audience::Everyone && !page.signed_in {
         let next = uri
             .path()
@@ -147,25 +160,27 @@ fn gate(
     Ok(page)
 }
 
-/// A shop or tickets page about `subject` (a product, an order, an event; or nothing).
+/// A shop, tickets or chat page about `subject` (a product, an order, an event, a chat;
+/// or nothing).
 fn page_of(
-    ui: &Ui,
+    keys: &TokenKeys,
     headers: &HeaderMap,
     uri: &Uri,
     (module, view): (&'static str, &'static str),
     audience: Audience,
     subject: String,
 ) -> Response {
-    match gate(ui, headers, uri, (module, view), audience) {
+    match gate(keys, headers, uri, (module, view), audience) {
         Ok(page) if module == "tickets" => render(&TicketsPage { page, subject }),
+        Ok(page) if module == "chat" => render(&ChatPage { page, subject }),
         Ok(page) => render(&ShopPage { page, subject }),
         Err(refusal) => refusal.into_response(),
     }
 }
 
-pub async fn home(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn home(State(keys): State<Arc<TokenKeys>>, headers: HeaderMap, uri: Uri) -> Response {
     page_of(
-        &ui,
+        &keys,
         &headers,
         &uri,
         ("shop", "home"),
@@ -175,13 +190,13 @@ pub async fn home(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Re
 }
 
 pub async fn product(
-    State(ui): State<Arc<Ui>>,
+    State(keys): State<Arc<TokenKeys>>,
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
     page_of(
-        &ui,
+        &keys,
         &headers,
         &uri,
         ("shop", "product"),
@@ -190,9 +205,9 @@ pub async fn product(
     )
 }
 
-pub async fn cart(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn cart(State(keys): State<Arc<TokenKeys>>, headers: HeaderMap, uri: Uri) -> Response {
     page_of(
-        &ui,
+        &keys,
         &headers,
         &uri,
         ("shop", "cart"),
@@ -201,9 +216,13 @@ pub async fn cart(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Re
     )
 }
 
-pub async fn checkout(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn checkout(
+    State(keys): State<Arc<TokenKeys>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     page_of(
-        &ui,
+        &keys,
         &headers,
         &uri,
         ("shop", "checkout"),
@@ -212,9 +231,9 @@ pub async fn checkout(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -
     )
 }
 
-pub async fn orders(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn orders(State(keys): State<Arc<TokenKeys>>, headers: HeaderMap, uri: Uri) -> Response {
     page_of(
-        &ui,
+        &keys,
         &headers,
         &uri,
         ("shop", "orders"),
@@ -224,13 +243,13 @@ pub async fn orders(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> 
 }
 
 pub async fn order(
-    State(ui): State<Arc<Ui>>,
+    State(keys): State<Arc<TokenKeys>>,
     headers: HeaderMap,
     uri: Uri,
     Path(number): Path<String>,
 ) -> Response {
     page_of(
-        &ui,
+        &keys,
         &headers,
         &uri,
         ("shop", "order"),
@@ -239,9 +258,9 @@ pub async fn order(
     )
 }
 
-pub async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn events(State(keys): State<Arc<TokenKeys>>, headers: HeaderMap, uri: Uri) -> Response {
     page_of(
-        &ui,
+        &keys,
         &headers,
         &uri,
         ("tickets", "events"),
@@ -251,13 +270,13 @@ pub async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> 
 }
 
 pub async fn event(
-    State(ui): State<Arc<Ui>>,
+    State(keys): State<Arc<TokenKeys>>,
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
     page_of(
-        &ui,
+        &keys,
         &headers,
         &uri,
         ("tickets", "event"),
@@ -266,9 +285,13 @@ pub async fn event(
     )
 }
 
-pub async fn my_tickets(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn my_tickets(
+    State(keys): State<Arc<TokenKeys>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     page_of(
-        &ui,
+        &keys,
         &headers,
         &uri,
         ("tickets", "tickets"),
@@ -279,7 +302,7 @@ pub async fn my_tickets(State(ui): State<Arc<Ui>>, headers: HeaderMap, uri: Uri)
 
 /// `/staff/{view}`: products, events, consumers, invoices, mails, gate.
 pub async fn staff(
-    State(ui): State<Arc<Ui>>,
+    State(keys): State<Arc<TokenKeys>>,
     headers: HeaderMap,
     uri: Uri,
     Path(view): Path<String>,
@@ -293,8 +316,35 @@ pub async fn staff(
         "gate" => "staff-gate",
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    match gate(&ui, &headers, &uri, ("staff", view), Audience::Staff) {
+    match gate(&keys, &headers, &uri, ("staff", view), Audience::Staff) {
         Ok(page) => render(&StaffPage { page }),
         Err(refusal) => refusal.into_response(),
     }
+}
+
+pub async fn chats(State(keys): State<Arc<TokenKeys>>, headers: HeaderMap, uri: Uri) -> Response {
+    page_of(
+        &keys,
+        &headers,
+        &uri,
+        ("chat", "chats"),
+        Audience::SignedIn,
+        String::new(),
+    )
+}
+
+pub async fn chat(
+    State(keys): State<Arc<TokenKeys>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    page_of(
+        &keys,
+        &headers,
+        &uri,
+        ("chat", "chat"),
+        Audience::SignedIn,
+        id,
+    )
 }

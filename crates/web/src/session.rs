@@ -79,7 +79,7 @@ pub async fn login_form(
     headers: HeaderMap,
     Query(next): Query<Next>,
 ) -> Response {
-    let page = Page::new(&ui, &headers, "shop", "login");
+    let page = Page::new(&ui.keys, &headers, "shop", "login");
     render(&LoginPage {
         page,
         next: safe_next(next.next.as_deref()).to_owned(),
@@ -114,7 +114,7 @@ pub async fn login(
             }
         }
     }
-    let page = Page::new(&ui, &headers, "shop", "login");
+    let page = Page::new(&ui.keys, &headers, "shop", "login");
     let error = Some(page.t("login.failed"));
     let mut res = render(&LoginPage {
         page,
@@ -131,7 +131,7 @@ pub async fn register_form(
     headers: HeaderMap,
     Query(next): Query<Next>,
 ) -> Response {
-    let page = Page::new(&ui, &headers, "shop", "register");
+    let page = Page::new(&ui.keys, &headers, "shop", "register");
     render(&RegisterPage {
         page,
         next: safe_next(next.next.as_deref()).to_owned(),
@@ -163,7 +163,7 @@ pub async fn register(
         Ok(new) => ui.accounts.register(new).await,
         Err(e) => Err(e),
     };
-    let page = Page::new(&ui, &headers, "shop", "register");
+    let page = Page::new(&ui.keys, &headers, "shop", "register");
     let (status, error, field_errors) = match outcome {
         Ok(session) => return signed_in(&ui, &headers, &session.token, &next),
         Err(AccountError::EmailTaken) => (StatusCode::CONFLICT, page.t("register.taken"), vec![]),

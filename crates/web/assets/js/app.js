@@ -1,5 +1,6 @@
 // Shared by every page: the API client (session cookie + CSRF token), texts, yen and
-// time formatting, error words from problem codes, the connection banner, the cart badge.
+// time formatting, error words from problem codes, the connection banner, the cart and
+// chat badges.
 
 const texts = JSON.parse(document.getElementById('texts')?.textContent || '{}');
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content || '';
@@ -29,7 +30,14 @@ export function problemText(problem) {
   return (code && texts[`error.${code}`]) || t('error.unknown');
 }
 
-const banner = () => document.getElementById('connection');
+// What has lost the server (`api`, `socket`): the banner shows while anything has.
+const lost = new Set();
+export function connection(source, isLost) {
+  if (isLost) lost.add(source);
+  else lost.delete(source);
+  const banner = document.getElementById('connection');
+  if (banner) banner.hidden = lost.size === 0;
+}
 
 // Calls the API. Answers {ok, status, body}. A lost connection shows the banner and is
 // tried again (every 1, 2, 4… up to 10 s) for reads, and for writes that carry an
@@ -50,7 +58,7 @@ export async function api(method, path, body, headers = {}) {
   for (;;) {
     try {
       const res = await fetch(`/api/v1${path}`, init);
-      banner().hidden = true;
+      connection('api', false);
       const text = await res.text();
       let parsed = null;
       try {
@@ -60,7 +68,7 @@ export async function api(method, path, body, headers = {}) {
       }
       return { ok: res.ok, status: res.status, body: parsed };
     } catch (error) {
-      banner().hidden = false;
+      connection('api', true);
       if (!retry) return { ok: false, status: 0, body: { code: 'unknown' } };
       await new Promise((resolve) => setTimeout(resolve, pause));
       pause = Math.min(pause * 2, 10000);
@@ -114,4 +122,38 @@ export async function refreshCartBadge(cart) {
   badge.setAttribute('aria-label', `${count} ${t('js.items')}`);
 }
 
-if (signedIn) refreshCartBadge();
+// Unread messages by chat, for the header's badge: read from the chat list, then kept up
+// to date by the chat pages from the socket's `unread` frames.
+const chatUnread = new Map();
+
+function drawChatBadge() {
+  const badge = document.getElementById('chat-badge');
+  if (!badge) return;
+  const total = [...chatUnread.values()].reduce((sum, n) => sum + n, 0);
+  badge.textContent = String(total);
+  badge.setAttribute('aria-label', t('js.chat.unread', { n: total }));
+  badge.hidden = total === 0;
+}
+
+export function setChatUnread(chatId, count) {
+  chatUnread.set(chatId, count);
+  drawChatBadge();
+}
+
+// From `chats` (the first page of the chat list) or, without, from the API.
+export async function refreshChatBadge(chats) {
+  let items = chats;
+  if (!items) {
+    const res = await api('GET', '/chats?limit=100');
+    if (!res.ok) return;
+    items = res.body.items;
+  }
+  chatUnread.clear();
+  for (const chat of items) chatUnread.set(chat.id, chat.unread);
+  drawChatBadge();
+}
+
+if (signedIn) {
+  refreshCartBadge();
+  if (document.body.dataset.view !== 'chats') refreshChatBadge();
+}

@@ -63,6 +63,7 @@ async fn bad_frames_get_error_frames_and_change_nothing(backend: Backend) {
         .await;
     let answer = b.next_of("error").await;
     assert_eq!(answer["code"], "validation_failed", "{answer}");
+    assert_eq!(answer["client_msg_id"], "b-1", "names the refused message");
     let res = app
         .post(
             &format!("/chats/{id}/messages"),

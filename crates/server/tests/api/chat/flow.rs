@@ -10,7 +10,8 @@ use crate::helpers::{Backend, spawn_app};
 crate::coord_backend_tests!(
     a_message_its_receipts_and_the_unread_count,
     fifty_messages_sent_while_away_come_back_once_each_in_order,
-    a_message_stored_by_a_node_that_died_is_still_delivered
+    a_message_stored_by_a_node_that_died_is_still_delivered,
+    one_acknowledgement_tells_every_sender_it_covers
 );
 
 async fn a_message_its_receipts_and_the_unread_count(backend: Backend) {
@@ -162,4 +163,43 @@ async fn a_message_stored_by_a_node_that_died_is_still_delivered(backend: Backen
     let _bus = run_bus(&app);
     let message = b.next_of("message").await;
     assert_eq!(message["msg_id"], stored["id"]);
+}
+
+async fn one_acknowledgement_tells_every_sender_it_covers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ann = person(&app, "ann@group.test").await;
+    let bob = person(&app, "bob@group.test").await;
+    let cy = person(&app, "cy@group.test").await;
+    let id = chat(&app, &ann, &[&bob, &cy]).await;
+    let from_ann = send(&app, &ann, &id, "one").await;
+    let from_cy = send(&app, &cy, &id, "two").await;
+    let mut a = Ws::connect(&app, &ann.token).await;
+    let mut c = Ws::connect(&app, &cy.token).await;
+    a.alive().await;
+    c.alive().await;
+    // Bob has both: acknowledging the newest covers Ann's too.
+    let res = app
+        .post(
+            &format!(
+                "/chats/{id}/messages/{}/delivered",
+                from_cy["id"].as_str().unwrap()
+            ),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+    let to_ann = a.next_of("delivered").await;
+    assert_eq!(to_ann["msg_id"], from_ann["id"]);
+    assert_eq!(to_ann["user_id"], bob.id.as_str());
+    assert_eq!(c.next_of("delivered").await["msg_id"], from_cy["id"]);
+    // Cy has Ann's message (replying moved Cy's marks past it) and now Bob has it: it is
+    // delivered to everyone, and read by Cy only.
+    let history = app
+        .get(&format!("/chats/{id}/messages"), Some(&ann.token))
+        .await;
+    let ann_message = &history.body["items"][1];
+    assert_eq!(ann_message["id"], from_ann["id"]);
+    assert!(ann_message["delivered_at"].is_string(), "{ann_message}");
+    assert!(ann_message["read_at"].is_null(), "{ann_message}");
 }
