@@ -81,6 +81,8 @@ pub struct Notice {
     /// Where a click on the push leads, e.g. `/chat/<id>`.
     pub url: Option<String>,
     pub urgency: Urgency,
+    /// Also send a Web Push to the user's subscriptions (their user has no socket open).
+    pub web_push: bool,
 }
 
 /// A stored notification, as the caller sees it.

@@ -59,10 +59,16 @@ impl PushService {
     /// the same kind and subject) and queues a Web Push for each of the user's
     /// subscriptions, all in one transaction. For at-least-once callers: a notice that
     /// comes again with the same `source_id` (e.g. the bus event id it came from) for the
-    /// same user, kind and subject changes nothing and sends nothing.
-    pub async fn notify(&self, source_id: &str, notices: &[Notice]) -> anyhow::Result<()> {
+    /// same user, kind and subject changes nothing and sends nothing. A notice without
+    /// `web_push` is recorded only (its user is online and hears of it live). Returns the
+    /// notifications the new notices went into, as their users now see them.
+    pub async fn notify(
+        &self,
+        source_id: &str,
+        notices: &[Notice],
+    ) -> anyhow::Result<Vec<(UserId, Notification)>> {
         if notices.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         // One order for every caller, so that two transactions touching the same
         // notifications lock them in the same order.
@@ -88,7 +94,7 @@ impl PushService {
         let subscriptions = subscriptions_of(&mut tx, &users).await?;
         let mut write = Together::new();
         let mut queued = 0_u64;
-        for (notice, notification_id) in &recorded {
+        for (notice, notification_id) in recorded.iter().filter(|(n, _)| n.web_push) {
             for subscription_id in subscriptions
                 .get(notice.user_id.as_str())
                 .into_iter()
@@ -116,7 +122,51 @@ impl PushService {
             pushes = queued,
             "notices recorded"
         );
-        Ok(())
+        let mut touched = Vec::with_capacity(recorded.len());
+        for (notice, id) in recorded {
+            if let Some(shown) = self.notification(&notice.user_id, &id).await? {
+                touched.push((notice.user_id.clone(), shown));
+            }
+        }
+        Ok(touched)
+    }
+
+    /// Forgets every notification about `subject_id` of `kind` (a deleted post's).
+    pub async fn forget(&self, kind: NotificationKind, subject_id: &str) -> anyhow::Result<u64> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "DELETE FROM notification_actors WHERE notification_id IN \
+             (SELECT id FROM notifications WHERE kind = $1 AND subject_id = $2)",
+        )
+        .bind(kind.as_str())
+        .bind(subject_id)
+        .execute(&mut *tx)
+        .await?;
+        let gone = sqlx::query("DELETE FROM notifications WHERE kind = $1 AND subject_id = $2")
+            .bind(kind.as_str())
+            .bind(subject_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    /// One of `user`'s notifications, as the list shows it.
+    pub async fn notification(
+        &self,
+        user: &UserId,
+        id: &str,
+    ) -> anyhow::Result<Option<Notification>> {
+        let rows: Vec<NotificationRow> = sqlx::query_as(
+            "SELECT id, kind, subject_id, actor_count, body, url, read_at, created_at, updated_at, position \
+             FROM notifications WHERE user_id = $1 AND id = $2",
+        )
+        .bind(user.as_str())
+        .bind(id)
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(self.shown(rows).await?.pop().map(|(_, n)| n))
     }
 
     /// Records one notice unless its source was applied before; returns the id of the
@@ -209,6 +259,21 @@ impl PushService {
         .bind(i64::from(limit) + 1)
         .fetch_all(self.db.reader())
         .await?;
+        let items = self.shown(rows).await?;
+        let page = Page::from_keyed_rows(items, limit);
+        Ok(NotificationPage {
+            items: page.items,
+            unread_count: self.unread_count(user).await?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// The latest actors of each of these notifications.
+    /// Rows as their users see them, each with its position as the cursor.
+    async fn shown(
+        &self,
+        rows: Vec<NotificationRow>,
+    ) -> anyhow::Result<Vec<(String, Notification)>> {
         let mut actors = self.latest_actors(&rows).await?;
         let mut items = Vec::with_capacity(rows.len());
         for (
@@ -241,15 +306,9 @@ impl PushService {
             };
             items.push((position.to_string(), notification));
         }
-        let page = Page::from_keyed_rows(items, limit);
-        Ok(NotificationPage {
-            items: page.items,
-            unread_count: self.unread_count(user).await?,
-            next_cursor: page.next_cursor,
-        })
+        Ok(items)
     }
 
-    /// The latest actors of each of these notifications.
     async fn latest_actors(
         &self,
         rows: &[NotificationRow],

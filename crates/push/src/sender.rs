@@ -245,6 +245,7 @@ mod tests {
             text: worst,
             url: Some(format!("/{}", "u".repeat(URL_BYTES - 1))),
             urgency: Urgency::High,
+            web_push: true,
         };
         let push = QueuedPush::new("subscription", &"n".repeat(36), &notice);
         let message = push.message().unwrap();

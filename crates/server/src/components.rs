@@ -23,6 +23,7 @@ use matsuri_payments::{SharedGateway, SimulatedGateway};
 use matsuri_push::{Actor, Notice, NotificationKind, PushModule, PushService, Urgency};
 use matsuri_realtime::{Realtime, RealtimeModule};
 use matsuri_shop::{Contact, Customers, MailPorts, ShopModule, ShopService};
+use matsuri_social::{LikeNotifier, Liked, SocialModule, SocialService};
 use matsuri_tickets::{TicketService, TicketsModule};
 
 /// The running system's parts; tests reach into them.
@@ -35,6 +36,7 @@ pub struct Components {
     pub shop: Arc<ShopService>,
     pub tickets: Arc<TicketService>,
     pub chat: Arc<ChatService>,
+    pub social: Arc<SocialService>,
     pub push: Arc<PushService>,
     pub realtime: Arc<Realtime>,
     pub mailer: SharedMailer,
@@ -125,6 +127,11 @@ impl Components {
             Arc::new(PushNotifier(push.clone())),
         );
         let frames = vec![chat_module.frames()];
+        let social = Arc::new(SocialService::new(
+            db.clone(),
+            clock.clone(),
+            Arc::new(AccountDirectory(accounts.clone())),
+        ));
         // Every domain, as the server composes it: a new domain is one line here.
         let modules: Vec<Arc<dyn Module>> = vec![
             Arc::new(AccountsModule(accounts.clone())),
@@ -133,6 +140,11 @@ impl Components {
             Arc::new(TicketsModule::new(tickets.clone(), &settings.data_dir)),
             Arc::new(PushModule(push.clone())),
             Arc::new(chat_module),
+            Arc::new(SocialModule::new(
+                social.clone(),
+                realtime.clone(),
+                Arc::new(LikePush(push.clone())),
+            )),
             Arc::new(RealtimeModule::new(realtime.clone(), frames)),
         ];
         let subscriptions: Vec<Subscription> = modules
@@ -165,6 +177,7 @@ impl Components {
             shop,
             tickets,
             chat,
+            social,
             push,
             realtime,
             mailer,
@@ -189,6 +202,7 @@ impl Components {
             &matsuri_tickets::MIGRATIONS,
             &matsuri_push::MIGRATIONS,
             &matsuri_chat::MIGRATIONS,
+            &matsuri_social::MIGRATIONS,
         ])
         .await
         .context("applying migrations")
@@ -266,6 +280,54 @@ impl People for AccountDirectory {
     }
 }
 
+#[async_trait::async_trait]
+impl matsuri_social::People for AccountDirectory {
+    async fn names(&self, ids: &[String]) -> anyhow::Result<HashMap<String, String>> {
+        Ok(self.0.names(ids).await?)
+    }
+}
+
+/// Tells authors of likes: a notification per post that gathers its likers while
+/// unread, with a Web Push when the author has no socket open.
+struct LikePush(Arc<PushService>);
+
+#[async_trait::async_trait]
+impl LikeNotifier for LikePush {
+    async fn liked(
+        &self,
+        source_id: &str,
+        like: &Liked,
+        liker_name: &str,
+        web_push: bool,
+    ) -> anyhow::Result<Option<serde_json::Value>> {
+        let notice = Notice {
+            user_id: UserId::from_stored(like.author_id.clone()),
+            kind: NotificationKind::PostLiked,
+            subject_id: like.post_id.clone(),
+            actor: Actor {
+                id: like.liker_id.clone(),
+                name: liker_name.to_owned(),
+            },
+            text: like.excerpt.clone(),
+            url: Some(format!("/posts/{}", like.post_id)),
+            urgency: Urgency::Normal,
+            web_push,
+        };
+        let touched = self.0.notify(source_id, &[notice]).await?;
+        touched
+            .into_iter()
+            .next()
+            .map(|(_, shown)| serde_json::to_value(shown))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    async fn post_gone(&self, post_id: &str) -> anyhow::Result<()> {
+        self.0.forget(NotificationKind::PostLiked, post_id).await?;
+        Ok(())
+    }
+}
+
 /// Tells chat members without a socket about a message: a notification per chat that
 /// gathers its unread messages, and a Web Push.
 struct PushNotifier(Arc<PushService>);
@@ -291,9 +353,11 @@ impl OfflineNotifier for PushNotifier {
                 text: message.text.to_owned(),
                 url: Some(format!("/chat/{}", message.chat_id)),
                 urgency: Urgency::High,
+                web_push: true,
             })
             .collect();
-        self.0.notify(source_id, &notices).await
+        self.0.notify(source_id, &notices).await?;
+        Ok(())
     }
 }
 

@@ -216,6 +216,7 @@ pub fn like(user: &UserId, post: &str, actor: &str) -> Notice {
         text: format!("{actor} liked your post"),
         url: Some(format!("/posts/{post}")),
         urgency: Urgency::Normal,
+        web_push: true,
     }
 }
 
@@ -232,5 +233,6 @@ pub fn message(user: &UserId, chat: &str, sender: &str, text: &str) -> Notice {
         text: text.to_owned(),
         url: Some(format!("/chat/{chat}")),
         urgency: Urgency::High,
+        web_push: true,
     }
 }

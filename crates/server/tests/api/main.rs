@@ -16,6 +16,7 @@ mod events;
 mod idempotency;
 mod ops;
 mod recovery;
+mod social;
 mod storm;
 mod tickets;
 mod web;

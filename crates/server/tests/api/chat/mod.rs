@@ -8,4 +8,4 @@ mod offline;
 #[path = "../../../../push/tests/support/push_service.rs"]
 mod push_service;
 mod storm;
-mod support;
+pub(crate) mod support;

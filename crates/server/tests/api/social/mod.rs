@@ -1,0 +1,3 @@
+//! Posts and likes.
+
+mod likes;

@@ -1,0 +1,385 @@
+//! Posts and likes. A like or an unlike is one transaction: the like row, the post's
+//! count (moved only when a row was really inserted or deleted) and, for a first like of
+//! someone else's post, the `post.liked` event commit together or not at all.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use matsuri_core::ids::UserId;
+use matsuri_core::page::Page;
+use matsuri_core::{FieldError, SharedClock, timefmt};
+use matsuri_db::{Db, parameter_list};
+
+/// The topic of first likes.
+pub const LIKED_TOPIC: &str = "post.liked";
+/// The topic of deleted posts.
+pub const DELETED_TOPIC: &str = "post.deleted";
+/// A post's text: 1–2,000 characters.
+pub const MAX_POST: usize = 2_000;
+
+/// Display names of accounts; ids that are no account are left out.
+#[async_trait::async_trait]
+pub trait People: Send + Sync {
+    async fn names(&self, ids: &[String]) -> anyhow::Result<HashMap<String, String>>;
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Person {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Post {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub author: Person,
+    pub text: String,
+    #[schema(format = "uuid")]
+    pub image_id: Option<String>,
+    /// Always the number of likes.
+    pub like_count: i64,
+    pub liked_by_me: bool,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LikeState {
+    #[schema(format = "uuid")]
+    pub post_id: String,
+    pub liked: bool,
+    pub like_count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Liker {
+    pub user: Person,
+    /// RFC 3339.
+    pub liked_at: String,
+}
+
+/// A first like of someone else's post, as the bus carries it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Liked {
+    pub post_id: String,
+    pub author_id: String,
+    pub liker_id: String,
+    pub excerpt: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SocialError {
+    #[error("no such post")]
+    NotFound,
+    #[error("the request breaks one or more rules")]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for SocialError {
+    fn from(e: sqlx::Error) -> Self {
+        SocialError::Internal(e.into())
+    }
+}
+
+impl From<SocialError> for matsuri_core::ApiError {
+    fn from(e: SocialError) -> Self {
+        match e {
+            SocialError::NotFound => matsuri_core::ApiError::not_found(e.to_string()),
+            SocialError::Invalid(errors) => matsuri_core::ApiError::validation(errors),
+            SocialError::Internal(cause) => matsuri_core::ApiError::internal(cause),
+        }
+    }
+}
+
+pub struct SocialService {
+    db: Db,
+    clock: SharedClock,
+    people: Arc<dyn People>,
+}
+
+type PostRow = (String, String, String, Option<String>, i64, i64);
+const POST_COLUMNS: &str = "id, author_id, text, image_id, like_count, created_at";
+
+impl SocialService {
+    pub fn new(db: Db, clock: SharedClock, people: Arc<dyn People>) -> Self {
+        Self { db, clock, people }
+    }
+
+    pub(crate) fn people(&self) -> &Arc<dyn People> {
+        &self.people
+    }
+
+    pub async fn create(
+        &self,
+        author: &UserId,
+        text: &str,
+        image_id: Option<String>,
+    ) -> Result<Post, SocialError> {
+        let mut errors = Vec::new();
+        let text = matsuri_core::text::text("text", text, MAX_POST)
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default();
+        let image_id = match image_id.as_deref().map(matsuri_core::ids::parse_uuid) {
+            Some(None) => {
+                errors.push(FieldError::new("image_id", "must be an image id"));
+                None
+            }
+            Some(Some(id)) => Some(id),
+            None => None,
+        };
+        if !errors.is_empty() {
+            return Err(SocialError::Invalid(errors));
+        }
+        let id = matsuri_core::ids::new_uuid_v7();
+        sqlx::query(
+            "INSERT INTO posts (id, author_id, text, image_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(author.as_str())
+        .bind(&text)
+        .bind(image_id.as_deref())
+        .bind(self.clock.now_ms())
+        .execute(self.db.writer())
+        .await?;
+        self.get(Some(author), &id).await
+    }
+
+    pub async fn get(&self, viewer: Option<&UserId>, id: &str) -> Result<Post, SocialError> {
+        let sql = format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1");
+        let row: Option<PostRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.db.reader())
+            .await?;
+        let row = row.ok_or(SocialError::NotFound)?;
+        self.views(viewer, vec![row])
+            .await?
+            .pop()
+            .ok_or(SocialError::NotFound)
+    }
+
+    /// The feed, newest first; the cursor is the last post of the previous page.
+    pub async fn feed(
+        &self,
+        viewer: Option<&UserId>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Post>, SocialError> {
+        let filter = if cursor.is_some() {
+            " WHERE id < $2"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT {POST_COLUMNS} FROM posts{filter} ORDER BY id DESC LIMIT $1");
+        let mut query =
+            sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit) + 1);
+        if let Some(cursor) = cursor {
+            query = query.bind(cursor);
+        }
+        let rows = query.fetch_all(self.db.reader()).await?;
+        let posts = self.views(viewer, rows).await?;
+        Ok(Page::from_rows(posts, limit, |p| p.id.clone()))
+    }
+
+    async fn views(
+        &self,
+        viewer: Option<&UserId>,
+        rows: Vec<PostRow>,
+    ) -> Result<Vec<Post>, SocialError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let authors: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+        let names = self.people.names(&authors).await?;
+        let mut liked: Vec<String> = Vec::new();
+        if let Some(viewer) = viewer {
+            let sql = format!(
+                "SELECT post_id FROM post_likes WHERE user_id = $1 AND post_id IN ({})",
+                parameter_list(2, rows.len())
+            );
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(viewer.as_str());
+            for row in &rows {
+                query = query.bind(&row.0);
+            }
+            liked = query.fetch_all(self.db.reader()).await?;
+        }
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, author_id, text, image_id, like_count, created_at)| Post {
+                    liked_by_me: liked.contains(&id),
+                    author: Person {
+                        name: names.get(&author_id).cloned().unwrap_or_default(),
+                        id: author_id,
+                    },
+                    id,
+                    text,
+                    image_id,
+                    like_count,
+                    created_at: timefmt::rfc3339(created_at),
+                },
+            )
+            .collect())
+    }
+
+    /// Deletes the author's post, its likes and what they notified; another user's post
+    /// is not found.
+    pub async fn delete(&self, author: &UserId, id: &str) -> Result<(), SocialError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let owned: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM posts WHERE id = $1 AND author_id = $2")
+                .bind(id)
+                .bind(author.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if owned.is_none() {
+            return Err(SocialError::NotFound);
+        }
+        for sql in [
+            "DELETE FROM post_likes WHERE post_id = $1",
+            "DELETE FROM post_like_notices WHERE post_id = $1",
+            "DELETE FROM posts WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        let gone = serde_json::json!({"post_id": id});
+        matsuri_bus::publish(&mut tx, now, DELETED_TOPIC, Some(id), &gone).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `user` likes the post; again changes nothing.
+    pub async fn like(&self, user: &UserId, id: &str) -> Result<LikeState, SocialError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO post_likes (post_id, user_id, liked_at) \
+             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM posts WHERE id = $1) \
+             ON CONFLICT (post_id, user_id) DO NOTHING RETURNING user_id",
+        )
+        .bind(id)
+        .bind(user.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let counted: Option<(i64, String, String)> = if inserted.is_some() {
+            sqlx::query_as(
+                "UPDATE posts SET like_count = like_count + 1 WHERE id = $1 \
+                 RETURNING like_count, author_id, text",
+            )
+        } else {
+            sqlx::query_as("SELECT like_count, author_id, text FROM posts WHERE id = $1")
+        }
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (like_count, author_id, text) = counted.ok_or(SocialError::NotFound)?;
+        if inserted.is_some() && author_id != user.as_str() {
+            let first: Option<String> = sqlx::query_scalar(
+                "INSERT INTO post_like_notices (post_id, user_id) VALUES ($1, $2) \
+                 ON CONFLICT (post_id, user_id) DO NOTHING RETURNING user_id",
+            )
+            .bind(id)
+            .bind(user.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if first.is_some() {
+                let liked = Liked {
+                    post_id: id.to_owned(),
+                    author_id,
+                    liker_id: user.as_str().to_owned(),
+                    excerpt: text.chars().take(80).collect(),
+                };
+                matsuri_bus::publish(&mut tx, now, LIKED_TOPIC, Some(id), &liked).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(LikeState {
+            post_id: id.to_owned(),
+            liked: true,
+            like_count,
+        })
+    }
+
+    /// `user` no longer likes the post; again changes nothing.
+    pub async fn unlike(&self, user: &UserId, id: &str) -> Result<LikeState, SocialError> {
+        let mut tx = self.db.begin().await?;
+        let deleted: Option<String> = sqlx::query_scalar(
+            "DELETE FROM post_likes WHERE post_id = $1 AND user_id = $2 RETURNING user_id",
+        )
+        .bind(id)
+        .bind(user.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let counted: Option<i64> = if deleted.is_some() {
+            sqlx::query_scalar(
+                "UPDATE posts SET like_count = like_count - 1 WHERE id = $1 RETURNING like_count",
+            )
+        } else {
+            sqlx::query_scalar("SELECT like_count FROM posts WHERE id = $1")
+        }
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let like_count = counted.ok_or(SocialError::NotFound)?;
+        tx.commit().await?;
+        Ok(LikeState {
+            post_id: id.to_owned(),
+            liked: false,
+            like_count,
+        })
+    }
+
+    /// Who liked the post, newest first; the cursor is `<liked_at>_<user id>` of the
+    /// last liker of the previous page.
+    pub async fn likers(
+        &self,
+        id: &str,
+        cursor: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Page<Liker>, SocialError> {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM posts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.reader())
+            .await?;
+        exists.ok_or(SocialError::NotFound)?;
+        let filter = if cursor.is_some() {
+            " AND (liked_at < $3 OR (liked_at = $3 AND user_id < $4))"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT user_id, liked_at FROM post_likes WHERE post_id = $1{filter} \
+             ORDER BY liked_at DESC, user_id DESC LIMIT $2"
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(i64::from(limit) + 1);
+        if let Some((at, user)) = cursor {
+            query = query.bind(at).bind(user);
+        }
+        let rows = query.fetch_all(self.db.reader()).await?;
+        let ids: Vec<String> = rows.iter().map(|(u, _)| u.clone()).collect();
+        let names = self.people.names(&ids).await?;
+        let keyed = rows
+            .into_iter()
+            .map(|(user, at)| {
+                let liker = Liker {
+                    user: Person {
+                        name: names.get(&user).cloned().unwrap_or_default(),
+                        id: user.clone(),
+                    },
+                    liked_at: timefmt::rfc3339(at),
+                };
+                (format!("{at}_{user}"), liker)
+            })
+            .collect();
+        Ok(Page::from_keyed_rows(keyed, limit))
+    }
+}
