@@ -48,6 +48,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/chat.js"),
     ),
     (
+        "js/social.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/social.js"),
+    ),
+    (
         "js/push.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/js/push.js"),

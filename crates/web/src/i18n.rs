@@ -4,6 +4,7 @@
 //! script writes (an error in words, a status) comes from the same table.
 
 mod chat;
+mod social;
 
 use axum::http::HeaderMap;
 
@@ -112,9 +113,9 @@ pub fn yen(amount: i64) -> String {
     format!("{sign}¥{grouped}")
 }
 
-/// Every text: this table's, then the chat pages'.
+/// Every text: this table's, then the chat pages', then the posts and notifications pages'.
 fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
-    TEXTS.iter().chain(chat::TEXTS)
+    TEXTS.iter().chain(chat::TEXTS).chain(social::TEXTS)
 }
 
 /// (key, Japanese, English).
@@ -578,6 +579,8 @@ mod tests {
             include_str!("../assets/js/chat.js"),
             include_str!("../assets/js/push.js"),
             include_str!("../assets/js/realtime.js"),
+            include_str!("../templates/social.html"),
+            include_str!("../assets/js/social.js"),
         ];
         let keys: Vec<&str> = sources.iter().flat_map(|s| keys_named_in(s)).collect();
         assert!(keys.len() > 100, "{keys:?}");

@@ -7,6 +7,7 @@
 //! token. Every page answers with a strict Content-Security-Policy (no inline script),
 //! `nosniff`, a `same-origin` referrer policy and `frame-ancestors 'none'`. Chat talks
 //! over the API's WebSocket (the cookie authenticates it, from pages of this origin only),
+//! which also keeps the header's notification bell live on the chat and posts pages,
 //! and `/sw.js`, a service worker, shows the Web Push messages of a user who is away.
 
 mod assets;
@@ -69,6 +70,9 @@ fn pages(keys: Arc<TokenKeys>) -> Router {
         .route("/tickets", get(pages::my_tickets))
         .route("/chat", get(pages::chats))
         .route("/chat/{id}", get(pages::chat))
+        .route("/posts", get(pages::posts))
+        .route("/posts/{id}", get(pages::post))
+        .route("/notifications", get(pages::notifications))
         .route(
             "/staff",
             get(|| async { axum::response::Redirect::to("/staff/products") }),
@@ -172,6 +176,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_feed_and_a_post_are_for_everyone_the_compose_box_for_the_signed_in() {
+        let keys = keys();
+        let res = get(&keys, "/posts", false).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = text(res).await;
+        assert!(html.contains(r#"data-view="posts""#), "{html}");
+        assert!(html.contains(r#"src="/assets/js/social.js""#), "{html}");
+        assert!(html.contains(r#"<a href="/posts">Posts</a>"#), "{html}");
+        assert!(html.contains(r#"href="/login?next=/posts""#), "{html}");
+        assert!(!html.contains(r#"id="post-form""#), "{html}");
+        assert!(!html.contains(r#"id="bell-link""#), "{html}");
+
+        let html = text(get(&keys, "/posts", true).await).await;
+        assert!(html.contains(r#"id="post-form""#), "{html}");
+        assert!(html.contains(r#"maxlength="2000""#), "{html}");
+
+        let id = "0190c0de-0000-7000-8000-000000000002";
+        let res = get(&keys, &format!("/posts/{id}"), false).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = text(res).await;
+        assert!(html.contains(r#"data-view="post""#), "{html}");
+        assert!(html.contains(&format!(r#"data-id="{id}""#)), "{html}");
+        assert!(html.contains(r#"id="likers""#), "{html}");
+    }
+
+    #[tokio::test]
+    async fn the_notifications_page_is_for_signed_in_visitors_and_the_bell_on_every_page() {
+        let keys = keys();
+        let res = get(&keys, "/notifications", false).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            res.headers()[header::LOCATION],
+            "/login?next=/notifications"
+        );
+        let res = get(&keys, "/notifications", true).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = text(res).await;
+        assert!(html.contains(r#"data-view="notifications""#), "{html}");
+        assert!(html.contains(r#"id="read-all""#), "{html}");
+        assert!(html.contains("Mark all as read"), "{html}");
+        for path in ["/", "/events", "/posts", "/notifications", "/chat"] {
+            let html = text(get(&keys, path, true).await).await;
+            assert!(
+                html.contains(r#"<a href="/notifications" id="bell-link">Notifications <span class="badge" id="bell-badge""#),
+                "{path}: {html}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn the_service_worker_is_served_from_the_root_as_a_script() {
         let keys = keys();
         let res = get(&keys, "/sw.js", false).await;
@@ -189,7 +243,7 @@ mod tests {
         let script = text(res).await;
         assert!(script.contains("addEventListener('push'"), "{script}");
         assert!(script.contains("addEventListener('notificationclick'"));
-        for asset in ["js/chat.js", "js/realtime.js", "js/push.js"] {
+        for asset in ["js/chat.js", "js/realtime.js", "js/push.js", "js/social.js"] {
             let res = get(&keys, &format!("/assets/{asset}"), false).await;
             assert_eq!(res.status(), StatusCode::OK, "{asset}");
             assert_eq!(

@@ -1,5 +1,5 @@
-//! The pages: each is the same frame (header, language switch, cart and chat badges,
-//! connection banner) around a view that its script fills from the API. Pages that show a
+//! The pages: each is the same frame (header, language switch, cart and chat badges, the
+//! notification bell, connection banner) around a view that its script fills from the API. Pages that show a
 //! user's own things send a signed-out visitor to the sign-in form first. They need only
 //! the token keys (who is signed in, the CSRF token), not the accounts.
 
@@ -18,7 +18,8 @@ use crate::i18n::Lang;
 /// What every page knows about the request it answers.
 pub struct Page {
     pub lang: Lang,
-    /// The script of the page (`shop`, `tickets`, `staff`, `chat`; `/assets/js/<module>.js`).
+    /// The script of the page (`shop`, `tickets`, `staff`, `chat`, `social`;
+    /// `/assets/js/<module>.js`).
     pub module: &'static str,
     /// The view its script draws (`home`, `cart`, …).
     pub view: &'static str,
@@ -87,6 +88,14 @@ struct TicketsPage {
 struct ChatPage {
     page: Page,
     /// The chat the view is about, if any.
+    subject: String,
+}
+
+#[derive(Template)]
+#[template(path = "social.html")]
+struct SocialPage {
+    page: Page,
+    /// The post the view is about, if any.
     subject: String,
 }
 
@@ -160,8 +169,8 @@ fn gate(
     Ok(page)
 }
 
-/// A shop, tickets or chat page about `subject` (a product, an order, an event, a chat;
-/// or nothing).
+/// A shop, tickets, chat or social page about `subject` (a product, an order, an event, a
+/// chat, a post; or nothing).
 fn page_of(
     keys: &TokenKeys,
     headers: &HeaderMap,
@@ -173,6 +182,7 @@ fn page_of(
     match gate(keys, headers, uri, (module, view), audience) {
         Ok(page) if module == "tickets" => render(&TicketsPage { page, subject }),
         Ok(page) if module == "chat" => render(&ChatPage { page, subject }),
+        Ok(page) if module == "social" => render(&SocialPage { page, subject }),
         Ok(page) => render(&ShopPage { page, subject }),
         Err(refusal) => refusal.into_response(),
     }
@@ -346,5 +356,49 @@ pub async fn chat(
         ("chat", "chat"),
         Audience::SignedIn,
         id,
+    )
+}
+
+/// The feed: everyone may read it; signed in, one may write and like.
+pub async fn posts(State(keys): State<Arc<TokenKeys>>, headers: HeaderMap, uri: Uri) -> Response {
+    page_of(
+        &keys,
+        &headers,
+        &uri,
+        ("social", "posts"),
+        Audience::Everyone,
+        String::new(),
+    )
+}
+
+/// One post and who liked it.
+pub async fn post(
+    State(keys): State<Arc<TokenKeys>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    page_of(
+        &keys,
+        &headers,
+        &uri,
+        ("social", "post"),
+        Audience::Everyone,
+        id,
+    )
+}
+
+pub async fn notifications(
+    State(keys): State<Arc<TokenKeys>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    page_of(
+        &keys,
+        &headers,
+        &uri,
+        ("social", "notifications"),
+        Audience::SignedIn,
+        String::new(),
     )
 }
