@@ -110,7 +110,9 @@ impl Fanout {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let users: Vec<&str> = of_chat.iter().map(|m| m.user_id.as_str()).collect();
-            let frame = Frame::json(&message.frame())?.once_per(message.key());
+            let frame = Frame::json(&message.frame())?
+                .once_per(message.key())
+                .except(message.origin.as_deref());
             self.realtime.to_users(&users, &frame).await?;
             metrics::counter!("matsuri_chat_deliveries_total").increment(users.len() as u64);
             let away: Vec<String> = offline

@@ -151,6 +151,9 @@ pub struct Stored {
     pub text: String,
     pub client_msg_id: String,
     pub created_at: i64,
+    /// The socket it was sent from, which the fan-out's copy skips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl Stored {

@@ -258,7 +258,7 @@ async fn send_message(
     let (text, client_msg_id) = check_message(&body.text, &body.client_msg_id)?;
     let (stored, fresh) = chats
         .service
-        .send(&who.user_id, &id, &text, &client_msg_id)
+        .send(&who.user_id, &id, &text, &client_msg_id, None)
         .await?;
     let message = chats.service.message(&stored.chat_id, &stored.id).await?;
     let status = if fresh {

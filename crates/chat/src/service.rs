@@ -78,6 +78,7 @@ fn message_of(row: &sqlx::any::AnyRow) -> Result<(Stored, Option<i64>, Option<i6
             text: row.try_get("text")?,
             client_msg_id: row.try_get("client_msg_id")?,
             created_at: row.try_get("created_at")?,
+            origin: None,
         },
         row.try_get("delivered_at")?,
         row.try_get("read_at")?,
@@ -330,6 +331,7 @@ impl ChatService {
         chat_id: &str,
         text: &str,
         client_msg_id: &str,
+        origin: Option<&str>,
     ) -> Result<(Stored, bool), ChatError> {
         let now = self.clock.now_ms();
         let me = who.as_str();
@@ -368,6 +370,7 @@ impl ChatService {
             text: text.to_owned(),
             client_msg_id: client_msg_id.to_owned(),
             created_at: now,
+            origin: origin.map(str::to_owned),
         };
         sqlx::query(
             "INSERT INTO chat_messages (id, chat_id, seq, sender_id, text, client_msg_id, created_at) \

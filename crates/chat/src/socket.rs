@@ -75,6 +75,7 @@ impl FrameHandler for ChatFrames {
         who: &Identity,
         kind: &str,
         frame: serde_json::Value,
+        origin: &str,
         out: &mut dyn Replies,
     ) -> Result<(), FrameError> {
         let user = &who.user_id;
@@ -93,7 +94,7 @@ impl FrameHandler for ChatFrames {
                 let chat_id = id(&send.chat_id, ChatError::ChatNotFound)?;
                 let (stored, _) = self
                     .chats
-                    .send(user, &chat_id, &text, &client_msg_id)
+                    .send(user, &chat_id, &text, &client_msg_id, Some(origin))
                     .await?;
                 out.send(sent_frame(&stored).map_err(unwritable)?)
                     .await

@@ -15,6 +15,8 @@ pub struct Frame {
     /// The frame only records its key: it is always sent, and keyed frames after it
     /// are not (the sender's `sent` answer, before the fan-out's copy of the message).
     marks: bool,
+    /// The one socket it does not go to (`<node>#<socket>`): the one its news came from.
+    except: Option<std::sync::Arc<str>>,
 }
 
 impl Frame {
@@ -24,6 +26,7 @@ impl Frame {
             text: Utf8Bytes::from(serde_json::to_string(value)?),
             key: None,
             marks: false,
+            except: None,
         })
     }
 
@@ -43,6 +46,19 @@ impl Frame {
 
     pub(crate) fn only_marks(&self) -> bool {
         self.marks
+    }
+
+    /// The same frame for every socket but `origin` (a [`crate::FrameHandler`]'s
+    /// `origin`), wherever that one is.
+    pub fn except(mut self, origin: Option<&str>) -> Self {
+        self.except = origin.map(std::sync::Arc::from);
+        self
+    }
+
+    /// The socket of `node` it skips, if it skips one there.
+    pub(crate) fn skips_on(&self, node: &str) -> Option<u64> {
+        let (on, socket) = self.except.as_deref()?.split_once('#')?;
+        (on == node).then(|| socket.parse().ok()).flatten()
     }
 
     pub fn text(&self) -> &Utf8Bytes {
@@ -65,16 +81,22 @@ impl Frame {
             text: Utf8Bytes::from(value.to_string()),
             key: None,
             marks: false,
+            except: None,
         }
     }
 
-    /// The frame as it crosses to other nodes: the sending node's id, the key, the text.
+    /// The frame as it crosses to other nodes: the sending node's id, the key, the
+    /// socket it skips, the text.
     pub(crate) fn encode(&self, origin: &str) -> Vec<u8> {
         let key = self.key.map(|k| format!("{k:x}")).unwrap_or_default();
-        let mut out = Vec::with_capacity(origin.len() + key.len() + self.text.len() + 2);
+        let except = self.except.as_deref().unwrap_or_default();
+        let mut out =
+            Vec::with_capacity(origin.len() + key.len() + except.len() + self.text.len() + 3);
         out.extend_from_slice(origin.as_bytes());
         out.push(b'\n');
         out.extend_from_slice(key.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(except.as_bytes());
         out.push(b'\n');
         out.extend_from_slice(self.text.as_bytes());
         out
@@ -82,7 +104,7 @@ impl Frame {
 
     /// A frame from another node, with that node's id; `None` when it is not one.
     pub(crate) fn decode(bytes: &[u8]) -> Option<(String, Frame)> {
-        let mut parts = bytes.splitn(3, |b| *b == b'\n');
+        let mut parts = bytes.splitn(4, |b| *b == b'\n');
         let origin = std::str::from_utf8(parts.next()?).ok()?.to_owned();
         let key = std::str::from_utf8(parts.next()?).ok()?;
         let key = if key.is_empty() {
@@ -90,6 +112,8 @@ impl Frame {
         } else {
             Some(u128::from_str_radix(key, 16).ok()?)
         };
+        let except = std::str::from_utf8(parts.next()?).ok()?;
+        let except = (!except.is_empty()).then(|| std::sync::Arc::from(except));
         let text = std::str::from_utf8(parts.next()?).ok()?;
         Some((
             origin,
@@ -97,6 +121,7 @@ impl Frame {
                 text: Utf8Bytes::from(text),
                 key,
                 marks: false,
+                except,
             },
         ))
     }
@@ -145,11 +170,14 @@ mod tests {
     fn frames_cross_nodes_intact() {
         let frame = Frame::json(&serde_json::json!({"type": "message", "text": "a\nb"}))
             .unwrap_or_else(|_| Frame::error("x", "y", None))
-            .once_per(0x0192_0000_abcd);
+            .once_per(0x0192_0000_abcd)
+            .except(Some("node-2#7"));
         let (origin, back) =
             Frame::decode(&frame.encode("node-1")).unwrap_or_else(|| ("".into(), frame.clone()));
         assert_eq!(origin, "node-1");
         assert_eq!(back.key(), Some(0x0192_0000_abcd));
+        assert_eq!(back.skips_on("node-2"), Some(7));
+        assert_eq!(back.skips_on("node-1"), None);
         assert_eq!(back.text().as_str(), frame.text().as_str());
         let plain = Frame::error("invalid_frame", "no", Some("send"));
         let decoded = Frame::decode(&plain.encode("n")).map(|(_, f)| f.key());

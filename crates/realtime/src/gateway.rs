@@ -44,13 +44,16 @@ pub trait FrameHandler: Send + Sync + 'static {
     /// The `type`s it takes.
     fn types(&self) -> &'static [&'static str];
 
-    /// Answers one frame from `who`; what it sends through `out` reaches this socket in
-    /// order. An error becomes an error frame and the socket stays open.
+    /// Answers one frame from `who` on the socket `origin` (`<node>#<socket>`: a frame
+    /// made with [`Frame::except`]`(origin)` skips this socket); what it sends through
+    /// `out` reaches this socket in order. An error becomes an error frame and the socket
+    /// stays open.
     async fn handle(
         &self,
         who: &Identity,
         kind: &str,
         frame: serde_json::Value,
+        origin: &str,
         out: &mut dyn Replies,
     ) -> Result<(), FrameError>;
 }
@@ -397,7 +400,8 @@ async fn answer(
         other => match gw.handlers.get(other) {
             Some(handler) => {
                 let frame = serde_json::Value::Object(frame);
-                match handler.handle(who, other, frame, out).await {
+                let origin = format!("{}#{socket_id}", gw.realtime.node);
+                match handler.handle(who, other, frame, &origin, out).await {
                     Ok(()) => return Ok(()),
                     Err(e) => e,
                 }

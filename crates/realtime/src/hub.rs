@@ -129,9 +129,12 @@ impl Hub {
         remove_from(&mut self.lock().topics, topic, id)
     }
 
-    pub(crate) fn to_user(&self, user: &str, frame: &Frame) {
+    /// To every socket of `user` here but `skip`.
+    pub(crate) fn to_user(&self, user: &str, frame: &Frame, skip: Option<u64>) {
         if let Some(list) = self.lock().users.get(user) {
-            list.iter().for_each(|s| s.offer(frame));
+            list.iter()
+                .filter(|s| Some(s.id) != skip)
+                .for_each(|s| s.offer(frame));
         }
     }
 
@@ -189,11 +192,11 @@ mod tests {
         let mut a = hub.join("ann", 2);
         let mut b = hub.join("ann", 2);
         assert!(a.first && !b.first);
-        hub.to_user("ann", &frame(1));
+        hub.to_user("ann", &frame(1), None);
         assert!(a.queue.recv().await.is_some());
         assert!(b.queue.recv().await.is_some());
         for n in 0..3 {
-            hub.to_user("ann", &frame(n));
+            hub.to_user("ann", &frame(n), None);
         }
         assert!(a.lagging.is_cancelled() && b.lagging.is_cancelled());
         assert_eq!(hub.leave("ann", a.id, &[]), (false, vec![]));

@@ -83,8 +83,9 @@ impl Realtime {
 
     /// Sends `frame` to every socket of each user, wherever it is connected.
     pub async fn to_users(&self, users: &[&str], frame: &Frame) -> anyhow::Result<()> {
+        let skip = frame.skips_on(&self.node);
         for user in users {
-            self.hub.to_user(user, frame);
+            self.hub.to_user(user, frame, skip);
         }
         let payload = frame.encode(&self.node);
         let messages: Vec<(String, Vec<u8>)> = users
@@ -117,7 +118,7 @@ impl Realtime {
             return;
         }
         if let Some(user) = channel.strip_prefix("u:") {
-            self.hub.to_user(user, &frame);
+            self.hub.to_user(user, &frame, frame.skips_on(&self.node));
         } else if let Some(topic) = channel.strip_prefix("t:") {
             self.hub.to_topic(topic, &frame);
         }

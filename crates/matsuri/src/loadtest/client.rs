@@ -122,13 +122,13 @@ impl Api {
         token_of(&body)
     }
 
-    /// Registers a user and returns the token.
+    /// Registers a user and returns the token and the user's id.
     pub async fn register(
         &self,
         email: &str,
         password: &str,
         name: &str,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Account> {
         let (status, body) = self
             .send(
                 reqwest::Method::POST,
@@ -143,7 +143,13 @@ impl Api {
             status == 201,
             "registering {email} answered {status}: {body}"
         );
-        token_of(&body)
+        Ok(Account {
+            token: token_of(&body)?,
+            user_id: body["user"]["id"]
+                .as_str()
+                .map(str::to_owned)
+                .context("the answer carries no user id")?,
+        })
     }
 
     /// Every item of a list answer, following `next_cursor` when the server pages it.
@@ -210,6 +216,12 @@ pub fn run_id() -> String {
     format!("{ms:x}")
 }
 
+/// A user registered by a scenario.
+pub struct Account {
+    pub token: String,
+    pub user_id: String,
+}
+
 impl Api {
     /// Registers `count` users `<who>-<run_id>-<i>@loadtest.localhost` (set-up, with a
     /// progress bar) and returns their tokens in order.
@@ -220,17 +232,31 @@ impl Api {
         count: usize,
         concurrency: usize,
     ) -> anyhow::Result<Vec<String>> {
+        let accounts = self
+            .register_accounts(who, run_id, count, concurrency)
+            .await?;
+        Ok(accounts.into_iter().map(|a| a.token).collect())
+    }
+
+    /// Like `register_many`, with each user's id beside the token.
+    pub async fn register_accounts(
+        &self,
+        who: &str,
+        run_id: &str,
+        count: usize,
+        concurrency: usize,
+    ) -> anyhow::Result<Vec<Account>> {
         let bar = super::stats::progress(count, "register");
-        let results: Vec<anyhow::Result<String>> = futures::stream::iter(0..count)
+        let results: Vec<anyhow::Result<Account>> = futures::stream::iter(0..count)
             .map(|i| {
                 let bar = bar.clone();
                 let email = format!("{who}-{run_id}-{i}@loadtest.localhost");
                 async move {
-                    let token = self
+                    let account = self
                         .register(&email, "load-test-password", "Load test user")
                         .await?;
                     bar.inc(1);
-                    Ok(token)
+                    Ok(account)
                 }
             })
             .buffered(concurrency.clamp(1, 64))

@@ -2,6 +2,7 @@
 //! clients, print their figures, and check the system's invariants afterwards. A scenario
 //! exits non-zero when an invariant fails.
 
+mod chat;
 mod client;
 mod fanout;
 mod flash_sale;
@@ -14,6 +15,9 @@ use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum Scenario {
+    /// Chat over the realtime gateway: idle sockets held open, or groups talking.
+    #[command(subcommand)]
+    Chat(chat::Mode),
     /// Many buyers, one product, limited stock (seed 000 §1 under a stampede).
     FlashSale(flash_sale::FlashSaleArgs),
     /// Events through the outbox to three consumer groups (seed 004's fan-out).
@@ -24,6 +28,7 @@ pub enum Scenario {
 
 pub async fn run(scenario: Scenario) -> anyhow::Result<ExitCode> {
     match scenario {
+        Scenario::Chat(mode) => chat::run(mode).await,
         Scenario::FlashSale(args) => flash_sale::run(args).await,
         Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::TicketRush(args) => ticket_rush::run(args).await,

@@ -97,3 +97,35 @@ async fn two_hundred_senders_in_one_group(backend: Backend) {
         });
     assert!(by_sender.values().all(|n| *n == 20));
 }
+
+crate::backend_tests!(a_sender_never_gets_its_own_message_back);
+
+/// 100 messages over one socket, more than the socket remembers of what it was sent:
+/// the fan-out's copies skip the socket they came from by address, not by memory.
+async fn a_sender_never_gets_its_own_message_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ann = person(&app, "ann@echo.test").await;
+    let bob = person(&app, "bob@echo.test").await;
+    let id = chat(&app, &ann, &[&bob]).await;
+    let mut a = Ws::connect(&app, &ann.token).await;
+    let mut b = Ws::connect(&app, &bob.token).await;
+    for n in 0..100 {
+        a.send(json!({"type": "send", "chat_id": id, "client_msg_id": format!("e-{n}"), "text": "echo?"}))
+            .await;
+    }
+    for _ in 0..100 {
+        a.next_of("sent").await;
+    }
+    // The fan-out runs only now, after all 100 were sent.
+    let _bus = run_bus(&app);
+    for _ in 0..100 {
+        b.next_of("message").await;
+    }
+    let echoed: Vec<Value> = a
+        .drain()
+        .await
+        .into_iter()
+        .filter(|f| f["type"] == "message")
+        .collect();
+    assert!(echoed.is_empty(), "{} came back", echoed.len());
+}
