@@ -6,6 +6,6 @@ mod gateway;
 mod nodes;
 mod offline;
 #[path = "../../../../push/tests/support/push_service.rs"]
-mod push_service;
+pub(crate) mod push_service;
 mod storm;
 pub(crate) mod support;

@@ -9,7 +9,8 @@ use crate::helpers::{Backend, spawn_app};
 
 crate::backend_tests!(
     a_storm_of_likes_and_unlikes_keeps_the_count_exact,
-    likes_are_idempotent_and_checked
+    likes_are_idempotent_and_checked,
+    an_offline_author_gets_a_web_push
 );
 
 async fn post(app: &crate::helpers::TestApp, token: &str, text: &str) -> String {
@@ -146,4 +147,37 @@ async fn the_author_hears_of_a_like_on_another_node() {
     assert_eq!(frame["kind"], "post_liked");
     assert_eq!(frame["subject_id"], id.as_str());
     assert_eq!(frame["actors"][0]["id"], fan.id.as_str());
+}
+
+async fn an_offline_author_gets_a_web_push(backend: Backend) {
+    let app =
+        crate::helpers::spawn_app_with(backend, |s| s.push.allow_insecure_endpoints = true).await;
+    let service = crate::chat::push_service::TestPushService::start()
+        .await
+        .unwrap();
+    let browser = service.subscribe().unwrap();
+    let author = person(&app, "author@away.test").await;
+    let fan = person(&app, "fan@away.test").await;
+    let res = app
+        .post(
+            "/push/subscriptions",
+            Some(&author.token),
+            json!({"endpoint": browser.endpoint, "keys": {"p256dh": browser.p256dh, "auth": browser.auth}}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let id = post(&app, &author.token, "while you were away").await;
+    like(&app, &fan.token, &id, Method::PUT).await;
+    let _bus = run_bus(&app);
+    let pushes = service
+        .wait_for_deliveries(1, std::time::Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        pushes[0].payload["kind"], "post_liked",
+        "{:?}",
+        pushes[0].payload
+    );
+    assert_eq!(pushes[0].payload["url"], format!("/posts/{id}"));
+    assert!(service.refusals().is_empty());
 }
