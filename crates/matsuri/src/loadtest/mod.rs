@@ -6,6 +6,7 @@ mod chat;
 mod client;
 mod fanout;
 mod flash_sale;
+mod likes;
 mod stats;
 mod ticket_rush;
 
@@ -22,6 +23,8 @@ pub enum Scenario {
     FlashSale(flash_sale::FlashSaleArgs),
     /// Events through the outbox to three consumer groups (seed 004's fan-out).
     Fanout(fanout::FanoutArgs),
+    /// Everyone likes one hot post, then random users like random posts (issue 20).
+    Likes(likes::LikesArgs),
     /// Concert ticket rush: queue, admission, wallet, seat holds, payment (seed 003 LoadTest5).
     TicketRush(ticket_rush::TicketRushArgs),
 }
@@ -31,6 +34,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<ExitCode> {
         Scenario::Chat(mode) => chat::run(mode).await,
         Scenario::FlashSale(args) => flash_sale::run(args).await,
         Scenario::Fanout(args) => fanout::run(args).await,
+        Scenario::Likes(args) => likes::run(args).await,
         Scenario::TicketRush(args) => ticket_rush::run(args).await,
     }
 }
