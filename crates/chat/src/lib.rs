@@ -20,7 +20,7 @@ use matsuri_realtime::{FrameHandler, Realtime};
 
 pub use fanout::{GROUP, OfflineMessage, OfflineNotifier};
 pub use model::{Chat, ChatError, ChatKind, MAX_MEMBERS, MAX_TEXT, Member, Message, Stored};
-pub use service::{ChatService, MESSAGE_TOPIC, Moved, People, Towards};
+pub use service::{ChatService, MESSAGE_TOPIC, Moved, Towards};
 
 /// Chat as the server composes it: its routes, its fan-out, its socket frames.
 pub struct ChatModule {

@@ -17,18 +17,12 @@ use matsuri_core::ids::UserId;
 use matsuri_core::page::Page;
 use matsuri_core::{SharedClock, timefmt};
 use matsuri_db::{Db, Tx, parameter_list};
+use matsuri_module::People;
 
 use crate::model::{Chat, ChatError, ChatKind, MAX_MEMBERS, Member, Message, Stored};
 
 /// The topic of stored messages.
 pub const MESSAGE_TOPIC: &str = "chat.message";
-
-/// Who the chat's members are: their names, and which ids are accounts at all.
-#[async_trait::async_trait]
-pub trait People: Send + Sync {
-    /// The display name of each id that is an account; others are left out.
-    async fn names(&self, ids: &[String]) -> anyhow::Result<HashMap<String, String>>;
-}
 
 /// A mark that moved: the message it now stands at, who moved it, when.
 #[derive(Debug, Clone)]

@@ -15,6 +15,17 @@ use utoipa_axum::router::OpenApiRouter;
 
 use matsuri_bus::Subscription;
 
+/// Who the accounts are, for a domain that shows people (chat members, post authors):
+/// the port accounts fill in, so that no domain reads another's tables.
+#[async_trait::async_trait]
+pub trait People: Send + Sync {
+    /// The display name of each id that is an account; others are left out.
+    async fn names(
+        &self,
+        ids: &[String],
+    ) -> anyhow::Result<std::collections::HashMap<String, String>>;
+}
+
 /// A domain as the server sees it. Every method has a default, so a module says only
 /// what it has.
 pub trait Module: Send + Sync {

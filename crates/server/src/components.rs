@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use matsuri_accounts::{AccountService, AccountsModule, PasswordPolicy};
 use matsuri_bus::{Bus, BusAdmin, NatsLink, Subscription, Transport};
-use matsuri_chat::{ChatModule, ChatService, OfflineMessage, OfflineNotifier, People};
+use matsuri_chat::{ChatModule, ChatService, OfflineMessage, OfflineNotifier};
 use matsuri_coord::SharedCoord;
 use matsuri_core::ids::UserId;
 use matsuri_core::{Settings, SharedClock, TokenKeys};
 use matsuri_db::Db;
 use matsuri_inventory::InventoryModule;
 use matsuri_mail::SharedMailer;
-use matsuri_module::Module;
+use matsuri_module::{Module, People};
 use matsuri_payments::{SharedGateway, SimulatedGateway};
 use matsuri_push::{Actor, Notice, NotificationKind, PushModule, PushService, Urgency};
 use matsuri_realtime::{Realtime, RealtimeModule};
@@ -275,13 +275,6 @@ impl Customers for AccountDirectory {
 
 #[async_trait::async_trait]
 impl People for AccountDirectory {
-    async fn names(&self, ids: &[String]) -> anyhow::Result<HashMap<String, String>> {
-        Ok(self.0.names(ids).await?)
-    }
-}
-
-#[async_trait::async_trait]
-impl matsuri_social::People for AccountDirectory {
     async fn names(&self, ids: &[String]) -> anyhow::Result<HashMap<String, String>> {
         Ok(self.0.names(ids).await?)
     }

@@ -12,8 +12,7 @@ use matsuri_realtime::Realtime;
 
 pub use notify::{GROUP, LikeNotifier};
 pub use service::{
-    DELETED_TOPIC, LIKED_TOPIC, LikeState, Liked, Liker, People, Person, Post, SocialError,
-    SocialService,
+    DELETED_TOPIC, LIKED_TOPIC, LikeState, Liked, Liker, Person, Post, SocialError, SocialService,
 };
 
 /// Social as the server composes it: the `posts` routes and the notifying consumer.

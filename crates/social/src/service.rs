@@ -2,7 +2,6 @@
 //! count (moved only when a row was really inserted or deleted) and, for a first like of
 //! someone else's post, the `post.liked` event commit together or not at all.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,7 @@ use matsuri_core::ids::UserId;
 use matsuri_core::page::Page;
 use matsuri_core::{FieldError, SharedClock, timefmt};
 use matsuri_db::{Db, parameter_list};
+use matsuri_module::People;
 
 /// The topic of first likes.
 pub const LIKED_TOPIC: &str = "post.liked";
@@ -18,12 +18,6 @@ pub const LIKED_TOPIC: &str = "post.liked";
 pub const DELETED_TOPIC: &str = "post.deleted";
 /// A post's text: 1–2,000 characters.
 pub const MAX_POST: usize = 2_000;
-
-/// Display names of accounts; ids that are no account are left out.
-#[async_trait::async_trait]
-pub trait People: Send + Sync {
-    async fn names(&self, ids: &[String]) -> anyhow::Result<HashMap<String, String>>;
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Person {
