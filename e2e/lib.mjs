@@ -107,3 +107,41 @@ export async function register(page, { name, email, password = 'correct horse ba
   await page.getByRole('button', { name: /登録する|Sign up/ }).click();
   await page.waitForURL(`${base}/`);
 }
+
+// The demo users `serve --demo` creates.
+export const demo = {
+  fan: { email: 'fan@matsuri.localhost', password: 'matsuri-fan' },
+  staff: { email: 'staff@matsuri.localhost', password: 'matsuri-staff' },
+};
+
+// Signs `who` in with the form and waits for `next`. With `redirected`, opens `next`
+// first and expects a private page to send the visitor to sign in, and back.
+export async function signIn(page, who, next, { redirected = false } = {}) {
+  if (redirected) {
+    await page.goto(`${base}${next}`);
+    await page.waitForURL(`${base}/login?next=${next}`);
+  } else {
+    await page.goto(`${base}/login?next=${next}`);
+  }
+  await page.getByLabel(/メールアドレス|Email/).fill(who.email);
+  await page.getByLabel(/パスワード|Password/).fill(who.password);
+  await page.getByRole('button', { name: /ログイン|Sign in/ }).click();
+  await page.waitForURL(`${base}${next}`);
+}
+
+// Calls the API from the page as its scripts do: the session cookie and the page's CSRF
+// token (the session token itself is out of the script's reach).
+export function apiFrom(page, method, path, body) {
+  return page.evaluate(
+    async ([method, path, body]) => {
+      const csrf = document.querySelector('meta[name="csrf-token"]').content;
+      const res = await fetch(`/api/v1${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json().catch(() => null) };
+    },
+    [method, path, body],
+  );
+}

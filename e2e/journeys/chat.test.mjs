@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { base, launch, look, noProblems, open } from '../lib.mjs';
+import { apiFrom, base, demo, launch, look, noProblems, open, signIn } from '../lib.mjs';
 
 let browser;
 before(async () => {
@@ -16,41 +16,13 @@ after(async () => {
   await browser?.close();
 });
 
-const fan = { email: 'fan@matsuri.localhost', password: 'matsuri-fan' };
-const staff = { email: 'staff@matsuri.localhost', password: 'matsuri-staff' };
-
-async function signIn(page, who, next) {
-  await page.goto(`${base}${next}`);
-  // A private page sends a visitor to sign in first, and back.
-  await page.waitForURL(`${base}/login?next=${next}`);
-  await page.getByLabel(/メールアドレス|Email/).fill(who.email);
-  await page.getByLabel(/パスワード|Password/).fill(who.password);
-  await page.getByRole('button', { name: /ログイン|Sign in/ }).click();
-  await page.waitForURL(`${base}${next}`);
-}
-
-// Calls the API from the page as its scripts do: the session cookie and the page's CSRF
-// token (the token itself is out of the script's reach).
-function apiFrom(page, method, path, body) {
-  return page.evaluate(
-    async ([method, path, body]) => {
-      const csrf = document.querySelector('meta[name="csrf-token"]').content;
-      const res = await fetch(`/api/v1${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: await res.json().catch(() => null) };
-    },
-    [method, path, body],
-  );
-}
+const { fan, staff } = demo;
 
 test('a direct chat: unread at once, ticks that turn read live, a reply, older history', async () => {
   const f = await open(browser, { locale: 'ja' });
   const s = await open(browser, { locale: 'en' });
-  await signIn(f.page, fan, '/chat');
-  await signIn(s.page, staff, '/chat');
+  await signIn(f.page, fan, '/chat', { redirected: true });
+  await signIn(s.page, staff, '/chat', { redirected: true });
   const staffMe = await apiFrom(s.page, 'GET', '/me');
   assert.equal(staffMe.status, 200);
   const staffId = staffMe.body.id;
@@ -143,7 +115,7 @@ test('a direct chat: unread at once, ticks that turn read live, a reply, older h
 
 test('the notifications switch says how it stands; the chat pages on a phone', async () => {
   const { context, page } = await open(browser, { locale: 'ja', viewport: { width: 375, height: 740 } });
-  await signIn(page, fan, '/chat');
+  await signIn(page, fan, '/chat', { redirected: true });
   const state = page.locator('#notify-state');
   await state.filter({ hasText: /./ }).waitFor();
   // Headless Chromium has no push service: the switch shows, or the page explains why not.

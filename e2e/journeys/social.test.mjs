@@ -7,7 +7,18 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { base, launch, look, noProblems, open, register, uniqueEmail } from '../lib.mjs';
+import {
+  apiFrom,
+  base,
+  demo,
+  launch,
+  look,
+  noProblems,
+  open,
+  register,
+  signIn,
+  uniqueEmail,
+} from '../lib.mjs';
 
 let browser;
 before(async () => {
@@ -17,32 +28,7 @@ after(async () => {
   await browser?.close();
 });
 
-const fan = { email: 'fan@matsuri.localhost', password: 'matsuri-fan' };
-const staff = { email: 'staff@matsuri.localhost', password: 'matsuri-staff' };
-
-async function signIn(page, who, next) {
-  await page.goto(`${base}/login?next=${next}`);
-  await page.getByLabel(/メールアドレス|Email/).fill(who.email);
-  await page.getByLabel(/パスワード|Password/).fill(who.password);
-  await page.getByRole('button', { name: /ログイン|Sign in/ }).click();
-  await page.waitForURL(`${base}${next}`);
-}
-
-// Calls the API from the page as its scripts do (the session cookie and the CSRF token).
-function apiFrom(page, method, path, body) {
-  return page.evaluate(
-    async ([method, path, body]) => {
-      const csrf = document.querySelector('meta[name="csrf-token"]').content;
-      const res = await fetch(`/api/v1${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: await res.json().catch(() => null) };
-    },
-    [method, path, body],
-  );
-}
+const { fan, staff } = demo;
 
 test('a like reaches the author live, gathers with the next one, and is told once per liker', async () => {
   const s = await open(browser, { locale: 'en' });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { base, launch, look, noProblems, open, uniqueEmail } from '../lib.mjs';
+import { base, demo, launch, look, noProblems, open, signIn, uniqueEmail } from '../lib.mjs';
 import { startSmtp } from '../smtp.mjs';
 
 let browser;
@@ -23,14 +23,6 @@ async function call(method, path, token, body) {
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
-async function signInAsStaff(page) {
-  await page.goto(`${base}/login?next=/staff/consumers`);
-  await page.getByLabel(/メールアドレス|Email/).fill('staff@matsuri.localhost');
-  await page.getByLabel(/パスワード|Password/).fill('matsuri-staff');
-  await page.getByRole('button', { name: /ログイン|Sign in/ }).click();
-  await page.waitForURL(`${base}/staff/consumers`);
-}
-
 test('staff retries a dead letter once the mail server is back, and it leaves the list', async () => {
   // An order whose mails cannot go out: the mail server is down, so the notification
   // group's event dies (one attempt in this run).
@@ -47,7 +39,7 @@ test('staff retries a dead letter once the mail server is back, and it leaves th
   assert.equal(order.status, 201);
 
   const { context, page } = await open(browser, { locale: 'en' });
-  await signInAsStaff(page);
+  await signIn(page, demo.staff, '/staff/consumers');
   // The payload under each letter names its order.
   const letter = page.locator('li.dead-letter', { hasText: order.body.number }).first();
   for (let i = 0; i < 30 && !(await letter.isVisible()); i += 1) {
@@ -115,7 +107,7 @@ test('the gate verifies a ticket once, then says it was used', async () => {
   const payload = paid.body.tickets[0].qr_payload;
 
   const { context, page } = await open(browser, { locale: 'ja' });
-  await signInAsStaff(page);
+  await signIn(page, demo.staff, '/staff/consumers');
   await page.goto(`${base}/staff/gate`);
   await page.getByLabel('QRコードの内容').fill(payload);
   await page.getByRole('button', { name: '確認して入場済みにする' }).click();
