@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use matsuri_core::SharedClock;
+use matsuri_core::clock::Millis;
 
 pub use memory::MemoryCoord;
 pub use redis_backend::RedisCoord;
@@ -62,6 +63,30 @@ pub trait Coord: Send + Sync + 'static {
     async fn incr_by(&self, key: &str, delta: i64) -> anyhow::Result<i64>;
     /// How long the key has left, or `None` for a missing key or one without a TTL.
     async fn ttl(&self, key: &str) -> anyhow::Result<Option<Duration>>;
+
+    /// Adds `delta` to the member's score (a missing member counts as 0) and returns the
+    /// new score.
+    async fn zincr(&self, key: &str, member: &str, delta: i64) -> anyhow::Result<i64>;
+
+    /// Takes one slot of each sliding window at `now`, atomically: either every window
+    /// had room and `member` is recorded in each, or none changes and the answer is how
+    /// long until the fullest one has room again. A window's key holds the times of the
+    /// slots taken within it.
+    async fn take_slots(
+        &self,
+        windows: &[Window],
+        member: &str,
+        now: Millis,
+    ) -> anyhow::Result<Result<(), Duration>>;
+}
+
+/// A sliding window of [`Coord::take_slots`]: at most `limit` slots within any
+/// `length` of time.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub key: String,
+    pub limit: u64,
+    pub length: Duration,
 }
 
 pub type SharedCoord = Arc<dyn Coord>;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use matsuri_core::SharedClock;
 use matsuri_core::clock::Millis;
 
-use crate::Coord;
 use crate::ranked::RankedSet;
+use crate::{Coord, Window};
 
 /// A member's score by name, and the members in score order; the methods keep the two
 /// in step.
@@ -331,5 +331,69 @@ impl Coord for MemoryCoord {
                 .and_then(|e| e.expires_at)
                 .map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0)))
         })
+    }
+
+    async fn zincr(&self, key: &str, member: &str, delta: i64) -> anyhow::Result<i64> {
+        self.with(key, |entries, _| {
+            let set = sorted(entries, key)?;
+            let score = set
+                .scores
+                .get(member)
+                .copied()
+                .unwrap_or(0)
+                .checked_add(delta)
+                .ok_or_else(|| anyhow::anyhow!("{key} would overflow"))?;
+            set.set(member, score);
+            Ok(score)
+        })?
+    }
+
+    async fn take_slots(
+        &self,
+        windows: &[Window],
+        member: &str,
+        now: Millis,
+    ) -> anyhow::Result<Result<(), Duration>> {
+        let keys: Vec<String> = windows.iter().map(|w| w.key.clone()).collect();
+        self.with_all(&keys, |entries, clock_now| {
+            let mut wait = 0_i64;
+            for window in windows {
+                let length = ttl_ms(window.length);
+                let set = sorted(entries, &window.key)?;
+                while set
+                    .order
+                    .first()
+                    .is_some_and(|(at, _)| *at <= now.saturating_sub(length))
+                {
+                    set.pop_first();
+                }
+                let taken = set.order.len();
+                let limit = usize::try_from(window.limit).unwrap_or(usize::MAX);
+                if limit == 0 {
+                    wait = wait.max(length);
+                } else if taken >= limit {
+                    // Room comes back when the slot that keeps it full leaves.
+                    let oldest = set
+                        .order
+                        .iter()
+                        .nth(taken - limit)
+                        .map_or(now, |(at, _)| *at);
+                    wait = wait.max(oldest.saturating_add(length).saturating_sub(now));
+                }
+            }
+            if wait > 0 {
+                return Ok(Err(Duration::from_millis(
+                    u64::try_from(wait).unwrap_or(u64::MAX),
+                )));
+            }
+            for window in windows {
+                sorted(entries, &window.key)?.set(member, now);
+                // Keys expire on this store's clock, as Redis's do on its own.
+                if let Some(entry) = entries.get_mut(&window.key) {
+                    entry.expires_at = Some(clock_now.saturating_add(ttl_ms(window.length)));
+                }
+            }
+            Ok(Ok(()))
+        })?
     }
 }

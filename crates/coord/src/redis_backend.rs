@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::Coord;
+use matsuri_core::clock::Millis;
+
+use crate::{Coord, Window};
 
 pub struct RedisCoord {
     conn: ConnectionManager,
@@ -40,6 +42,34 @@ impl RedisCoord {
         Ok(cmd.query_async(&mut conn).await?)
     }
 }
+
+/// [`Coord::take_slots`] as one script, so no other client runs between the check and
+/// the take. KEYS: the windows; ARGV: now, the member, then each window's limit and
+/// length in milliseconds. Answers 0 when taken, else the milliseconds to wait.
+const TAKE_SLOTS: &str = r"
+local now = tonumber(ARGV[1])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[1 + 2 * i])
+  local length = tonumber(ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - length)
+  local taken = redis.call('ZCARD', key)
+  if limit == 0 then
+    wait = math.max(wait, length)
+  elseif taken >= limit then
+    local oldest = redis.call('ZRANGE', key, taken - limit, taken - limit, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + length - now)
+  end
+end
+if wait > 0 then
+  return wait
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('PEXPIRE', key, tonumber(ARGV[2 + 2 * i]))
+end
+return 0
+";
 
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
@@ -224,5 +254,45 @@ impl Coord for RedisCoord {
     async fn ttl(&self, key: &str) -> anyhow::Result<Option<Duration>> {
         let ms: i64 = self.run(redis::cmd("PTTL").arg(self.key(key))).await?;
         Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+    }
+
+    async fn zincr(&self, key: &str, member: &str, delta: i64) -> anyhow::Result<i64> {
+        let score: f64 = self
+            .run(
+                redis::cmd("ZINCRBY")
+                    .arg(self.key(key))
+                    .arg(delta)
+                    .arg(member),
+            )
+            .await?;
+        Ok(score as i64)
+    }
+
+    async fn take_slots(
+        &self,
+        windows: &[Window],
+        member: &str,
+        now: Millis,
+    ) -> anyhow::Result<Result<(), Duration>> {
+        if windows.is_empty() {
+            return Ok(Ok(()));
+        }
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(TAKE_SLOTS).arg(windows.len());
+        for window in windows {
+            cmd.arg(self.key(&window.key));
+        }
+        cmd.arg(now).arg(member);
+        for window in windows {
+            cmd.arg(window.limit).arg(millis(window.length));
+        }
+        let wait: i64 = self.run(&cmd).await?;
+        Ok(if wait > 0 {
+            Err(Duration::from_millis(
+                u64::try_from(wait).unwrap_or(u64::MAX),
+            ))
+        } else {
+            Ok(())
+        })
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use matsuri_coord::{Coord, MemoryCoord, RedisCoord};
+use matsuri_coord::{Coord, MemoryCoord, RedisCoord, Window};
 use matsuri_core::ManualClock;
 
 /// The story; `expire` makes `ttl` pass (moving a manual clock, or deleting the keys
@@ -133,6 +133,82 @@ async fn story(coord: &dyn Coord, expire: impl AsyncFn(&[&str])) {
     expire(&["on:ann", "on:bob"]).await;
     assert_eq!(coord.zmax_each(&users).await.unwrap(), [None, None]);
 
+    // A ranking: scores move by increments, concurrent ones all count.
+    assert_eq!(coord.zincr("top", "c1", 1).await.unwrap(), 1);
+    let bumps = futures::future::join_all((0..100).map(|_| coord.zincr("top", "c2", -1))).await;
+    assert!(bumps.iter().all(Result::is_ok));
+    assert_eq!(coord.zincr("top", "c1", -3).await.unwrap(), -2);
+    assert_eq!(coord.zrange_head("top", 2).await.unwrap(), ["c2", "c1"]);
+    assert_eq!(coord.zincr("top", "c2", 0).await.unwrap(), -100);
+
+    // Sliding windows: 3 a minute and 1 every 10 s, taken together or not at all.
+    let windows = [
+        Window {
+            key: "rate:minute".into(),
+            limit: 3,
+            length: Duration::from_secs(60),
+        },
+        Window {
+            key: "rate:slow".into(),
+            limit: 1,
+            length: Duration::from_secs(10),
+        },
+    ];
+    let t0 = 1_000_000;
+    assert_eq!(coord.take_slots(&windows, "m1", t0).await.unwrap(), Ok(()));
+    assert_eq!(
+        coord.take_slots(&windows, "m2", t0 + 4_000).await.unwrap(),
+        Err(Duration::from_secs(6)),
+        "the slow window is full for 6 more seconds"
+    );
+    assert_eq!(
+        coord.take_slots(&windows, "m2", t0 + 10_000).await.unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        coord.take_slots(&windows, "m3", t0 + 20_000).await.unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        coord.take_slots(&windows, "m4", t0 + 45_000).await.unwrap(),
+        Err(Duration::from_secs(15)),
+        "the minute is full until the first slot is a minute old"
+    );
+    assert_eq!(
+        coord.zcard("rate:minute").await.unwrap(),
+        3,
+        "a refusal takes nothing"
+    );
+    assert_eq!(
+        coord.take_slots(&windows, "m4", t0 + 60_000).await.unwrap(),
+        Ok(())
+    );
+    let closed = [Window {
+        key: "rate:closed".into(),
+        limit: 0,
+        length: Duration::from_secs(5),
+    }];
+    assert_eq!(
+        coord.take_slots(&closed, "m", t0).await.unwrap(),
+        Err(Duration::from_secs(5))
+    );
+    assert_eq!(coord.take_slots(&[], "m", t0).await.unwrap(), Ok(()));
+    // Many tasks at once at the boundary: exactly the limit gets through.
+    let burst = [Window {
+        key: "rate:burst".into(),
+        limit: 10,
+        length: Duration::from_secs(60),
+    }];
+    let members: Vec<String> = (0..50).map(|i| format!("b{i}")).collect();
+    let taken = futures::future::join_all(
+        members
+            .iter()
+            .zip(0..)
+            .map(|(member, i)| coord.take_slots(&burst, member, t0 + i)),
+    )
+    .await;
+    assert_eq!(taken.iter().filter(|t| matches!(t, Ok(Ok(())))).count(), 10);
+
     // Counters, hammered from many tasks: no update is lost.
     assert_eq!(coord.incr_by("active", 5).await.unwrap(), 5);
     assert_eq!(coord.incr_by("active", -2).await.unwrap(), 3);
@@ -196,7 +272,14 @@ async fn redis_backend() {
         }
     })
     .await;
-    for key in ["queue", "active"] {
+    for key in [
+        "queue",
+        "active",
+        "top",
+        "rate:minute",
+        "rate:slow",
+        "rate:burst",
+    ] {
         coord.del(key).await.unwrap();
     }
     let tokens: Vec<String> = (0..50).map(|i| format!("token:{i}")).collect();

@@ -322,6 +322,11 @@ async fn serve(gw: Arc<Gateway>, who: Identity, mut ws: WebSocket) {
     metrics::counter!("matsuri_ws_closed_total", "reason" => label).increment(1);
     metrics::gauge!("matsuri_ws_connections").decrement(1.0);
     let (last, emptied) = rt.hub.leave(&user, joined.id, &topics);
+    for topic in &topics {
+        if let Err(e) = rt.presence.unwatch(topic, joined.id).await {
+            tracing::warn!(error = format!("{e:#}"), "leaving a topic failed");
+        }
+    }
     for topic in emptied {
         if let Err(e) = rt.pubsub.unsubscribe(&format!("t:{topic}")).await {
             tracing::warn!(error = format!("{e:#}"), "leaving a topic failed");
@@ -452,6 +457,7 @@ async fn follow(
                 rt.pubsub.subscribe(&channel).await.map_err(failed)?;
             }
             topics.push(topic.clone());
+            rt.presence.watch(&topic, socket_id).await.map_err(failed)?;
         }
         Frame::json(&serde_json::json!({"type": "subscribed", "topic": topic}))
             .map_err(|_| FrameError::invalid("unreadable topic"))
@@ -461,6 +467,10 @@ async fn follow(
             if rt.hub.unfollow(socket_id, &topic) {
                 rt.pubsub.unsubscribe(&channel).await.map_err(failed)?;
             }
+            rt.presence
+                .unwatch(&topic, socket_id)
+                .await
+                .map_err(failed)?;
         }
         Frame::json(&serde_json::json!({"type": "unsubscribed", "topic": topic}))
             .map_err(|_| FrameError::invalid("unreadable topic"))

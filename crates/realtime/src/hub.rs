@@ -124,6 +124,37 @@ impl Hub {
         followers.len() == 1
     }
 
+    /// A listener that is no socket (a server-sent event stream): it follows `topic`
+    /// only. Its `first` is whether nobody here followed the topic before.
+    pub(crate) fn listen(&self, topic: &str, queue: usize) -> Joined {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let lagging = CancellationToken::new();
+        let mut sockets = self.lock();
+        sockets.next_id += 1;
+        let id = sockets.next_id;
+        let followers = sockets.topics.entry(topic.to_owned()).or_default();
+        followers.push(Socket {
+            id,
+            queue: tx,
+            lagging: lagging.clone(),
+        });
+        Joined {
+            id,
+            queue: rx,
+            lagging,
+            first: followers.len() == 1,
+        }
+    }
+
+    /// Every followed topic with the ids of its followers here.
+    pub(crate) fn topics(&self) -> Vec<(String, Vec<u64>)> {
+        self.lock()
+            .topics
+            .iter()
+            .map(|(topic, list)| (topic.clone(), list.iter().map(|s| s.id).collect()))
+            .collect()
+    }
+
     /// Takes socket `id` off `topic`; true when nobody here follows it any more.
     pub(crate) fn unfollow(&self, id: u64, topic: &str) -> bool {
         remove_from(&mut self.lock().topics, topic, id)

@@ -103,6 +103,30 @@ impl Realtime {
             .await
     }
 
+    /// How many sockets and streams follow `topic`, on every node.
+    pub async fn followers(&self, topic: &str) -> anyhow::Result<u64> {
+        self.presence.watchers(topic).await
+    }
+
+    /// Follows `topic` without a socket (a server-sent event stream): the frames sent to
+    /// it arrive at the [`Listener`] until it is dropped. A listener that falls
+    /// `send_queue` frames behind is told so ([`Listener::next`] ends).
+    pub async fn listen(self: &Arc<Self>, topic: &str) -> anyhow::Result<Listener> {
+        let joined = self.hub.listen(topic, self.settings.send_queue);
+        let listener = Listener {
+            rt: self.clone(),
+            topic: topic.to_owned(),
+            id: joined.id,
+            queue: joined.queue,
+            lagging: joined.lagging,
+        };
+        if joined.first {
+            self.pubsub.subscribe(&format!("t:{topic}")).await?;
+        }
+        self.presence.watch(topic, joined.id).await?;
+        Ok(listener)
+    }
+
     /// For each user, whether they have a socket open on any node.
     pub async fn online(&self, users: &[&str]) -> anyhow::Result<Vec<bool>> {
         self.presence.online(users).await
@@ -134,13 +158,59 @@ impl Realtime {
             }
             let users = self.hub.users();
             metrics::gauge!("matsuri_ws_users").set(users.len() as f64);
-            if let Err(e) = self.presence.stamp(&users).await {
+            let topics = self.hub.topics();
+            let renewed = tokio::try_join!(
+                self.presence.stamp(&users),
+                self.presence.renew_watching(&topics)
+            );
+            if let Err(e) = renewed {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     "renewing the connection registry failed"
                 );
             }
         }
+    }
+}
+
+/// A follower of one topic that is no socket; see [`Realtime::listen`].
+pub struct Listener {
+    rt: Arc<Realtime>,
+    topic: String,
+    id: u64,
+    queue: tokio::sync::mpsc::Receiver<Frame>,
+    lagging: CancellationToken,
+}
+
+impl Listener {
+    /// The next frame, or `None` once the listener fell behind or the node stops.
+    pub async fn next(&mut self) -> Option<Frame> {
+        tokio::select! {
+            biased;
+            () = self.rt.stopping.cancelled() => None,
+            () = self.lagging.cancelled() => None,
+            frame = self.queue.recv() => frame,
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let emptied = self.rt.hub.unfollow(self.id, &self.topic);
+        let (rt, topic, id) = (self.rt.clone(), std::mem::take(&mut self.topic), self.id);
+        // Dropping cannot wait: the registry and the pub/sub are told on their own.
+        tokio::spawn(async move {
+            let left = async {
+                rt.presence.unwatch(&topic, id).await?;
+                if emptied {
+                    rt.pubsub.unsubscribe(&format!("t:{topic}")).await?;
+                }
+                anyhow::Ok(())
+            };
+            if let Err(e) = left.await {
+                tracing::warn!(error = format!("{e:#}"), "leaving a topic failed");
+            }
+        });
     }
 }
 

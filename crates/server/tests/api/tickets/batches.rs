@@ -63,6 +63,17 @@ impl Coord for SeatLocksLost {
     async fn zmax_each(&self, keys: &[String]) -> anyhow::Result<Vec<Option<i64>>> {
         self.0.zmax_each(keys).await
     }
+    async fn zincr(&self, key: &str, member: &str, delta: i64) -> anyhow::Result<i64> {
+        self.0.zincr(key, member, delta).await
+    }
+    async fn take_slots(
+        &self,
+        windows: &[matsuri_coord::Window],
+        member: &str,
+        now: i64,
+    ) -> anyhow::Result<Result<(), Duration>> {
+        self.0.take_slots(windows, member, now).await
+    }
     async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
         if key.contains(":seat:") {
             return Ok(true);
