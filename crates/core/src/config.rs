@@ -87,6 +87,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub push: PushSettings,
     pub realtime: RealtimeSettings,
+    pub live: LiveSettings,
     pub log: LogSettings,
 }
 
@@ -115,6 +116,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             push: PushSettings::default(),
             realtime: RealtimeSettings::default(),
+            live: LiveSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -400,6 +402,45 @@ impl Default for RealtimeSettings {
             presence_ttl_seconds: 90,
             max_connections: 100_000,
             pubsub_url: None,
+        }
+    }
+}
+
+/// Live comments (`live`): what every room shares; each room's own limits are set by
+/// its moderators.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LiveSettings {
+    /// NG words refused in every room, matched on normalised text.
+    pub ng_words: Vec<String>,
+    /// Innocent words that contain an NG word (「ディナーナイフ」 for 「ナイフ」).
+    pub ng_allowed: Vec<String>,
+    /// The same text from the same user again within this long is a repeat.
+    pub repeat_window_seconds: u64,
+    /// How often the frames gathered for a room go out.
+    pub tick_ms: u64,
+    /// How long a node trusts what it read of a room (status, limits, bans).
+    pub room_cache_ms: u64,
+    /// How often a node looks for a newer spam model.
+    pub model_reload_seconds: u64,
+    /// How often the workers train a new spam model from the moderators' decisions
+    /// (0: never; `matsuri batch train-spam` trains on demand).
+    pub train_every_hours: u64,
+    /// Comments written per transaction at most.
+    pub write_batch: usize,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            ng_words: Vec::new(),
+            ng_allowed: Vec::new(),
+            repeat_window_seconds: 60,
+            tick_ms: 100,
+            room_cache_ms: 1_000,
+            model_reload_seconds: 30,
+            train_every_hours: 24,
+            write_batch: 512,
         }
     }
 }

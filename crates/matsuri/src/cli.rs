@@ -46,6 +46,9 @@ enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run a batch job now instead of at its scheduled time.
+    #[command(subcommand)]
+    Batch(BatchCommand),
     /// Drive a running server with many concurrent clients and check its invariants.
     #[command(subcommand)]
     Loadtest(loadtest::Scenario),
@@ -150,6 +153,13 @@ enum DlqCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum BatchCommand {
+    /// Train a new live-comment spam model from the shipped corpus and the moderators'
+    /// review decisions; every node takes it up within `live.model_reload_seconds`.
+    TrainSpam(BackendArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Print the resolved configuration, secrets redacted.
     Print(ServeArgs),
@@ -237,6 +247,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.workers = false;
             }
             print!("{}", settings.redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Batch(BatchCommand::TrainSpam(backends)) => {
+            let settings = load(config, &backends)?;
+            telemetry::init_tracing(&settings.log);
+            let components = Components::build(&settings, Arc::new(SystemClock)).await?;
+            let report = components.live.train_now().await?;
+            components.db.close().await;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Loadtest(scenario) => loadtest::run(scenario).await,

@@ -74,7 +74,7 @@ impl Components {
 }
 
 /// Demo users (password in brackets) and catalog; running it again changes nothing.
-pub const DEMO_USERS: [(&str, &str, &str, Role); 2] = [
+pub const DEMO_USERS: [(&str, &str, &str, Role); 3] = [
     (
         "staff@matsuri.localhost",
         "matsuri-staff",
@@ -87,7 +87,16 @@ pub const DEMO_USERS: [(&str, &str, &str, Role); 2] = [
         "Demo Fan",
         Role::Customer,
     ),
+    (
+        "streamer@matsuri.localhost",
+        "matsuri-streamer",
+        "Demo Streamer",
+        Role::Streamer,
+    ),
 ];
+
+/// The demo's live room, on air.
+const DEMO_LIVE: &str = "Matsuri Live: opening night";
 
 const DEMO_PRODUCTS: [(&str, &str, &str, i64, i64); 5] = [
     (
@@ -130,6 +139,35 @@ const DEMO_PRODUCTS: [(&str, &str, &str, i64, i64); 5] = [
 const DEMO_EVENT: &str = "matsuri Live 2026 — Budokan";
 
 /// A concert with 500 seats, its sale open, a month from now; made once.
+async fn seed_demo_live(components: &Components) -> anyhow::Result<()> {
+    let live = &components.live;
+    let rooms = live
+        .rooms(None, 100)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if rooms.items.iter().any(|room| room.title == DEMO_LIVE) {
+        return Ok(());
+    }
+    let (email, password, _, role) = DEMO_USERS[2];
+    let session = components
+        .accounts
+        .login(email, password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let streamer = matsuri_core::Identity {
+        user_id: session.user.id,
+        role,
+    };
+    let room = live
+        .create_room(&streamer, DEMO_LIVE)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    live.start(&streamer, &room.id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
 async fn seed_demo_event(components: &Components) -> anyhow::Result<()> {
     let tickets = &components.tickets;
     let existing = tickets
@@ -181,11 +219,14 @@ pub async fn seed_demo(components: &Components) -> anyhow::Result<()> {
         }
     }
     seed_demo_event(components).await?;
+    seed_demo_live(components).await?;
     tracing::info!(
         staff = DEMO_USERS[0].0,
         staff_password = DEMO_USERS[0].1,
         customer = DEMO_USERS[1].0,
         customer_password = DEMO_USERS[1].1,
+        streamer = DEMO_USERS[2].0,
+        streamer_password = DEMO_USERS[2].1,
         "demo data ready (demo passwords only)"
     );
     Ok(())

@@ -17,6 +17,7 @@ use matsuri_core::ids::UserId;
 use matsuri_core::{Settings, SharedClock, TokenKeys};
 use matsuri_db::Db;
 use matsuri_inventory::InventoryModule;
+use matsuri_live::{LiveModule, LiveService};
 use matsuri_mail::SharedMailer;
 use matsuri_module::{Module, People};
 use matsuri_payments::{SharedGateway, SimulatedGateway};
@@ -37,6 +38,7 @@ pub struct Components {
     pub tickets: Arc<TicketService>,
     pub chat: Arc<ChatService>,
     pub social: Arc<SocialService>,
+    pub live: Arc<LiveService>,
     pub push: Arc<PushService>,
     pub realtime: Arc<Realtime>,
     pub mailer: SharedMailer,
@@ -132,6 +134,16 @@ impl Components {
             clock.clone(),
             Arc::new(AccountDirectory(accounts.clone())),
         ));
+        let live = LiveService::new(
+            db.clone(),
+            coord.clone(),
+            clock.clone(),
+            realtime.clone(),
+            Arc::new(AccountDirectory(accounts.clone())),
+            settings.live.clone(),
+            nudge.clone(),
+        )
+        .await?;
         // Every domain, as the server composes it: a new domain is one line here.
         let modules: Vec<Arc<dyn Module>> = vec![
             Arc::new(AccountsModule(accounts.clone())),
@@ -145,6 +157,7 @@ impl Components {
                 realtime.clone(),
                 Arc::new(LikePush(push.clone())),
             )),
+            Arc::new(LiveModule(live.clone())),
             Arc::new(RealtimeModule::new(realtime.clone(), frames)),
         ];
         let subscriptions: Vec<Subscription> = modules
@@ -178,6 +191,7 @@ impl Components {
             tickets,
             chat,
             social,
+            live,
             push,
             realtime,
             mailer,
@@ -203,6 +217,7 @@ impl Components {
             &matsuri_push::MIGRATIONS,
             &matsuri_chat::MIGRATIONS,
             &matsuri_social::MIGRATIONS,
+            &matsuri_live::MIGRATIONS,
         ])
         .await
         .context("applying migrations")

@@ -11,7 +11,7 @@ use clap::Subcommand;
 mod idle;
 mod member;
 mod messages;
-mod socket;
+pub(crate) mod socket;
 
 #[derive(Debug, Subcommand)]
 pub enum Mode {

@@ -2,11 +2,12 @@
 //! clients, print their figures, and check the system's invariants afterwards. A scenario
 //! exits non-zero when an invariant fails.
 
-mod chat;
+pub(crate) mod chat;
 mod client;
 mod fanout;
 mod flash_sale;
 mod likes;
+mod live;
 mod stats;
 mod ticket_rush;
 
@@ -25,6 +26,9 @@ pub enum Scenario {
     Fanout(fanout::FanoutArgs),
     /// Everyone likes one hot post, then random users like random posts (issue 20).
     Likes(likes::LikesArgs),
+    /// Live comments: ingest into one room, or the paced fan-out to many viewers (issue 21).
+    #[command(subcommand)]
+    Live(live::Mode),
     /// Concert ticket rush: queue, admission, wallet, seat holds, payment (seed 003 LoadTest5).
     TicketRush(ticket_rush::TicketRushArgs),
 }
@@ -35,6 +39,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<ExitCode> {
         Scenario::FlashSale(args) => flash_sale::run(args).await,
         Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::Likes(args) => likes::run(args).await,
+        Scenario::Live(mode) => live::run(mode).await,
         Scenario::TicketRush(args) => ticket_rush::run(args).await,
     }
 }

@@ -14,6 +14,7 @@ mod chat;
 mod checkout;
 mod events;
 mod idempotency;
+mod live;
 mod ops;
 mod recovery;
 mod social;
