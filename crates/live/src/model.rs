@@ -107,7 +107,7 @@ pub struct CommentLikes {
 /// An NG word or an allowed word, as the document describes it.
 #[derive(utoipa::ToSchema)]
 #[schema(value_type = String, format = "line", min_length = 1, max_length = 50)]
-pub struct Word(String);
+pub struct Word(pub String);
 
 /// A room's moderation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
