@@ -104,21 +104,34 @@ pub struct CommentLikes {
     pub likes: i64,
 }
 
-/// An NG word or an allowed word, as the document describes it.
-#[derive(utoipa::ToSchema)]
-#[schema(value_type = String, format = "line", min_length = 1, max_length = 50)]
-pub struct Word(pub String);
+/// A list of NG words or allowed words, as the document describes it: up to 500 lines
+/// of 1 to 50 characters.
+fn word_list() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaFormat, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::Custom(
+                    matsuri_core::text::LINE_FORMAT.to_owned(),
+                )))
+                .min_length(Some(1))
+                .max_length(Some(MAX_WORD)),
+        )
+        .max_items(Some(MAX_NG_WORDS))
+        .build()
+}
 
 /// A room's moderation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Moderation {
     /// Refused in this room (besides the deployment's own list), matched on
     /// normalised text.
-    #[schema(value_type = Vec<Word>, max_items = 500)]
+    #[schema(schema_with = word_list)]
     pub ng_words: Vec<String>,
     /// Innocent words containing an NG word, allowed (「ディナーナイフ」).
     #[serde(default)]
-    #[schema(value_type = Vec<Word>, max_items = 500)]
+    #[schema(schema_with = word_list)]
     pub allowed_words: Vec<String>,
     /// Comments per user and minute (moderators are exempt).
     #[schema(minimum = 1, maximum = 600)]
