@@ -135,14 +135,17 @@ pub struct Moderation {
     pub allowed_words: Vec<String>,
     /// Comments per user and minute (moderators are exempt).
     #[schema(minimum = 1, maximum = 600)]
+    #[serde(deserialize_with = "matsuri_core::extract::integer::required")]
     pub rate_limit_per_minute: i64,
     /// Seconds between two comments of one user; 0: off.
     #[schema(minimum = 0, maximum = 3600)]
+    #[serde(deserialize_with = "matsuri_core::extract::integer::required")]
     pub slow_mode_seconds: i64,
     /// Whether comments may carry links.
     pub links_allowed: bool,
     /// Comments each viewer is sent per second at most; above it, a fair sample.
     #[schema(minimum = 1, maximum = 1000)]
+    #[serde(deserialize_with = "matsuri_core::extract::integer::required")]
     pub display_per_second: i64,
 }
 

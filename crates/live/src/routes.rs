@@ -67,7 +67,8 @@ pub struct NewBan {
     pub user_id: String,
     /// How long; none: for good.
     #[schema(minimum = 1, maximum = 31_536_000)]
-    pub seconds: Option<u64>,
+    #[serde(default, deserialize_with = "matsuri_core::extract::integer::optional")]
+    pub seconds: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -338,9 +339,10 @@ async fn ban(
         live.moderated(&who, &room).await?;
         return Err(ApiError::validation(errors));
     };
+    let seconds = body.seconds.and_then(|s| u64::try_from(s).ok());
     Ok((
         StatusCode::CREATED,
-        Json(live.ban(&who, &room, &user, body.seconds).await?),
+        Json(live.ban(&who, &room, &user, seconds).await?),
     ))
 }
 
