@@ -84,7 +84,7 @@ for mode in $modes; do
   case "$mode" in
     ingest)
       "$bin" loadtest live ingest --url "http://127.0.0.1:$port" --users "$users" \
-        --concurrency "$concurrency" --duration-seconds "$ingest_seconds" || status=$?
+        --concurrency "$concurrency" --duration-seconds "$ingest_seconds" --baseline || status=$?
       ;;
     fanout)
       "$bin" loadtest live fanout "${urls[@]}" --viewers "$viewers" --posters "$posters" \

@@ -71,36 +71,40 @@ pub fn similarity(a: &str, b: &str) -> f64 {
     } else {
         2
     };
-    let grams_a = gram_counts(a, width);
-    let grams_b = gram_counts(b, width);
-    let size_a: usize = grams_a.values().sum();
-    let size_b: usize = grams_b.values().sum();
-    if size_a + size_b == 0 {
+    let grams_a = grams(a, width);
+    let grams_b = grams(b, width);
+    if grams_a.is_empty() && grams_b.is_empty() {
         return 0.0;
     }
-    let shared: usize = grams_a
-        .iter()
-        .map(|(gram, &count)| count.min(grams_b.get(gram).copied().unwrap_or(0)))
-        .sum();
-    2.0 * shared as f64 / (size_a + size_b) as f64
-}
-
-/// Counts of the character `width`-grams of `text`.
-fn gram_counts(text: &str, width: usize) -> FxHashMap<&str, usize> {
-    let starts: Vec<usize> = text
-        .char_indices()
-        .map(|(index, _)| index)
-        .chain(std::iter::once(text.len()))
-        .collect();
-    let mut counts = FxHashMap::default();
-    for window in starts.windows(width + 1) {
-        if let (Some(&from), Some(&to)) = (window.first(), window.last())
-            && let Some(gram) = text.get(from..to)
-        {
-            *counts.entry(gram).or_default() += 1;
+    // Both sorted: the multiset intersection is one merge.
+    let (mut i, mut j, mut shared) = (0, 0, 0_usize);
+    while i < grams_a.len() && j < grams_b.len() {
+        match grams_a[i].cmp(&grams_b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared += 1;
+                i += 1;
+                j += 1;
+            }
         }
     }
-    counts
+    2.0 * shared as f64 / (grams_a.len() + grams_b.len()) as f64
+}
+
+/// The character `width`-grams (1 or 2) of `text`, each as one number, sorted.
+fn grams(text: &str, width: usize) -> Vec<u64> {
+    let chars: Vec<u64> = text.chars().map(u64::from).collect();
+    let mut grams: Vec<u64> = if width == 1 {
+        chars
+    } else {
+        chars
+            .windows(2)
+            .map(|pair| pair[0] << 32 | pair[1])
+            .collect()
+    };
+    grams.sort_unstable();
+    grams
 }
 
 #[cfg(test)]

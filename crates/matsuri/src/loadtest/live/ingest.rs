@@ -32,6 +32,10 @@ pub struct IngestArgs {
     concurrency: usize,
     #[arg(long, default_value_t = 10)]
     duration_seconds: u64,
+    /// First, for as long, the same clients on `GET /healthz`: the most requests a second
+    /// this client and server reach on this machine, for comparison.
+    #[arg(long)]
+    baseline: bool,
     #[command(flatten)]
     staff: StaffLogin,
 }
@@ -60,6 +64,13 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
             .await?,
     );
 
+    if args.baseline {
+        let rate = baseline(&args).await?;
+        show(
+            "GET /healthz",
+            format!("{rate:.0}/s with the same clients (the ceiling here)"),
+        );
+    }
     let next = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -146,6 +157,39 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
             archived == accepted,
         ),
     ]))
+}
+
+/// Requests a second to `GET /healthz` from `--concurrency` clients.
+async fn baseline(args: &IngestArgs) -> anyhow::Result<f64> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let url = format!("{}/healthz", args.url.trim_end_matches('/'));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (http, url, stop) = (http.clone(), url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut done = 0_u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(res) = http.get(&url).send().await
+                        && res.bytes().await.is_ok()
+                    {
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(args.duration_seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut done = 0;
+    for client in clients {
+        done += client.await?;
+    }
+    Ok(done as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Comments in the room's archive, counted page by page.
