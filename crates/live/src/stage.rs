@@ -40,6 +40,8 @@ pub(crate) struct Stage {
     tick: Duration,
     rooms: Mutex<HashMap<String, RoomStage>>,
     started: AtomicBool,
+    /// When the last tick went out: a late tick owes the time it really covers.
+    last_flush: Mutex<std::time::Instant>,
 }
 
 #[derive(Serialize)]
@@ -77,6 +79,7 @@ impl Stage {
             tick,
             rooms: Mutex::new(HashMap::new()),
             started: AtomicBool::new(false),
+            last_flush: Mutex::new(std::time::Instant::now()),
         }
     }
 
@@ -123,7 +126,15 @@ impl Stage {
 
     /// Takes this tick's share of every room and sends it.
     pub(crate) async fn flush(&self) {
-        let share = self.tick.as_secs_f64();
+        let share = {
+            let mut last = self
+                .last_flush
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let covered = last.elapsed().as_secs_f64();
+            *last = std::time::Instant::now();
+            covered.clamp(self.tick.as_secs_f64(), 1.0)
+        };
         let outgoing: Vec<Outgoing> = {
             let mut rooms = self.lock();
             rooms.retain(|_, room| !room.comments.is_empty() || !room.likes.is_empty());
