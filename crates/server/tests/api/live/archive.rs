@@ -42,7 +42,10 @@ async fn the_archive_pages_and_replays_by_offset(backend: Backend) {
     assert_eq!(first.body["items"][0]["offset_ms"], 1_000);
     let cursor = first.body["next_cursor"].as_str().unwrap();
     let next = app
-        .get(&format!("/live/{room}/comments?limit=2&cursor={cursor}"), None)
+        .get(
+            &format!("/live/{room}/comments?limit=2&cursor={cursor}"),
+            None,
+        )
         .await;
     assert_eq!(texts(&next.body), ["三曲目", "四曲目"]);
     let after = app
@@ -52,7 +55,10 @@ async fn the_archive_pages_and_replays_by_offset(backend: Backend) {
     assert!(after.body["next_cursor"].is_null());
     // The comments written from 2 s to before 4 s into the show.
     let window = app
-        .get(&format!("/live/{room}/comments?from_ms=2000&to_ms=4000"), None)
+        .get(
+            &format!("/live/{room}/comments?from_ms=2000&to_ms=4000"),
+            None,
+        )
         .await;
     assert_eq!(texts(&window.body), ["二曲目", "三曲目"]);
     let nowhere = app
@@ -102,7 +108,13 @@ async fn the_stream_resumes_after_the_last_event(backend: Backend) {
     let owner = streamer(&app, "owner@sse.test").await;
     let room = on_air(&app, &owner).await;
     // No sampling here: every comment reaches the stream.
-    moderate(&app, &owner, &room, serde_json::json!({"display_per_second": 1000})).await;
+    moderate(
+        &app,
+        &owner,
+        &room,
+        serde_json::json!({"display_per_second": 1000}),
+    )
+    .await;
     let fan = viewer(&app, "fan@sse.test").await;
     let mut ids = Vec::new();
     for saying in ["いち", "に", "さん"] {
@@ -111,7 +123,11 @@ async fn the_stream_resumes_after_the_last_event(backend: Backend) {
     }
     let missing = app
         .http
-        .get(format!("{}/api/v1/live/{}/stream", app.base, uuid::Uuid::now_v7()))
+        .get(format!(
+            "{}/api/v1/live/{}/stream",
+            app.base,
+            uuid::Uuid::now_v7()
+        ))
         .send()
         .await
         .unwrap();
@@ -148,6 +164,9 @@ async fn the_stream_resumes_after_the_last_event(backend: Backend) {
             assert_eq!(id.as_deref(), posted["id"].as_str());
             break;
         }
-        assert_ne!(data["text"], "いち", "a comment before the last event is not sent again");
+        assert_ne!(
+            data["text"], "いち",
+            "a comment before the last event is not sent again"
+        );
     }
 }

@@ -161,7 +161,11 @@ async fn the_classifier_refuses_spam_and_holds_the_borderline_for_review(backend
     assert_eq!(held.body["status"], "held");
     let held_id = held.body["comment_id"].as_str().unwrap().to_owned();
     let archive = app.get(&format!("/live/{room}/comments"), None).await;
-    assert_eq!(archive.body["items"], json!([]), "a held comment is not shown");
+    assert_eq!(
+        archive.body["items"],
+        json!([]),
+        "a held comment is not shown"
+    );
     assert!(ws.drain().await.iter().all(|f| f["type"] != "comment"));
 
     let queue = app
@@ -200,8 +204,5 @@ async fn the_classifier_refuses_spam_and_holds_the_borderline_for_review(backend
     // The decision is an example for the next model, which this node takes up at once.
     let report = app.components.live.train_now().await.unwrap();
     assert_eq!(report.labelled, 1);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM live_spam_models").await,
-        1
-    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM live_spam_models").await, 1);
 }

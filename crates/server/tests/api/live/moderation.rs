@@ -179,8 +179,12 @@ async fn a_room_off_air_takes_no_comment(backend: Backend) {
     let early = comment(&app, &fan, &room, "まだ？").await;
     assert_eq!(early.status, 409, "{}", early.text);
     assert_eq!(early.code(), "live_not_active");
-    app.post(&format!("/live/{room}/start"), Some(&owner.token), json!({}))
-        .await;
+    app.post(
+        &format!("/live/{room}/start"),
+        Some(&owner.token),
+        json!({}),
+    )
+    .await;
     shown(&app, &fan, &room, "始まった").await;
     let ended = app
         .post(&format!("/live/{room}/end"), Some(&owner.token), json!({}))
@@ -190,7 +194,11 @@ async fn a_room_off_air_takes_no_comment(backend: Backend) {
     let late = comment(&app, &fan, &room, "終わった").await;
     assert_eq!(late.code(), "live_not_active");
     let restart = app
-        .post(&format!("/live/{room}/start"), Some(&owner.token), json!({}))
+        .post(
+            &format!("/live/{room}/start"),
+            Some(&owner.token),
+            json!({}),
+        )
         .await;
     assert_eq!(restart.status, 409, "an ended live stays ended");
     let listed = app.get("/live", None).await;

@@ -41,11 +41,19 @@ async fn a_comment_its_likes_and_its_removal_cross_nodes() {
     assert_eq!(frame["user"]["id"], fan.id.as_str());
 
     let liked = one
-        .request(Method::PUT, &format!("/comments/{id}/like"), Some(&watcher.token), None)
+        .request(
+            Method::PUT,
+            &format!("/comments/{id}/like"),
+            Some(&watcher.token),
+            None,
+        )
         .await;
     assert_eq!(liked.body["likes"], 1, "{}", liked.text);
     let likes = ws.next_of("comment_likes").await;
-    assert_eq!((likes["comment_id"].as_str(), likes["likes"].as_i64()), (Some(id.as_str()), Some(1)));
+    assert_eq!(
+        (likes["comment_id"].as_str(), likes["likes"].as_i64()),
+        (Some(id.as_str()), Some(1))
+    );
 
     let removed = one
         .request(
@@ -96,7 +104,12 @@ async fn likes_at_once_keep_counts_and_the_top_ten_right(backend: Backend) {
     }
     async fn like(app: &TestApp, token: String, id: String) {
         let res = app
-            .request(Method::PUT, &format!("/comments/{id}/like"), Some(&token), None)
+            .request(
+                Method::PUT,
+                &format!("/comments/{id}/like"),
+                Some(&token),
+                None,
+            )
             .await;
         assert_eq!(res.status, 200, "{}", res.text);
     }
@@ -121,7 +134,11 @@ async fn likes_at_once_keep_counts_and_the_top_ten_right(backend: Backend) {
     for (id, likes, counted) in &rows {
         assert_eq!(likes, counted, "{id}");
     }
-    let mut expected: Vec<(usize, &String)> = ids.iter().enumerate().map(|(i, id)| (wanted(i), id)).collect();
+    let mut expected: Vec<(usize, &String)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (wanted(i), id))
+        .collect();
     expected.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     let top = app.get(&format!("/live/{room}/top-comments"), None).await;
     let shown: Vec<(i64, &str)> = top.body["items"]
@@ -141,13 +158,22 @@ async fn likes_at_once_keep_counts_and_the_top_ten_right(backend: Backend) {
         .del(&format!("live:top-built:{room}"))
         .await
         .unwrap();
-    app.components.coord.del(&format!("live:top:{room}")).await.unwrap();
+    app.components
+        .coord
+        .del(&format!("live:top:{room}"))
+        .await
+        .unwrap();
     let rebuilt = app.get(&format!("/live/{room}/top-comments"), None).await;
     assert_eq!(rebuilt.body, top.body);
     // Unliking moves the count and the ranking back.
     for fan in &fans[..20] {
         let res = app
-            .request(Method::DELETE, &format!("/comments/{}/like", ids[0]), Some(&fan.token), None)
+            .request(
+                Method::DELETE,
+                &format!("/comments/{}/like", ids[0]),
+                Some(&fan.token),
+                None,
+            )
             .await;
         assert_eq!(res.status, 200);
     }
@@ -190,7 +216,11 @@ async fn a_burst_is_sampled_and_the_rest_counted(backend: Backend) {
             _ => {}
         }
     }
-    assert_eq!(comments + skipped, 200, "each comment shown or counted once");
+    assert_eq!(
+        comments + skipped,
+        200,
+        "each comment shown or counted once"
+    );
     assert!(skipped > 0, "200 comments at once are more than 5 a second");
     // A commenter sees their own comment, shown to all or left out of the sample.
     loop {

@@ -32,7 +32,11 @@ pub async fn streamer(app: &TestApp, email: &str) -> Person {
 /// A room of `owner`, on air; its id.
 pub async fn on_air(app: &TestApp, owner: &Person) -> String {
     let res = app
-        .post("/live", Some(&owner.token), json!({"title": "Tonight's show"}))
+        .post(
+            "/live",
+            Some(&owner.token),
+            json!({"title": "Tonight's show"}),
+        )
         .await;
     assert_eq!(res.status, 201, "{}", res.text);
     assert_eq!(res.body["status"], "scheduled");
@@ -46,7 +50,12 @@ pub async fn on_air(app: &TestApp, owner: &Person) -> String {
 }
 
 /// Posts a comment; the whole answer.
-pub async fn comment(app: &TestApp, who: &Person, room: &str, text: &str) -> crate::helpers::Answer {
+pub async fn comment(
+    app: &TestApp,
+    who: &Person,
+    room: &str,
+    text: &str,
+) -> crate::helpers::Answer {
     app.post(
         &format!("/live/{room}/comments"),
         Some(&who.token),
