@@ -34,6 +34,28 @@ struct Sockets {
     topics: HashMap<String, Vec<Socket>>,
 }
 
+impl Sockets {
+    /// A new socket with the next id and a queue of `queue` frames: the hub's end and
+    /// the socket's (whose `first` the caller sets).
+    fn open(&mut self, queue: usize) -> (Socket, Joined) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let lagging = CancellationToken::new();
+        self.next_id += 1;
+        let socket = Socket {
+            id: self.next_id,
+            queue: tx,
+            lagging: lagging.clone(),
+        };
+        let joined = Joined {
+            id: self.next_id,
+            queue: rx,
+            lagging,
+            first: false,
+        };
+        (socket, joined)
+    }
+}
+
 /// A socket just registered: its id, its queue, and the signal that it fell behind.
 pub(crate) struct Joined {
     pub(crate) id: u64,
@@ -58,24 +80,13 @@ impl Hub {
     }
 
     pub(crate) fn join(&self, user: &str, queue: usize) -> Joined {
-        let (tx, rx) = mpsc::channel(queue.max(1));
-        let lagging = CancellationToken::new();
         let mut sockets = self.lock();
         self.count.fetch_add(1, Ordering::Relaxed);
-        sockets.next_id += 1;
-        let id = sockets.next_id;
+        let (socket, mut joined) = sockets.open(queue);
         let of_user = sockets.users.entry(user.to_owned()).or_default();
-        of_user.push(Socket {
-            id,
-            queue: tx,
-            lagging: lagging.clone(),
-        });
-        Joined {
-            id,
-            queue: rx,
-            lagging,
-            first: of_user.len() == 1,
-        }
+        of_user.push(socket);
+        joined.first = of_user.len() == 1;
+        joined
     }
 
     /// Takes the socket out, from its user and its topics; returns whether it was the
@@ -127,23 +138,12 @@ impl Hub {
     /// A listener that is no socket (a server-sent event stream): it follows `topic`
     /// only. Its `first` is whether nobody here followed the topic before.
     pub(crate) fn listen(&self, topic: &str, queue: usize) -> Joined {
-        let (tx, rx) = mpsc::channel(queue.max(1));
-        let lagging = CancellationToken::new();
         let mut sockets = self.lock();
-        sockets.next_id += 1;
-        let id = sockets.next_id;
+        let (socket, mut joined) = sockets.open(queue);
         let followers = sockets.topics.entry(topic.to_owned()).or_default();
-        followers.push(Socket {
-            id,
-            queue: tx,
-            lagging: lagging.clone(),
-        });
-        Joined {
-            id,
-            queue: rx,
-            lagging,
-            first: followers.len() == 1,
-        }
+        followers.push(socket);
+        joined.first = followers.len() == 1;
+        joined
     }
 
     /// Every followed topic with the ids of its followers here.
