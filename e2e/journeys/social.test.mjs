@@ -3,7 +3,9 @@
 // without a reload and the notifications page says who; an unlike and a like again add
 // no second notification; a third user's like gathers into the same one ("… and 1 other
 // liked your post"), live; a refused like rolls back with the server's words; the
-// likers list; marking all read; deleting one's own post; the feed signed out.
+// likers list; marking all read; deleting one's own post; the feed signed out. The bell
+// is live on every page, the shop's too, each page over one socket that the chat pages
+// share.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -150,6 +152,75 @@ test('a like reaches the author live, gathers with the next one, and is told onc
   await look(s.page, 'en-post');
 
   for (const { context, page } of [s, f, v]) {
+    noProblems(page);
+    await context.close();
+  }
+});
+
+test('the bell is live on every page, over the one socket each page holds', async () => {
+  const a = await open(browser, { locale: 'en' });
+  const one = await open(browser, { locale: 'en' });
+  const two = await open(browser, { locale: 'en' });
+  // The sockets each page of the author's opens, counted by the page itself.
+  await a.context.addInitScript(() => {
+    const Socket = window.WebSocket;
+    window.socketsOpened = 0;
+    window.WebSocket = class extends Socket {
+      constructor(...args) {
+        super(...args);
+        window.socketsOpened += 1;
+      }
+    };
+  });
+  const sockets = () => a.page.evaluate(() => window.socketsOpened);
+  const visit = async (path) => {
+    const opened = a.page.waitForEvent('websocket');
+    await a.page.goto(`${base}${path}`);
+    await opened;
+  };
+
+  await register(a.page, { name: 'Bell Author', email: uniqueEmail('bell') });
+  await visit('/posts');
+  const made = await apiFrom(a.page, 'POST', '/posts', { text: `Ring the bell ${Date.now()}` });
+  assert.equal(made.status, 201);
+  const postId = made.body.id;
+  await register(one.page, { name: 'First Ringer', email: uniqueEmail('ringer') });
+  await register(two.page, { name: 'Second Ringer', email: uniqueEmail('ringer') });
+  await a.page.locator('#bell-badge').waitFor({ state: 'hidden' });
+
+  // The first like: on the feed, the badge comes up and says who, without a reload.
+  assert.equal((await apiFrom(one.page, 'PUT', `/posts/${postId}/like`)).status, 200);
+  await a.page.locator('#bell-badge[data-count="1"]').waitFor({ timeout: 10000 });
+  const latest = a.page.locator('#bell-latest a');
+  await latest.filter({ hasText: 'First Ringer liked your post' }).waitFor({ timeout: 10000 });
+  assert.equal(await latest.getAttribute('href'), `/posts/${postId}`);
+  assert.equal(await sockets(), 1, 'the feed holds one socket');
+
+  // The shop's front page, which has no live view of its own: the bell reads where it
+  // stands, and the second like gathers into it there, live.
+  await visit('/');
+  await latest.filter({ hasText: 'First Ringer liked your post' }).waitFor();
+  assert.equal((await apiFrom(two.page, 'PUT', `/posts/${postId}/like`)).status, 200);
+  await latest.filter({ hasText: 'Second Ringer and 1 other liked your post' }).waitFor({ timeout: 10000 });
+  assert.equal(await a.page.locator('#bell-badge').getAttribute('data-count'), '1', 'gathered into one');
+  await look(a.page, 'en-shop-bell');
+  assert.equal(await sockets(), 1, 'the shop page holds one socket');
+
+  // The chat list starts the socket again once it has read its chats: the same one.
+  await visit('/chat');
+  await a.page.locator('#chats:not([aria-busy])').waitFor();
+  await latest.filter({ hasText: 'Second Ringer and 1 other liked your post' }).waitFor();
+  assert.equal(await sockets(), 1, 'the chat page shares the one socket');
+
+  // Marked read on the notifications page, the words go with the badge.
+  await visit('/notifications');
+  await latest.filter({ hasText: 'Second Ringer and 1 other liked your post' }).waitFor();
+  await a.page.getByRole('button', { name: 'Mark all as read' }).click();
+  await a.page.locator('#bell-badge').waitFor({ state: 'hidden' });
+  assert.equal(await latest.count(), 0);
+  assert.equal(await sockets(), 1, 'the notifications page holds one socket');
+
+  for (const { context, page } of [a, one, two]) {
     noProblems(page);
     await context.close();
   }

@@ -103,6 +103,61 @@ pub fn publish_with(
     Ok(id)
 }
 
+/// [`publish`] for many events of one topic, `(key, payload)` each, in a few multi-row
+/// statements instead of one per event (each within [`matsuri_db::STATEMENT_BYTES`]), on
+/// the connection of the transaction that causes them.
+pub async fn publish_all<P: Serialize>(
+    conn: &mut Conn,
+    now: Millis,
+    topic: &str,
+    events: &[(Option<&str>, P)],
+) -> anyhow::Result<()> {
+    let dialect = matsuri_db::Dialect::of(conn);
+    let rows = events
+        .iter()
+        .map(|(key, payload)| Ok((*key, serde_json::to_string(payload)?)))
+        .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    let row_bytes = |key: Option<&str>, payload: &str| {
+        OUTBOX_ROW_BYTES + topic.len() + key.map_or(0, str::len) + payload.len()
+    };
+    let most = matsuri_db::rows_per_statement(5);
+    let mut rest = rows.as_slice();
+    while !rest.is_empty() {
+        // As many rows as fit in one statement's bytes, and at least one.
+        let mut bytes = 0;
+        let take = rest
+            .iter()
+            .take(most)
+            .take_while(|(key, payload)| {
+                bytes += row_bytes(*key, payload);
+                bytes <= matsuri_db::STATEMENT_BYTES
+            })
+            .count()
+            .max(1);
+        let (chunk, after) = rest.split_at(take.min(rest.len()));
+        rest = after;
+        let sql = format!(
+            "INSERT INTO outbox (id, topic, event_key, payload, created_at) VALUES {}",
+            matsuri_db::value_rows(dialect, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (key, payload) in chunk {
+            query = query
+                .bind(matsuri_core::ids::new_uuid_v7())
+                .bind(topic)
+                .bind(*key)
+                .bind(payload.as_str())
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// What an outbox row carries besides its topic, key and payload: the id, the time, and
+/// the lengths of the five values.
+const OUTBOX_ROW_BYTES: usize = 36 + 8 + 5 * 4;
+
 /// Records that `group` applied `event_id`, on the connection of the transaction that
 /// applies it. False when the group applied it before: the caller must then change
 /// nothing.

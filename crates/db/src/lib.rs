@@ -6,6 +6,7 @@
 //! write lock (and sleep in its busy handler), writes go through a pool of exactly one
 //! connection and reads through several; on PostgreSQL both are the same pool.
 
+pub mod batches;
 mod idempotency;
 mod migrate;
 mod together;
@@ -352,6 +353,21 @@ pub fn rows_per_statement(columns: usize) -> usize {
     (1_000 / columns.max(1)).max(1)
 }
 
+/// Bytes of parameter values one statement should carry at most. sqlx leaves Nagle's
+/// algorithm on (it does not set `TCP_NODELAY`), and over TLS a message longer than one
+/// record (16 KiB) is written in pieces: the last piece then waits for the server to
+/// acknowledge the first, which Linux delays by 40 ms. A statement within this goes out in
+/// one piece.
+pub const STATEMENT_BYTES: usize = 12 * 1024;
+
+/// Rows per multi-row statement of `columns` parameters whose values come to about
+/// `row_bytes` a row: at most [`rows_per_statement`], and few enough to stay within
+/// [`STATEMENT_BYTES`] (each value travels with its 4-byte length).
+pub fn rows_per_message(columns: usize, row_bytes: usize) -> usize {
+    let bytes = row_bytes + 4 * columns;
+    (STATEMENT_BYTES / bytes.max(1)).clamp(1, rows_per_statement(columns))
+}
+
 /// True when the error is a unique-constraint violation.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
@@ -525,6 +541,9 @@ mod tests {
         assert_eq!(value_rows(Dialect::Sqlite, 2, 2), "(?, ?), (?, ?)");
         assert_eq!(rows_per_statement(8), 125);
         assert_eq!(rows_per_statement(5_000), 1);
+        assert_eq!(rows_per_message(3, 80), 133);
+        assert_eq!(rows_per_message(1, 4), 1_000);
+        assert_eq!(rows_per_message(2, 100_000), 1);
         assert_eq!(parameter_list(2, 3), "$2, $3, $4");
         assert_eq!(parameter_list(1, 0), "");
     }

@@ -2,6 +2,7 @@
 //! its browsable docs, and the middleware every request passes through (request id,
 //! tracing span, metrics, authentication, body limit, timeout, panic guard).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -26,11 +27,26 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use matsuri_core::ApiError;
 use matsuri_core::auth::authenticate;
+use matsuri_live::{LiveError, LiveService};
 
 use crate::Components;
 
 /// Request bodies above this are refused with 413 (`api.md`, "Limits").
 pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The live rooms as the web pages ask about them.
+struct LiveRooms(Arc<LiveService>);
+
+#[async_trait::async_trait]
+impl matsuri_web::LiveRooms for LiveRooms {
+    async fn streamer_of(&self, live_id: &str) -> anyhow::Result<Option<String>> {
+        match self.0.room(live_id).await {
+            Ok(room) => Ok(Some(room.streamer.id)),
+            Err(LiveError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -90,6 +106,7 @@ pub fn router(c: &Components, timeout: Duration) -> anyhow::Result<Router> {
     let ui = matsuri_web::router(matsuri_web::Ui {
         keys: c.keys.clone(),
         accounts: c.accounts.clone(),
+        live: Arc::new(LiveRooms(c.live.clone())),
         session_seconds: c.keys.ttl_seconds(),
     });
 

@@ -1,6 +1,7 @@
 //! Social (seed 000 §2): posts, likes with a count that always equals the likes, and the
 //! author told of each first like (gathered per post while unread) live or by Web Push.
 
+mod likes;
 mod notify;
 mod routes;
 mod service;
@@ -64,10 +65,20 @@ impl matsuri_module::Module for SocialModule {
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "social",
-    migrations: &[Migration {
-        version: 1,
-        name: "posts, likes, like notices",
-        sql: include_str!("../migrations/0001_social.sql"),
-        postgres_sql: None,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "posts, likes, like notices",
+            sql: include_str!("../migrations/0001_social.sql"),
+            postgres_sql: None,
+        },
+        Migration {
+            version: 2,
+            name: "likes without a foreign key to their post",
+            sql: include_str!("../migrations/0002_likes_without_post_key.sqlite.sql"),
+            postgres_sql: Some(include_str!(
+                "../migrations/0002_likes_without_post_key.postgres.sql"
+            )),
+        },
+    ],
 };

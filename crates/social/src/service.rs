@@ -1,6 +1,7 @@
-//! Posts and likes. A like or an unlike is one transaction: the like row, the post's
-//! count (moved only when a row was really inserted or deleted) and, for a first like of
-//! someone else's post, the `post.liked` event commit together or not at all.
+//! Posts and likes. A like or an unlike goes to the like writers (`likes.rs`), which make
+//! the waiting ones together: the like rows, the posts' counts (moved only by the rows
+//! really inserted or deleted) and, for first likes of someone else's post, the notice
+//! rows and `post.liked` events commit together or not at all.
 
 use std::sync::Arc;
 
@@ -9,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use matsuri_core::ids::UserId;
 use matsuri_core::page::Page;
 use matsuri_core::{FieldError, SharedClock, timefmt};
-use matsuri_db::{Db, parameter_list};
+use matsuri_db::{Db, batches, parameter_list};
 use matsuri_module::People;
+
+use crate::likes::LikeWriters;
 
 /// The topic of first likes.
 pub const LIKED_TOPIC: &str = "post.liked";
@@ -95,14 +98,22 @@ pub struct SocialService {
     db: Db,
     clock: SharedClock,
     people: Arc<dyn People>,
+    likes: LikeWriters,
 }
 
 type PostRow = (String, String, String, Option<String>, i64, i64);
 const POST_COLUMNS: &str = "id, author_id, text, image_id, like_count, created_at";
 
 impl SocialService {
+    /// Starts the like writers: must be called inside a tokio runtime.
     pub fn new(db: Db, clock: SharedClock, people: Arc<dyn People>) -> Self {
-        Self { db, clock, people }
+        let likes = LikeWriters::start(&db, &clock);
+        Self {
+            db,
+            clock,
+            people,
+            likes,
+        }
     }
 
     pub(crate) fn people(&self) -> &Arc<dyn People> {
@@ -222,12 +233,32 @@ impl SocialService {
     }
 
     /// Deletes the author's post, its likes and what they notified; another user's post
-    /// is not found.
+    /// is not found. The post's row goes first: a like written at the same time either
+    /// counted on it before (and its row is deleted here after), or finds it gone.
     pub async fn delete(&self, author: &UserId, id: &str) -> Result<(), SocialError> {
+        let mut attempt = 1;
+        loop {
+            match self.delete_once(author, id).await {
+                // An unlike's batch holds the like rows this waits for, and waits for the
+                // post's row this holds: the database gave one of them up.
+                Err(SocialError::Internal(e))
+                    if attempt < batches::ATTEMPTS
+                        && e.downcast_ref::<sqlx::Error>()
+                            .is_some_and(batches::is_retryable) =>
+                {
+                    batches::back_off(attempt).await;
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn delete_once(&self, author: &UserId, id: &str) -> Result<(), SocialError> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
-        let owned: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM posts WHERE id = $1 AND author_id = $2")
+        let owned: Option<String> =
+            sqlx::query_scalar("DELETE FROM posts WHERE id = $1 AND author_id = $2 RETURNING id")
                 .bind(id)
                 .bind(author.as_str())
                 .fetch_optional(&mut *tx)
@@ -238,7 +269,6 @@ impl SocialService {
         for sql in [
             "DELETE FROM post_likes WHERE post_id = $1",
             "DELETE FROM post_like_notices WHERE post_id = $1",
-            "DELETE FROM posts WHERE id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
@@ -250,84 +280,12 @@ impl SocialService {
 
     /// `user` likes the post; again changes nothing.
     pub async fn like(&self, user: &UserId, id: &str) -> Result<LikeState, SocialError> {
-        let now = self.clock.now_ms();
-        let mut tx = self.db.begin().await?;
-        let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO post_likes (post_id, user_id, liked_at) \
-             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM posts WHERE id = $1) \
-             ON CONFLICT (post_id, user_id) DO NOTHING RETURNING user_id",
-        )
-        .bind(id)
-        .bind(user.as_str())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let counted: Option<(i64, String, String)> = if inserted.is_some() {
-            sqlx::query_as(
-                "UPDATE posts SET like_count = like_count + 1 WHERE id = $1 \
-                 RETURNING like_count, author_id, text",
-            )
-        } else {
-            sqlx::query_as("SELECT like_count, author_id, text FROM posts WHERE id = $1")
-        }
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (like_count, author_id, text) = counted.ok_or(SocialError::NotFound)?;
-        if inserted.is_some() && author_id != user.as_str() {
-            let first: Option<String> = sqlx::query_scalar(
-                "INSERT INTO post_like_notices (post_id, user_id) VALUES ($1, $2) \
-                 ON CONFLICT (post_id, user_id) DO NOTHING RETURNING user_id",
-            )
-            .bind(id)
-            .bind(user.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if first.is_some() {
-                let liked = Liked {
-                    post_id: id.to_owned(),
-                    author_id,
-                    liker_id: user.as_str().to_owned(),
-                    excerpt: text.chars().take(80).collect(),
-                };
-                matsuri_bus::publish(&mut tx, now, LIKED_TOPIC, Some(id), &liked).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(LikeState {
-            post_id: id.to_owned(),
-            liked: true,
-            like_count,
-        })
+        self.likes.write(user.as_str(), id, true).await
     }
 
     /// `user` no longer likes the post; again changes nothing.
     pub async fn unlike(&self, user: &UserId, id: &str) -> Result<LikeState, SocialError> {
-        let mut tx = self.db.begin().await?;
-        let deleted: Option<String> = sqlx::query_scalar(
-            "DELETE FROM post_likes WHERE post_id = $1 AND user_id = $2 RETURNING user_id",
-        )
-        .bind(id)
-        .bind(user.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let counted: Option<i64> = if deleted.is_some() {
-            sqlx::query_scalar(
-                "UPDATE posts SET like_count = like_count - 1 WHERE id = $1 RETURNING like_count",
-            )
-        } else {
-            sqlx::query_scalar("SELECT like_count FROM posts WHERE id = $1")
-        }
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let like_count = counted.ok_or(SocialError::NotFound)?;
-        tx.commit().await?;
-        Ok(LikeState {
-            post_id: id.to_owned(),
-            liked: false,
-            like_count,
-        })
+        self.likes.write(user.as_str(), id, false).await
     }
 
     /// Who liked the post, newest first; the cursor is `<liked_at>_<user id>` of the

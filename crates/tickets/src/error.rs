@@ -50,6 +50,12 @@ impl TicketError {
     }
 }
 
+impl From<matsuri_db::batches::Stopped> for TicketError {
+    fn from(e: matsuri_db::batches::Stopped) -> Self {
+        TicketError::Internal(e.into())
+    }
+}
+
 impl From<sqlx::Error> for TicketError {
     fn from(e: sqlx::Error) -> Self {
         TicketError::Internal(e.into())

@@ -13,9 +13,8 @@ use matsuri_core::clock::Millis;
 use matsuri_core::ids::parse_uuid;
 use matsuri_core::timefmt::rfc3339;
 use matsuri_core::{CURRENCY, FieldError, SharedClock};
-use matsuri_db::Db;
+use matsuri_db::{Db, batches};
 
-use crate::batches;
 use crate::{Reservation, ReservationStatus, TicketError, TicketService};
 
 /// Leave to hold seats of one event, from [`TicketService::admit_hold`].
@@ -220,6 +219,7 @@ impl TicketService {
             done,
         })
         .await
+        .map_err(TicketError::from)
         .and_then(|held| held);
         if held.is_err() {
             self.unlock_seats(event_id, &locked, &reservation_id).await;

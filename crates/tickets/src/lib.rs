@@ -11,7 +11,6 @@
 //! written to the database, which answers token checks when `coord` is unreachable. A
 //! waiting client near the front may have its status request held until it is admitted.
 
-mod batches;
 mod error;
 mod events;
 mod export;

@@ -10,9 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use matsuri_core::SharedClock;
 use matsuri_core::error::StoredResponse;
-use matsuri_db::{Db, IdempotencyStore, KeyState, NewKey};
+use matsuri_db::{Db, IdempotencyStore, KeyState, NewKey, batches};
 
-use crate::batches;
 use crate::{TicketError, TicketService, Wallet};
 
 /// The `Idempotency-Key` a wallet charge carries, and the request's fingerprint.

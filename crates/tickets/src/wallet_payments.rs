@@ -14,11 +14,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use matsuri_core::SharedClock;
 use matsuri_core::clock::Millis;
-use matsuri_db::{Db, KeyLink, Together};
+use matsuri_db::{Db, KeyLink, Together, batches};
 
 use crate::holds::ReservationRow;
 use crate::payment::{SoldSeat, insert_tickets, issue, record_purchase};
-use crate::{Purchase, TicketError, TicketService, batches, qr};
+use crate::{Purchase, TicketError, TicketService, qr};
 
 /// A wallet payment on its way to the writer, and who waits for its tickets or why it
 /// failed.

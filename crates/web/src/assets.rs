@@ -38,6 +38,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/staff.js"),
     ),
     (
+        "js/header.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/header.js"),
+    ),
+    (
         "js/realtime.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/js/realtime.js"),
@@ -56,6 +61,31 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "js/push.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/js/push.js"),
+    ),
+    (
+        "js/live.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/live.js"),
+    ),
+    (
+        "js/live-rooms.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/live-rooms.js"),
+    ),
+    (
+        "js/live-room.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/live-room.js"),
+    ),
+    (
+        "js/live-archive.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/live-archive.js"),
+    ),
+    (
+        "js/live-moderation.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/live-moderation.js"),
     ),
 ];
 

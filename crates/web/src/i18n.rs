@@ -4,6 +4,7 @@
 //! script writes (an error in words, a status) comes from the same table.
 
 mod chat;
+mod live;
 mod social;
 
 use axum::http::HeaderMap;
@@ -113,9 +114,14 @@ pub fn yen(amount: i64) -> String {
     format!("{sign}¥{grouped}")
 }
 
-/// Every text: this table's, then the chat pages', then the posts and notifications pages'.
+/// Every text: this table's, then the chat pages', the posts and notifications pages',
+/// and the live pages'.
 fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
-    TEXTS.iter().chain(chat::TEXTS).chain(social::TEXTS)
+    TEXTS
+        .iter()
+        .chain(chat::TEXTS)
+        .chain(social::TEXTS)
+        .chain(live::TEXTS)
 }
 
 /// (key, Japanese, English).
@@ -581,6 +587,12 @@ mod tests {
             include_str!("../assets/js/realtime.js"),
             include_str!("../templates/social.html"),
             include_str!("../assets/js/social.js"),
+            include_str!("../templates/live.html"),
+            include_str!("../assets/js/live.js"),
+            include_str!("../assets/js/live-rooms.js"),
+            include_str!("../assets/js/live-room.js"),
+            include_str!("../assets/js/live-archive.js"),
+            include_str!("../assets/js/live-moderation.js"),
         ];
         let keys: Vec<&str> = sources.iter().flat_map(|s| keys_named_in(s)).collect();
         assert!(keys.len() > 100, "{keys:?}");

@@ -7,11 +7,13 @@
 //! token. Every page answers with a strict Content-Security-Policy (no inline script),
 //! `nosniff`, a `same-origin` referrer policy and `frame-ancestors 'none'`. Chat talks
 //! over the API's WebSocket (the cookie authenticates it, from pages of this origin only),
-//! which also keeps the header's notification bell live on the chat and posts pages,
-//! and `/sw.js`, a service worker, shows the Web Push messages of a user who is away.
+//! which every page of a signed-in visitor holds, one a page, to keep the header's
+//! notification bell and chat badge live, and brings a live room's comments as they are
+//! written; `/sw.js`, a service worker, shows the Web Push messages of a user who is away.
 
 mod assets;
 mod i18n;
+mod live;
 mod pages;
 mod session;
 
@@ -28,12 +30,14 @@ use matsuri_accounts::AccountService;
 use matsuri_core::TokenKeys;
 
 pub use i18n::{Lang, yen};
+pub use live::LiveRooms;
 
-/// What the pages need: the token keys (sessions, CSRF tokens) and the accounts (the
-/// sign-in and sign-up forms).
+/// What the pages need: the token keys (sessions, CSRF tokens), the accounts (the
+/// sign-in and sign-up forms) and the live rooms (who streams one).
 pub struct Ui {
     pub keys: Arc<TokenKeys>,
     pub accounts: Arc<AccountService>,
+    pub live: Arc<dyn LiveRooms>,
     /// How long a session cookie lives (the token's lifetime).
     pub session_seconds: u64,
 }
@@ -42,6 +46,7 @@ pub struct Ui {
 /// root.
 pub fn router(ui: Ui) -> Router {
     let keys = ui.keys.clone();
+    let live = live::routes(keys.clone(), ui.live.clone());
     let ui = Arc::new(ui);
     let forms = Router::new()
         .route("/login", get(session::login_form).post(session::login))
@@ -52,7 +57,7 @@ pub fn router(ui: Ui) -> Router {
         .route("/logout", post(session::logout))
         .route("/lang/{code}", get(session::switch_language))
         .with_state(ui);
-    secured(pages(keys).merge(forms))
+    secured(pages(keys).merge(live).merge(forms))
 }
 
 /// What needs no accounts: the pages (the token keys tell who is signed in), the assets
@@ -202,7 +207,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_notifications_page_is_for_signed_in_visitors_and_the_bell_on_every_page() {
+    async fn the_notifications_page_is_for_signed_in_visitors_and_the_live_bell_on_every_page() {
         let keys = keys();
         let res = get(&keys, "/notifications", false).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -216,12 +221,22 @@ mod tests {
         assert!(html.contains(r#"data-view="notifications""#), "{html}");
         assert!(html.contains(r#"id="read-all""#), "{html}");
         assert!(html.contains("Mark all as read"), "{html}");
+        let live = r#"<script type="module" src="/assets/js/header.js"></script>"#;
         for path in ["/", "/events", "/posts", "/notifications", "/chat"] {
             let html = text(get(&keys, path, true).await).await;
             assert!(
                 html.contains(r#"<a href="/notifications" id="bell-link">Notifications <span class="badge" id="bell-badge""#),
                 "{path}: {html}"
             );
+            assert!(
+                html.contains(r#"id="bell-latest" role="status""#),
+                "{path}: {html}"
+            );
+            assert!(html.contains(live), "{path}: {html}");
+        }
+        for path in ["/", "/posts"] {
+            let html = text(get(&keys, path, false).await).await;
+            assert!(!html.contains(live), "{path}: {html}");
         }
     }
 
@@ -243,7 +258,13 @@ mod tests {
         let script = text(res).await;
         assert!(script.contains("addEventListener('push'"), "{script}");
         assert!(script.contains("addEventListener('notificationclick'"));
-        for asset in ["js/chat.js", "js/realtime.js", "js/push.js", "js/social.js"] {
+        for asset in [
+            "js/chat.js",
+            "js/realtime.js",
+            "js/push.js",
+            "js/social.js",
+            "js/header.js",
+        ] {
             let res = get(&keys, &format!("/assets/{asset}"), false).await;
             assert_eq!(res.status(), StatusCode::OK, "{asset}");
             assert_eq!(

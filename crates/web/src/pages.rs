@@ -18,8 +18,8 @@ use crate::i18n::Lang;
 /// What every page knows about the request it answers.
 pub struct Page {
     pub lang: Lang,
-    /// The script of the page (`shop`, `tickets`, `staff`, `chat`, `social`;
-    /// `/assets/js/<module>.js`).
+    /// The script of the page (`shop`, `tickets`, `staff`, `chat`, `social`, `live-room`,
+    /// …; `/assets/js/<module>.js`).
     pub module: &'static str,
     /// The view its script draws (`home`, `cart`, …).
     pub view: &'static str,
@@ -123,17 +123,18 @@ pub fn render(template: &impl Template) -> Response {
 
 /// Who may see a page.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Audience {
+pub(crate) enum Audience {
     Everyone,
     SignedIn,
     Staff,
 }
 
 /// Why a page is not shown: the visitor must sign in first (then come back to the path),
-/// or the page is for staff.
-enum Refusal {
+/// or the page is for staff, or for a live room's moderators.
+pub(crate) enum Refusal {
     SignIn(String),
     StaffOnly,
+    ModeratorsOnly,
 }
 
 impl IntoResponse for Refusal {
@@ -141,13 +142,16 @@ impl IntoResponse for Refusal {
         match self {
             Refusal::SignIn(next) => Redirect::to(&format!("/login?next={next}")).into_response(),
             Refusal::StaffOnly => (StatusCode::FORBIDDEN, "staff only").into_response(),
+            Refusal::ModeratorsOnly => {
+                (StatusCode::FORBIDDEN, "moderators of this room only").into_response()
+            }
         }
     }
 }
 
 /// The page of `view` for `audience`, or why not; `uri` is where a visitor sent to sign in
 /// comes back to.
-fn gate(
+pub(crate) fn gate(
     keys: &TokenKeys,
     headers: &HeaderMap,
     uri: &Uri,

@@ -1,6 +1,6 @@
 // Shared by every page: the API client (session cookie + CSRF token), texts, yen and
-// time formatting, error words from problem codes, the connection banner, the cart and
-// chat badges and the notification bell.
+// time formatting, error words from problem codes, the connection banner, and the cart
+// and chat badges (header.js keeps the chat badge and the notification bell live).
 
 const texts = JSON.parse(document.getElementById('texts')?.textContent || '{}');
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content || '';
@@ -123,7 +123,7 @@ export async function refreshCartBadge(cart) {
 }
 
 // Unread messages by chat, for the header's badge: read from the chat list, then kept up
-// to date by the chat pages from the socket's `unread` frames.
+// to date from the socket's `unread` frames (header.js).
 const chatUnread = new Map();
 
 function drawChatBadge() {
@@ -153,33 +153,7 @@ export async function refreshChatBadge(chats) {
   drawChatBadge();
 }
 
-// Unread notifications, for the header's bell: read on every page, and kept live by the
-// pages that hold the socket (chat, posts, notifications).
-export function setBell(count) {
-  const badge = document.getElementById('bell-badge');
-  if (!badge) return;
-  badge.textContent = String(count);
-  badge.dataset.count = String(count);
-  badge.setAttribute('aria-label', t(count === 1 ? 'js.bell.unread_one' : 'js.bell.unread_many', { n: count }));
-  badge.hidden = count === 0;
-}
-
-export async function refreshBell() {
-  const res = await api('GET', '/notifications?limit=1');
-  if (res.ok) setBell(res.body.unread_count);
-}
-
-// Keeps the bell live from `socket` (realtime.js): a `notification` frame (a new one, or
-// one gathering more likes), or the socket back after a loss, reads the count again.
-export function liveBell(socket) {
-  socket.on('notification', refreshBell);
-  socket.on('open', ({ comeback }) => {
-    if (comeback) refreshBell();
-  });
-}
-
 if (signedIn) {
   refreshCartBadge();
   if (document.body.dataset.view !== 'chats') refreshChatBadge();
-  if (document.body.dataset.view !== 'notifications') refreshBell();
 }

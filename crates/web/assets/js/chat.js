@@ -7,18 +7,15 @@
 // it; ticks on one's own messages (sent ✓, delivered ✓✓, read ✓✓ in blue) from the
 // history and then from the `delivered` and `read` frames; and the receipts the other
 // way: `delivered` for every message that arrives, `read` while the conversation is on
-// screen. The socket keeps the header's notification bell live too.
+// screen. The socket is the page's one (header.js keeps the header's badges live from it).
 
-import { api, el, lang, liveBell, loadInto, problemText, refreshChatBadge, setChatUnread, show, t } from './app.js';
+import { api, el, lang, loadInto, problemText, refreshChatBadge, setChatUnread, show, t } from './app.js';
 import { notificationsSwitch } from './push.js';
 import * as socket from './realtime.js';
 
 const views = { chats, chat: conversation };
 const view = document.body.dataset.view;
-if (views[view]) {
-  liveBell(socket);
-  views[view]();
-}
+if (views[view]) views[view]();
 
 const PAGE = 20;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -90,7 +87,6 @@ function deliveredOnArrival(me) {
   socket.on('message', (m) => {
     if (m.sender_id !== me.id) acknowledge('delivered', m.chat_id, m.msg_id);
   });
-  socket.on('unread', (frame) => setChatUnread(frame.chat_id, frame.count));
 }
 
 async function chats() {

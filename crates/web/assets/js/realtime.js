@@ -1,11 +1,13 @@
 // The page's one WebSocket (`/api/v1/ws`; the session cookie authenticates it, and no
-// script ever sees the token). It connects, comes back after a loss (after 1, 2, 4… up
+// script ever sees the token), shared by every module of the page: the header's badges
+// start it on every page of a signed-in visitor, and a page that reads messages starts it
+// again once it has read them. It connects, comes back after a loss (after 1, 2, 4… up
 // to 15 s, a little at random so that a restarted server is not hit all at once, and at
 // once when the browser is back online) with the connection banner up meanwhile, asks
-// each time it opens for every message after the newest one the page has seen (`resume`:
-// what came while it was away, or between the page's reading the API and the socket's
-// opening), and hands each frame to the listeners of its type. The server pings; nothing
-// here needs to.
+// each time it opens, and at each later start, for every message after the newest one
+// the page has seen (`resume`: what came while it was away, or before the page had read
+// the API and listened), and hands each frame to the listeners of its type. The server
+// pings; nothing here needs to.
 
 import { connection } from './app.js';
 
@@ -41,8 +43,14 @@ export function send(frame) {
   return true;
 }
 
+// Connects, unless the page is already connected or connecting; then asks for what came
+// after the newest message seen, which an open in the meantime would not have.
 export function start() {
-  if (socket || leaving) return;
+  if (leaving) return;
+  if (socket) {
+    if (newestSeen) send({ type: 'resume', after: newestSeen });
+    return;
+  }
   clearTimeout(retry);
   const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
   const current = new WebSocket(`${scheme}${location.host}/api/v1/ws`);

@@ -4,9 +4,10 @@
 // refuses, and a delete button on one's own posts. A post's page: the post and who liked
 // it. The notifications: likes gathered per post ("A and 12 others liked your post") and
 // chat messages ("A: text"), the unread ones marked until "mark all as read", kept live
-// from the socket, which keeps the header's bell live on all three pages.
+// from the page's socket, and the header's bell with them.
 
-import { api, el, liveBell, loadInto, problemText, setBell, show, signedIn, t, when } from './app.js';
+import { api, el, loadInto, problemText, show, signedIn, t, when } from './app.js';
+import { noteText, ownPath, setBell, showNewest } from './header.js';
 import * as socket from './realtime.js';
 
 const PAGE = 20;
@@ -14,10 +15,7 @@ const MAX_TEXT = 2000;
 
 const views = { posts: feed, post: single, notifications };
 const view = document.body.dataset.view;
-if (views[view]) {
-  if (signedIn) liveBell(socket);
-  views[view]();
-}
+if (views[view]) views[view]();
 
 async function whoAmI() {
   if (!signedIn) return null;
@@ -167,7 +165,6 @@ async function feed() {
   }
   const first = await loadInto(list, `/posts?limit=${PAGE}`, 'li');
   if (first) took(first);
-  if (signedIn) socket.start();
 }
 
 async function single() {
@@ -211,25 +208,6 @@ async function single() {
   );
   more.addEventListener('click', () => load(false));
   await load(true);
-  if (signedIn) socket.start();
-}
-
-// The words of a notification: gathered likes count the others (`actor_count` − 1).
-function noteText(note) {
-  const name = note.actors[0]?.name || '';
-  if (note.kind === 'post_liked') {
-    const others = Math.max(0, note.actor_count - 1);
-    if (others === 0) return t('js.note.liked', { name });
-    if (others === 1) return t('js.note.liked_and_one', { name });
-    return t('js.note.liked_and_many', { name, n: others });
-  }
-  if (note.kind === 'chat_message') return t('js.note.message', { name, text: note.text });
-  return note.text;
-}
-
-// Only a path of this site is followed.
-function ownPath(url) {
-  return typeof url === 'string' && url.startsWith('/') && !url.startsWith('//') ? url : null;
 }
 
 function noteNode(note) {
@@ -262,6 +240,8 @@ async function notifications() {
     list.replaceChildren(...(sorted.length ? sorted.map(noteNode) : [el('li', { class: 'hint', text: t('js.note.none') })]));
     readAll.disabled = unread === 0;
     setBell(unread);
+    const newest = sorted.find((note) => !note.read);
+    if (newest) showNewest(newest);
   };
   const load = async (fresh) => {
     more.disabled = true;

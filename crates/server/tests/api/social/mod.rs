@@ -1,3 +1,4 @@
 //! Posts and likes.
 
+mod failures;
 mod likes;

@@ -1,8 +1,8 @@
 //! Writes that many requests hand to one task (a few on PostgreSQL), which makes as many
 //! of them as are waiting in one transaction. In a stampede the database then sees a few
 //! statements a batch instead of a transaction a request; when the crowd is gone a batch
-//! is one request and costs what it did alone. Wallet charges, seat holds and wallet
-//! payments go this way.
+//! is one request and costs what it did alone. Wallet charges, seat holds, wallet
+//! payments and likes go this way.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,17 +12,15 @@ use rand::Rng;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 
-use matsuri_db::{Db, Dialect};
-
-use crate::TicketError;
+use crate::{Db, Dialect};
 
 /// How often a batch is tried while other transactions keep crossing it (a deadlock, a
 /// failed serialization, a wallet's version changed first).
-pub(crate) const ATTEMPTS: u32 = 25;
+pub const ATTEMPTS: u32 = 25;
 
 /// Waits before batch `attempt` is tried again: longer each time, and at random, so two
 /// batches that crossed do not cross again at once.
-pub(crate) async fn back_off(attempt: u32) {
+pub async fn back_off(attempt: u32) {
     let pause = rand::rng().random_range(1..=5 * u64::from(attempt));
     tokio::time::sleep(Duration::from_millis(pause)).await;
 }
@@ -30,30 +28,35 @@ pub(crate) async fn back_off(attempt: u32) {
 /// Whether a failed batch may simply be tried again: PostgreSQL gave up one of two
 /// transactions that waited on each other, or could not serialize it. Batches lock many
 /// rows in whatever order their statements reach them, so two nodes' batches can cross.
-pub(crate) fn is_retryable(err: &sqlx::Error) -> bool {
+pub fn is_retryable(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .and_then(|e| e.code())
         .is_some_and(|code| code == "40P01" || code == "40001")
 }
 
+/// The batch task a request was handed to has stopped (the process is shutting down),
+/// or dropped the request unanswered.
+#[derive(Debug, thiserror::Error)]
+#[error("the {0} has stopped")]
+pub struct Stopped(pub &'static str);
+
 /// Hands a request to a batch task started by [`start`] and waits for its answer.
 /// `request` builds the request around the sender the task answers on; `task` names the
 /// task in the error when it has stopped.
-pub(crate) async fn submit<T, R>(
+pub async fn submit<T, R>(
     queue: &mpsc::Sender<T>,
-    task: &str,
+    task: &'static str,
     request: impl FnOnce(oneshot::Sender<R>) -> T,
-) -> Result<R, TicketError> {
+) -> Result<R, Stopped> {
     let (done, answer) = oneshot::channel();
-    let stopped = || TicketError::Internal(anyhow::anyhow!("the {task} has stopped"));
-    queue.send(request(done)).await.map_err(|_| stopped())?;
-    answer.await.map_err(|_| stopped())
+    queue.send(request(done)).await.map_err(|_| Stopped(task))?;
+    answer.await.map_err(|_| Stopped(task))
 }
 
 /// How many batches to make at once: several on PostgreSQL, which writes them in
 /// parallel (batches crossing there is what `is_retryable` is for); one on SQLite, whose
 /// single writer would only take them in turn.
-pub(crate) fn lanes_for(db: &Db) -> usize {
+pub fn lanes_for(db: &Db) -> usize {
     match db.dialect() {
         Dialect::Postgres => POSTGRES_LANES,
         Dialect::Sqlite => 1,
@@ -68,12 +71,7 @@ const POSTGRES_LANES: usize = 4;
 /// next batch (say, a second request of a user already in this one), which goes first in
 /// the same lane. The tasks end when every sender has dropped and nothing is left. Must
 /// be called inside a tokio runtime.
-pub(crate) fn start<T, F, Fut>(
-    job: &'static str,
-    most: usize,
-    lanes: usize,
-    work: F,
-) -> mpsc::Sender<T>
+pub fn start<T, F, Fut>(job: &'static str, most: usize, lanes: usize, work: F) -> mpsc::Sender<T>
 where
     T: Send + 'static,
     F: FnMut(Vec<T>) -> Fut + Clone + Send + 'static,
