@@ -5,21 +5,16 @@
 //! thousands; a quiet room's comment still goes at once, alone.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use matsuri_db::Db;
+use matsuri_db::{Db, batches};
 
 use crate::model::{Comment, LiveError};
 
 /// The topic of shown comments.
 pub const COMMENTS_TOPIC: &str = "live.comments";
-
-/// Writers per node: one for SQLite's single writer; a few for PostgreSQL, so one
-/// transaction's commit overlaps the next one's gathering.
-const POSTGRES_WRITERS: usize = 4;
 
 /// A comment as the writer stores it.
 #[derive(Debug, Clone)]
@@ -57,18 +52,17 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer tasks; they end when the writer is dropped.
+    /// Starts the writer's batch tasks (`matsuri_db::batches`); they end when the writer
+    /// is dropped.
     pub(crate) fn start(db: Db, nudge: matsuri_bus::Nudge, batch: usize) -> Writer {
-        let (jobs, queue) = mpsc::channel::<Job>(batch.max(1) * 8);
-        let queue = Arc::new(Mutex::new(queue));
-        let writers = match db.dialect() {
-            matsuri_db::Dialect::Sqlite => 1,
-            matsuri_db::Dialect::Postgres => POSTGRES_WRITERS,
-        };
-        for _ in 0..writers {
-            let (db, nudge, queue) = (db.clone(), nudge.clone(), queue.clone());
-            tokio::spawn(async move {
-                while let Some(jobs) = gather(&queue, batch.max(1)).await {
+        let lanes = batches::lanes_for(&db);
+        let jobs = batches::start(
+            "live_comments",
+            batch.max(1),
+            lanes,
+            move |jobs: Vec<Job>| {
+                let (db, nudge) = (db.clone(), nudge.clone());
+                async move {
                     let started = std::time::Instant::now();
                     let written = write(&db, &jobs).await;
                     metrics::histogram!("matsuri_live_write_seconds")
@@ -85,40 +79,20 @@ impl Writer {
                     for (_, reply) in jobs {
                         let _ = reply.send(answer.clone());
                     }
+                    Vec::new()
                 }
-            });
-        }
+            },
+        );
         Writer { jobs }
     }
 
     /// Stores the comment; returns once it is committed.
     pub(crate) async fn write(&self, comment: NewComment) -> Result<(), LiveError> {
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send((comment, reply))
+        let answer = batches::submit(&self.jobs, "comment writer", |reply| (comment, reply))
             .await
-            .map_err(|_| anyhow::anyhow!("the comment writer has stopped"))?;
-        match answer.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(cause)) => Err(anyhow::anyhow!("writing the comment failed: {cause}").into()),
-            Err(_) => Err(anyhow::anyhow!("the comment writer has stopped").into()),
-        }
+            .map_err(anyhow::Error::from)?;
+        answer.map_err(|cause| anyhow::anyhow!("writing the comment failed: {cause}").into())
     }
-}
-
-/// Waits for one job, then takes every job already waiting, up to `batch`.
-async fn gather(queue: &Mutex<mpsc::Receiver<Job>>, batch: usize) -> Option<Vec<Job>> {
-    let mut queue = queue.lock().await;
-    let first = queue.recv().await?;
-    let mut jobs = Vec::with_capacity(batch.min(64));
-    jobs.push(first);
-    while jobs.len() < batch {
-        match queue.try_recv() {
-            Ok(job) => jobs.push(job),
-            Err(_) => break,
-        }
-    }
-    Some(jobs)
 }
 
 /// The columns of one comment row.
