@@ -88,6 +88,7 @@ pub struct Settings {
     pub push: PushSettings,
     pub realtime: RealtimeSettings,
     pub live: LiveSettings,
+    pub media: MediaSettings,
     pub log: LogSettings,
 }
 
@@ -117,6 +118,7 @@ impl Default for Settings {
             push: PushSettings::default(),
             realtime: RealtimeSettings::default(),
             live: LiveSettings::default(),
+            media: MediaSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -445,6 +447,47 @@ impl Default for LiveSettings {
     }
 }
 
+/// Images (`media`): where originals and variants are kept, how uploads are signed and how
+/// variants are served.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MediaSettings {
+    /// Where originals go; defaults to `<blob_url>/originals`.
+    pub originals_url: Option<String>,
+    /// Where variants go, apart from the originals; defaults to `<blob_url>/variants`.
+    pub variants_url: Option<String>,
+    /// Put before every variant and upload URL matsuri makes (`https://cdn.example.com`),
+    /// so that a CDN can front `/images/…`; empty: URLs relative to this server.
+    pub public_base_url: String,
+    /// When set, `GET /images/{id}/{variant}.webp` redirects to `<this>/<id>/<variant>.webp`
+    /// (the variants bucket or a CDN in front of it) instead of answering with the bytes.
+    pub variants_redirect_url: Option<String>,
+    /// How long an upload URL is good for.
+    pub upload_url_seconds: u64,
+    /// Upload URLs one user may ask for per minute.
+    pub uploads_per_minute: u32,
+    /// Images processed at once on a node; 0: one per CPU core.
+    pub workers: usize,
+    /// An upload neither completed nor refused is removed (with what was put) this long
+    /// after its URL expired.
+    pub abandoned_upload_hours: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            originals_url: None,
+            variants_url: None,
+            public_base_url: String::new(),
+            variants_redirect_url: None,
+            upload_url_seconds: 900,
+            uploads_per_minute: 30,
+            workers: 0,
+            abandoned_upload_hours: 24,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LogSettings {
@@ -496,6 +539,22 @@ impl Settings {
         self.blob_url
             .clone()
             .unwrap_or_else(|| format!("file://{}", self.data_dir.join("blobs").display()))
+    }
+
+    /// Where originals are kept: `media.originals_url`, else `<blob_url>/originals`.
+    pub fn originals_url(&self) -> String {
+        self.media
+            .originals_url
+            .clone()
+            .unwrap_or_else(|| child_url(&self.blob_url(), "originals"))
+    }
+
+    /// Where variants are kept: `media.variants_url`, else `<blob_url>/variants`.
+    pub fn variants_url(&self) -> String {
+        self.media
+            .variants_url
+            .clone()
+            .unwrap_or_else(|| child_url(&self.blob_url(), "variants"))
     }
 
     /// The resolved settings as TOML with every secret shown as `[redacted]`, and the
@@ -550,6 +609,20 @@ fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     }
 }
 
+/// `url` with `segment` added to its path, before any query: the default place of one
+/// kind of object under the blob store's root (`file://data/blobs` →
+/// `file://data/blobs/originals`).
+pub fn child_url(url: &str, segment: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let joined = format!("{}/{segment}", base.trim_end_matches('/'));
+    match query {
+        Some(query) => format!("{joined}?{query}"),
+        None => joined,
+    }
+}
+
 /// `postgres://user:pw@host/db` → `postgres://user:[redacted]@host/db`.
 pub fn redact_url_password(raw: &str) -> String {
     match url::Url::parse(raw) {
@@ -564,6 +637,27 @@ pub fn redact_url_password(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_goes_before_the_query() {
+        assert_eq!(
+            child_url("file://data/blobs", "originals"),
+            "file://data/blobs/originals"
+        );
+        assert_eq!(
+            child_url("s3://b/root/?endpoint=http://127.0.0.1:9000", "variants"),
+            "s3://b/root/variants?endpoint=http://127.0.0.1:9000"
+        );
+        let settings = Settings {
+            blob_url: Some("s3://b?region=eu-west-1".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.originals_url(),
+            "s3://b/originals?region=eu-west-1"
+        );
+        assert_eq!(settings.variants_url(), "s3://b/variants?region=eu-west-1");
+    }
 
     #[test]
     fn secrets_are_redacted_everywhere() {

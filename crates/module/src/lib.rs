@@ -26,6 +26,14 @@ pub trait People: Send + Sync {
     ) -> anyhow::Result<std::collections::HashMap<String, String>>;
 }
 
+/// Which images may be attached, for a domain that shows them (posts): the port media
+/// fills in.
+#[async_trait::async_trait]
+pub trait Pictures: Send + Sync {
+    /// Whether `image_id` is an image of `owner` whose variants are ready.
+    async fn attachable(&self, owner: &str, image_id: &str) -> anyhow::Result<bool>;
+}
+
 /// A domain as the server sees it. Every method has a default, so a module says only
 /// what it has.
 pub trait Module: Send + Sync {
@@ -40,6 +48,12 @@ pub trait Module: Send + Sync {
     /// Its HTTP routes, relative to `/api/v1`, with their OpenAPI paths.
     fn routes(&self) -> OpenApiRouter {
         OpenApiRouter::new()
+    }
+
+    /// Its routes at the root, outside `/api/v1` and the OpenAPI document: what a browser
+    /// or a CDN fetches by URL (image variants, the file store's signed uploads).
+    fn root_routes(&self) -> axum::Router {
+        axum::Router::new()
     }
 
     /// Its consumer groups. The server applies the bus settings (attempts, deadline) of

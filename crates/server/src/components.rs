@@ -19,7 +19,8 @@ use matsuri_db::Db;
 use matsuri_inventory::InventoryModule;
 use matsuri_live::{LiveModule, LiveService};
 use matsuri_mail::SharedMailer;
-use matsuri_module::{Module, People};
+use matsuri_media::{MediaModule, MediaService};
+use matsuri_module::{Module, People, Pictures};
 use matsuri_payments::{SharedGateway, SimulatedGateway};
 use matsuri_push::{Actor, Notice, NotificationKind, PushModule, PushService, Urgency};
 use matsuri_realtime::{Realtime, RealtimeModule};
@@ -39,6 +40,7 @@ pub struct Components {
     pub chat: Arc<ChatService>,
     pub social: Arc<SocialService>,
     pub live: Arc<LiveService>,
+    pub media: Arc<MediaService>,
     pub push: Arc<PushService>,
     pub realtime: Arc<Realtime>,
     pub mailer: SharedMailer,
@@ -129,10 +131,19 @@ impl Components {
             Arc::new(PushNotifier(push.clone())),
         );
         let frames = vec![chat_module.frames()];
+        let media = MediaService::new(
+            db.clone(),
+            coord.clone(),
+            clock.clone(),
+            settings,
+            secret.as_bytes(),
+            nudge.clone(),
+        )?;
         let social = Arc::new(SocialService::new(
             db.clone(),
             clock.clone(),
             Arc::new(AccountDirectory(accounts.clone())),
+            Arc::new(MediaPictures(media.clone())),
         ));
         let live = LiveService::new(
             db.clone(),
@@ -158,6 +169,7 @@ impl Components {
                 Arc::new(LikePush(push.clone())),
             )),
             Arc::new(LiveModule(live.clone())),
+            Arc::new(MediaModule(media.clone())),
             Arc::new(RealtimeModule::new(realtime.clone(), frames)),
         ];
         let subscriptions: Vec<Subscription> = modules
@@ -192,6 +204,7 @@ impl Components {
             chat,
             social,
             live,
+            media,
             push,
             realtime,
             mailer,
@@ -218,6 +231,7 @@ impl Components {
             &matsuri_chat::MIGRATIONS,
             &matsuri_social::MIGRATIONS,
             &matsuri_live::MIGRATIONS,
+            &matsuri_media::MIGRATIONS,
         ])
         .await
         .context("applying migrations")
@@ -254,11 +268,6 @@ impl Components {
 /// Refuses, with a clear message, backends this build does not have yet (rather than
 /// silently running on another one) and settings that contradict each other.
 fn check_settings(settings: &Settings) -> anyhow::Result<()> {
-    let blob = settings.blob_url();
-    anyhow::ensure!(
-        blob.starts_with("file://"),
-        "blob_url {blob:?} is not supported yet: only file:// is available"
-    );
     let (wait, timeout) = (
         settings.tickets.max_queue_wait_seconds,
         settings.http.request_timeout_seconds,
@@ -269,6 +278,16 @@ fn check_settings(settings: &Settings) -> anyhow::Result<()> {
          or held queue status requests would time out"
     );
     Ok(())
+}
+
+/// Lets posts attach their authors' processed images.
+struct MediaPictures(Arc<MediaService>);
+
+#[async_trait::async_trait]
+impl Pictures for MediaPictures {
+    async fn attachable(&self, owner: &str, image_id: &str) -> anyhow::Result<bool> {
+        Ok(self.0.attachable(owner, image_id).await?)
+    }
 }
 
 /// Lets the shop find a customer's mail address.

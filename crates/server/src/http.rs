@@ -78,8 +78,10 @@ impl Modify for BearerAuth {
 pub fn router(c: &Components, timeout: Duration) -> anyhow::Result<Router> {
     let mut doc = ApiDoc::openapi();
     let mut api = OpenApiRouter::new().merge(matsuri_bus::routes(c.bus_admin.clone()));
+    let mut root = Router::new();
     for module in &c.modules {
         api = api.merge(module.routes());
+        root = root.merge(module.root_routes());
         if let Some((name, description)) = module.tag() {
             let tag = TagBuilder::new().name(name).description(Some(description));
             doc.tags.get_or_insert_with(Vec::new).push(tag.build());
@@ -112,6 +114,7 @@ pub fn router(c: &Components, timeout: Duration) -> anyhow::Result<Router> {
 
     Ok(Router::new()
         .merge(api)
+        .merge(root)
         .merge(ui)
         .merge(ops)
         .merge(SwaggerUi::new("/api/docs").external_url_unchecked("/api/v1/openapi.json", openapi))
@@ -207,7 +210,13 @@ async fn readyz(State(c): State<Components>) -> Response {
     let database = c.db.ping().await.map_err(anyhow::Error::from);
     let mail = c.mailer.ping().await;
     let coord = c.coord.ping().await;
-    let mut results = vec![("database", database), ("mail", mail), ("coord", coord)];
+    let blob = c.media.ping().await;
+    let mut results = vec![
+        ("database", database),
+        ("mail", mail),
+        ("coord", coord),
+        ("blob", blob),
+    ];
     if let matsuri_bus::Transport::Nats(link) = c.bus.transport() {
         results.push(("bus", link.ping().await));
     }

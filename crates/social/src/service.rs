@@ -11,7 +11,7 @@ use matsuri_core::ids::UserId;
 use matsuri_core::page::Page;
 use matsuri_core::{FieldError, SharedClock, timefmt};
 use matsuri_db::{Db, batches, parameter_list};
-use matsuri_module::People;
+use matsuri_module::{People, Pictures};
 
 use crate::likes::LikeWriters;
 
@@ -98,6 +98,7 @@ pub struct SocialService {
     db: Db,
     clock: SharedClock,
     people: Arc<dyn People>,
+    pictures: Arc<dyn Pictures>,
     likes: LikeWriters,
 }
 
@@ -106,12 +107,18 @@ const POST_COLUMNS: &str = "id, author_id, text, image_id, like_count, created_a
 
 impl SocialService {
     /// Starts the like writers: must be called inside a tokio runtime.
-    pub fn new(db: Db, clock: SharedClock, people: Arc<dyn People>) -> Self {
+    pub fn new(
+        db: Db,
+        clock: SharedClock,
+        people: Arc<dyn People>,
+        pictures: Arc<dyn Pictures>,
+    ) -> Self {
         let likes = LikeWriters::start(&db, &clock);
         Self {
             db,
             clock,
             people,
+            pictures,
             likes,
         }
     }
@@ -131,11 +138,14 @@ impl SocialService {
             .map_err(|e| errors.push(e))
             .unwrap_or_default();
         let image_id = match image_id.as_deref().map(matsuri_core::ids::parse_uuid) {
-            Some(None) => {
-                errors.push(FieldError::new("image_id", "must be an image id"));
+            Some(Some(id)) if self.pictures.attachable(author.as_str(), &id).await? => Some(id),
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "image_id",
+                    "must be one of your images, processed",
+                ));
                 None
             }
-            Some(Some(id)) => Some(id),
             None => None,
         };
         if !errors.is_empty() {

@@ -3,7 +3,7 @@
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 
 /// (path under `/assets/`, content type, contents).
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -58,6 +58,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/social.js"),
     ),
     (
+        "js/upload.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/upload.js"),
+    ),
+    (
+        "js/images.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/images.js"),
+    ),
+    (
         "js/push.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/js/push.js"),
@@ -101,6 +111,12 @@ pub async fn serve(Path(path): Path<String>) -> Response {
         HeaderValue::from_static("public, max-age=300"),
     );
     res
+}
+
+/// `/favicon.ico`, where a browser looks for the site's icon when a document names none
+/// (an image variant opened on its own): the icon the pages name.
+pub async fn favicon() -> Response {
+    Redirect::permanent("/assets/icon.svg").into_response()
 }
 
 /// `/sw.js`: served from the root, not `/assets/`, because a service worker controls only

@@ -5,6 +5,7 @@
 
 mod chat;
 mod live;
+mod media;
 mod social;
 
 use axum::http::HeaderMap;
@@ -115,13 +116,14 @@ pub fn yen(amount: i64) -> String {
 }
 
 /// Every text: this table's, then the chat pages', the posts and notifications pages',
-/// and the live pages'.
+/// the live pages' and the image pages'.
 fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
     TEXTS
         .iter()
         .chain(chat::TEXTS)
         .chain(social::TEXTS)
         .chain(live::TEXTS)
+        .chain(media::TEXTS)
 }
 
 /// (key, Japanese, English).
@@ -593,6 +595,9 @@ mod tests {
             include_str!("../assets/js/live-room.js"),
             include_str!("../assets/js/live-archive.js"),
             include_str!("../assets/js/live-moderation.js"),
+            include_str!("../templates/images.html"),
+            include_str!("../assets/js/images.js"),
+            include_str!("../assets/js/upload.js"),
         ];
         let keys: Vec<&str> = sources.iter().flat_map(|s| keys_named_in(s)).collect();
         assert!(keys.len() > 100, "{keys:?}");

@@ -10,6 +10,8 @@
 //! which every page of a signed-in visitor holds, one a page, to keep the header's
 //! notification bell and chat badge live, and brings a live room's comments as they are
 //! written; `/sw.js`, a service worker, shows the Web Push messages of a user who is away.
+//! Image uploads send the file's bytes straight to the URL the media API hands out (on
+//! the embedded store, this server's signed endpoint), never through a page.
 
 mod assets;
 mod i18n;
@@ -78,6 +80,8 @@ fn pages(keys: Arc<TokenKeys>) -> Router {
         .route("/posts", get(pages::posts))
         .route("/posts/{id}", get(pages::post))
         .route("/notifications", get(pages::notifications))
+        .route("/images", get(pages::images))
+        .route("/images/{id}", get(pages::image))
         .route(
             "/staff",
             get(|| async { axum::response::Redirect::to("/staff/products") }),
@@ -85,6 +89,7 @@ fn pages(keys: Arc<TokenKeys>) -> Router {
         .route("/staff/{view}", get(pages::staff))
         .route("/assets/{*path}", get(assets::serve))
         .route("/sw.js", get(assets::service_worker))
+        .route("/favicon.ico", get(assets::favicon))
         .with_state(keys)
 }
 
@@ -241,6 +246,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_image_pages_are_for_signed_in_visitors() {
+        let keys = keys();
+        let id = "0190c0de-0000-7000-8000-000000000003";
+        for path in ["/images".to_owned(), format!("/images/{id}")] {
+            let res = get(&keys, &path, false).await;
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(
+                res.headers()[header::LOCATION],
+                format!("/login?next={path}")
+            );
+        }
+        let res = get(&keys, "/images", true).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = text(res).await;
+        assert!(html.contains(r#"data-view="images""#), "{html}");
+        assert!(html.contains(r#"src="/assets/js/images.js""#), "{html}");
+        assert!(
+            html.contains(r#"<a href="/images">My images</a>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"accept="image/jpeg,image/png,image/webp""#),
+            "{html}"
+        );
+        for id in ["dropzone", "uploads", "filters", "images", "more"] {
+            assert!(html.contains(&format!(r#"id="{id}""#)), "{id}: {html}");
+        }
+        let html = text(get(&keys, &format!("/images/{id}"), true).await).await;
+        assert!(html.contains(r#"data-view="image""#), "{html}");
+        assert!(html.contains(&format!(r#"data-id="{id}""#)), "{html}");
+
+        // The compose box offers an image to attach.
+        let html = text(get(&keys, "/posts", true).await).await;
+        assert!(html.contains(r#"id="post-image""#), "{html}");
+        assert!(html.contains(r#"id="post-upload""#), "{html}");
+    }
+
+    #[tokio::test]
     async fn the_service_worker_is_served_from_the_root_as_a_script() {
         let keys = keys();
         let res = get(&keys, "/sw.js", false).await;
@@ -257,6 +300,9 @@ mod tests {
         assert!(policy.contains("worker-src 'self'"), "{policy}");
         let script = text(res).await;
         assert!(script.contains("addEventListener('push'"), "{script}");
+        let res = get(&keys, "/favicon.ico", false).await;
+        assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(res.headers()[header::LOCATION], "/assets/icon.svg");
         assert!(script.contains("addEventListener('notificationclick'"));
         for asset in [
             "js/chat.js",
@@ -264,6 +310,8 @@ mod tests {
             "js/push.js",
             "js/social.js",
             "js/header.js",
+            "js/upload.js",
+            "js/images.js",
         ] {
             let res = get(&keys, &format!("/assets/{asset}"), false).await;
             assert_eq!(res.status(), StatusCode::OK, "{asset}");

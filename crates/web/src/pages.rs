@@ -18,8 +18,8 @@ use crate::i18n::Lang;
 /// What every page knows about the request it answers.
 pub struct Page {
     pub lang: Lang,
-    /// The script of the page (`shop`, `tickets`, `staff`, `chat`, `social`, `live-room`,
-    /// …; `/assets/js/<module>.js`).
+    /// The script of the page (`shop`, `tickets`, `staff`, `chat`, `social`, `images`,
+    /// `live-room`, …; `/assets/js/<module>.js`).
     pub module: &'static str,
     /// The view its script draws (`home`, `cart`, …).
     pub view: &'static str,
@@ -100,6 +100,14 @@ struct SocialPage {
 }
 
 #[derive(Template)]
+#[template(path = "images.html")]
+struct ImagesPage {
+    page: Page,
+    /// The image the view is about, if any.
+    subject: String,
+}
+
+#[derive(Template)]
 #[template(path = "staff.html")]
 struct StaffPage {
     page: Page,
@@ -173,8 +181,8 @@ pub(crate) fn gate(
     Ok(page)
 }
 
-/// A shop, tickets, chat or social page about `subject` (a product, an order, an event, a
-/// chat, a post; or nothing).
+/// A shop, tickets, chat, social or images page about `subject` (a product, an order, an
+/// event, a chat, a post, an image; or nothing).
 fn page_of(
     keys: &TokenKeys,
     headers: &HeaderMap,
@@ -187,6 +195,7 @@ fn page_of(
         Ok(page) if module == "tickets" => render(&TicketsPage { page, subject }),
         Ok(page) if module == "chat" => render(&ChatPage { page, subject }),
         Ok(page) if module == "social" => render(&SocialPage { page, subject }),
+        Ok(page) if module == "images" => render(&ImagesPage { page, subject }),
         Ok(page) => render(&ShopPage { page, subject }),
         Err(refusal) => refusal.into_response(),
     }
@@ -404,5 +413,34 @@ pub async fn notifications(
         ("social", "notifications"),
         Audience::SignedIn,
         String::new(),
+    )
+}
+
+/// My images: the upload area, and one's images to filter, edit and delete.
+pub async fn images(State(keys): State<Arc<TokenKeys>>, headers: HeaderMap, uri: Uri) -> Response {
+    page_of(
+        &keys,
+        &headers,
+        &uri,
+        ("images", "images"),
+        Audience::SignedIn,
+        String::new(),
+    )
+}
+
+/// One of my images: its variants and what is known of the original.
+pub async fn image(
+    State(keys): State<Arc<TokenKeys>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    page_of(
+        &keys,
+        &headers,
+        &uri,
+        ("images", "image"),
+        Audience::SignedIn,
+        id,
     )
 }

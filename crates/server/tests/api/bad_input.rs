@@ -145,6 +145,20 @@ async fn bad_bodies_are_problems(backend: Backend) {
         .unwrap();
     assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
+    // An array is no body of this API, even where every field is optional.
+    let array = app
+        .http
+        .post(format!("{}/api/v1/notifications/read", app.base))
+        .bearer_auth(&me)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(" [null]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(array.status(), StatusCode::BAD_REQUEST);
+    let problem: serde_json::Value = array.json().await.unwrap();
+    assert_eq!(problem["code"], "invalid_request");
+
     let huge = format!("{{\"x\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
     let res = app
         .http

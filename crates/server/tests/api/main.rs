@@ -15,6 +15,7 @@ mod checkout;
 mod events;
 mod idempotency;
 mod live;
+mod media;
 mod ops;
 mod recovery;
 mod social;

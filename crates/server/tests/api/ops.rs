@@ -18,6 +18,7 @@ async fn health_ready_and_metrics(backend: Backend) {
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
     assert_eq!(ready.body["checks"]["database"], "ok");
     assert_eq!(ready.body["checks"]["coord"], "ok");
+    assert_eq!(ready.body["checks"]["blob"], "ok");
 
     let tee = app.create_product("TEE", 1_000, 1).await;
     let me = app.register("metrics@example.com").await;

@@ -1,14 +1,17 @@
 // Posts and notifications (seed 000 §2). The feed: newest first, more by the cursor,
-// readable signed out; signed in, a compose box on top, a like button on each post that
-// turns (and changes the count) at once and rolls back with the server's words if it
-// refuses, and a delete button on one's own posts. A post's page: the post and who liked
-// it. The notifications: likes gathered per post ("A and 12 others liked your post") and
-// chat messages ("A: text"), the unread ones marked until "mark all as read", kept live
-// from the page's socket, and the header's bell with them.
+// readable signed out; signed in, a compose box on top (with an image to attach: one of
+// one's own processed images, or a new one uploaded there through upload.js), a like
+// button on each post that turns (and changes the count) at once and rolls back with the
+// server's words if it refuses, and a delete button on one's own posts. A post with an
+// image shows its medium size, loaded as it comes into view. A post's page: the post and
+// who liked it. The notifications: likes gathered per post ("A and 12 others liked your
+// post") and chat messages ("A: text"), the unread ones marked until "mark all as read",
+// kept live from the page's socket, and the header's bell with them.
 
 import { api, el, loadInto, problemText, show, signedIn, t, when } from './app.js';
 import { noteText, ownPath, setBell, showNewest } from './header.js';
 import * as socket from './realtime.js';
+import { imageName, imagePath, problemWords, safeUrl, uploadItem } from './upload.js';
 
 const PAGE = 20;
 const MAX_TEXT = 2000;
@@ -29,6 +32,72 @@ function postPath(id) {
 
 function likesText(count) {
   return t(count === 1 ? 'js.post.likes_one' : 'js.post.likes_many', { n: count });
+}
+
+// A post's image: its medium size (public, as every variant is), or words once it is gone.
+function postImage(post) {
+  const picture = el('img', {
+    class: 'post-image',
+    src: `${imagePath(post.image_id)}/medium.webp`,
+    loading: 'lazy',
+    alt: t('js.post.image_alt', { name: post.author.name }),
+  });
+  picture.addEventListener('error', () => picture.replaceWith(el('p', { class: 'hint', text: t('js.post.image_gone') })), { once: true });
+  return picture;
+}
+
+// The compose box's image: one of `me`'s processed images from the list, or one uploaded
+// there, which the list then offers chosen. Answers what the post form needs: the chosen
+// image's id (empty for none), whether an upload is under way, and a reset.
+function attachPicker() {
+  const select = document.getElementById('post-image');
+  const preview = document.getElementById('post-image-preview');
+  const input = document.getElementById('post-upload');
+  const uploads = document.getElementById('post-uploads');
+  const thumbs = new Map(); // image id -> thumbnail URL
+  let uploading = 0;
+
+  const option = (image) => {
+    const thumb = image.variants.find((variant) => variant.name === 'thumbnail');
+    thumbs.set(image.id, safeUrl(thumb?.url));
+    return el('option', { value: image.id, text: imageName(image) });
+  };
+  const drawPreview = () => {
+    const url = thumbs.get(select.value);
+    preview.hidden = !url;
+    if (url) preview.src = url;
+    else preview.removeAttribute('src');
+  };
+  select.addEventListener('change', drawPreview);
+  api('GET', '/images?limit=100').then((res) => {
+    if (!res.ok) return;
+    const ready = res.body.items.filter((image) => image.status === 'completed');
+    select.append(...ready.map(option));
+  });
+  input.addEventListener('change', async () => {
+    const [file] = input.files;
+    input.value = '';
+    if (!file) return;
+    const { node, run } = uploadItem(file);
+    uploads.replaceChildren(node);
+    uploading += 1;
+    const image = await run().catch(() => null);
+    uploading -= 1;
+    if (image?.status !== 'completed') return;
+    select.querySelector(`option[value="${CSS.escape(image.id)}"]`)?.remove();
+    select.querySelector('option[value=""]').after(option(image));
+    select.value = image.id;
+    drawPreview();
+  });
+  return {
+    chosen: () => select.value,
+    busy: () => uploading > 0,
+    reset: () => {
+      select.value = '';
+      uploads.replaceChildren();
+      drawPreview();
+    },
+  };
 }
 
 // A post's card. `onLiked()` follows each like or unlike the server confirms, `onGone(post)`
@@ -52,6 +121,7 @@ function postNode(post, me, { onLiked = () => {}, onGone = () => {} } = {}) {
       el('time', { datetime: post.created_at, text: when(post.created_at) }),
     ),
     el('p', { class: 'post-text', text: post.text }),
+    post.image_id ? postImage(post) : null,
     el('p', { class: 'post-actions' }, button, count),
   );
 
@@ -135,6 +205,7 @@ async function feed() {
   const form = document.getElementById('post-form');
   const input = document.getElementById('post-text');
   if (form && me) {
+    const attach = attachPicker();
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       show('post-error', '');
@@ -148,15 +219,21 @@ async function feed() {
         show('post-error', t('js.post.too_long'));
         return;
       }
+      if (attach.busy()) {
+        show('post-error', t('js.post.wait_upload'));
+        return;
+      }
       const button = form.querySelector('button[type="submit"]');
       button.disabled = true;
-      const res = await api('POST', '/posts', { text });
+      const imageId = attach.chosen();
+      const res = await api('POST', '/posts', imageId ? { text, image_id: imageId } : { text });
       button.disabled = false;
       if (!res.ok) {
-        show('post-error', problemText(res.body));
+        show('post-error', problemWords(res.body));
         return;
       }
       input.value = '';
+      attach.reset();
       list.querySelector('li.hint')?.remove();
       list.prepend(postNode(res.body, me, { onGone: gone }));
       show('post-error', '');
