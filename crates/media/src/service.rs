@@ -72,6 +72,29 @@ impl MediaService {
         self.variants.ping().await
     }
 
+    /// Where a browser goes beyond this server for images: the origins it uploads to
+    /// (the bucket on S3, the public base) and those it loads variants from (the public
+    /// base, the redirect target), for the pages' policy.
+    pub fn browser_origins(&self) -> (Vec<String>, Vec<String>) {
+        let origin = |url: &str| {
+            url::Url::parse(url)
+                .ok()
+                .map(|u| u.origin())
+                .filter(url::Origin::is_tuple)
+                .map(|o| o.ascii_serialization())
+        };
+        let base = origin(&self.settings.public_base_url);
+        let bucket = self.originals.direct_url("").and_then(|u| origin(&u));
+        let redirect = self
+            .settings
+            .variants_redirect_url
+            .as_deref()
+            .and_then(origin);
+        let connect = bucket.into_iter().chain(base.clone()).collect();
+        let images = base.into_iter().chain(redirect).collect();
+        (connect, images)
+    }
+
     /// The public URL of a path this server answers (`/images/…`), before which
     /// `media.public_base_url` goes.
     pub(crate) fn public_url(&self, path: &str) -> String {

@@ -110,6 +110,10 @@ pub fn router(c: &Components, timeout: Duration) -> anyhow::Result<Router> {
         accounts: c.accounts.clone(),
         live: Arc::new(LiveRooms(c.live.clone())),
         session_seconds: c.keys.ttl_seconds(),
+        elsewhere: {
+            let (connect, images) = c.media.browser_origins();
+            matsuri_web::Elsewhere { connect, images }
+        },
     });
 
     Ok(Router::new()

@@ -42,6 +42,17 @@ pub struct Ui {
     pub live: Arc<dyn LiveRooms>,
     /// How long a session cookie lives (the token's lifetime).
     pub session_seconds: u64,
+    /// Origins other than this server that pages may send to (an S3 bucket that takes
+    /// uploads straight from the browser) and show images from (a CDN in front of the
+    /// variants): added to the policy's `connect-src` and `img-src`.
+    pub elsewhere: Elsewhere,
+}
+
+/// Origins beyond this server's own, each `scheme://host[:port]`.
+#[derive(Debug, Clone, Default)]
+pub struct Elsewhere {
+    pub connect: Vec<String>,
+    pub images: Vec<String>,
 }
 
 /// The pages, the sign-in forms, the assets and the service worker, to be merged at the
@@ -49,6 +60,7 @@ pub struct Ui {
 pub fn router(ui: Ui) -> Router {
     let keys = ui.keys.clone();
     let live = live::routes(keys.clone(), ui.live.clone());
+    let policy = policy(&ui.elsewhere);
     let ui = Arc::new(ui);
     let forms = Router::new()
         .route("/login", get(session::login_form).post(session::login))
@@ -59,7 +71,7 @@ pub fn router(ui: Ui) -> Router {
         .route("/logout", post(session::logout))
         .route("/lang/{code}", get(session::switch_language))
         .with_state(ui);
-    secured(pages(keys).merge(live).merge(forms))
+    secured(pages(keys).merge(live).merge(forms), policy)
 }
 
 /// What needs no accounts: the pages (the token keys tell who is signed in), the assets
@@ -94,23 +106,49 @@ fn pages(keys: Arc<TokenKeys>) -> Router {
 }
 
 /// Every answer with the page policy and its companions.
-fn secured(router: Router) -> Router {
-    router.layer(middleware::from_fn(secure_headers))
+fn secured(router: Router, policy: HeaderValue) -> Router {
+    router.layer(middleware::from_fn(move |req, next| {
+        secure_headers(req, next, policy.clone())
+    }))
 }
 
 /// The policy every page answers with: scripts, styles, workers and connections (the
-/// WebSocket too) from this origin only, no inline script, never framed.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; font-src 'self'; worker-src 'self'; \
-     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// WebSocket too) from this origin only, no inline script, never framed; connections and
+/// images also from the origins `elsewhere` names, those that are origins.
+fn policy(elsewhere: &Elsewhere) -> HeaderValue {
+    let origins = |list: &[String]| -> String {
+        list.iter()
+            .filter(|o| is_origin(o))
+            .map(|o| format!(" {o}"))
+            .collect()
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; \
+         img-src 'self' data:{}; connect-src 'self'{}; font-src 'self'; worker-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        origins(&elsewhere.images),
+        origins(&elsewhere.connect)
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+}
 
-async fn secure_headers(req: Request, next: Next) -> Response {
+/// `scheme://host[:port]` over HTTP(S), nothing else that could widen a policy.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
+async fn secure_headers(req: Request, next: Next, policy: HeaderValue) -> Response {
     let mut res = next.run(req).await;
     let headers = res.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -148,7 +186,7 @@ mod tests {
                 .unwrap();
             req = req.header(header::COOKIE, format!("{SESSION_COOKIE}={token}"));
         }
-        secured(pages(keys.clone()))
+        secured(pages(keys.clone()), policy(&Elsewhere::default()))
             .oneshot(req.body(Body::empty()).unwrap())
             .await
             .unwrap()
@@ -243,6 +281,34 @@ mod tests {
             let html = text(get(&keys, path, false).await).await;
             assert!(!html.contains(live), "{path}: {html}");
         }
+    }
+
+    #[test]
+    fn the_policy_adds_only_origins_from_elsewhere() {
+        let elsewhere = Elsewhere {
+            connect: vec![
+                "https://bucket.s3.amazonaws.com".into(),
+                "https://x.test 'unsafe-inline'".into(),
+                "javascript://x".into(),
+            ],
+            images: vec!["https://cdn.example.test".into(), "*".into()],
+        };
+        let policy = policy(&elsewhere);
+        let policy = policy.to_str().unwrap();
+        assert!(
+            policy.contains("connect-src 'self' https://bucket.s3.amazonaws.com;"),
+            "{policy}"
+        );
+        assert!(
+            policy.contains("img-src 'self' data: https://cdn.example.test;"),
+            "{policy}"
+        );
+        assert!(
+            !policy.contains("unsafe") && !policy.contains("javascript"),
+            "{policy}"
+        );
+        let plain = super::policy(&Elsewhere::default());
+        assert!(plain.to_str().unwrap().contains("connect-src 'self';"));
     }
 
     #[tokio::test]

@@ -233,10 +233,13 @@ mod tests {
             let rooms = Arc::new(OneRoom {
                 streamer: self.streamer.clone(),
             });
-            crate::secured(routes(self.keys.clone(), rooms))
-                .oneshot(req.body(Body::empty()).unwrap())
-                .await
-                .unwrap()
+            crate::secured(
+                routes(self.keys.clone(), rooms),
+                crate::policy(&crate::Elsewhere::default()),
+            )
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
         }
     }
 

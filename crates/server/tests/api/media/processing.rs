@@ -323,4 +323,25 @@ async fn variants_can_redirect_to_the_bucket(backend: Backend, s3: Option<String
         res.headers()["cache-control"],
         "public, max-age=31536000, immutable"
     );
+
+    // The pages may load images from the CDN and send uploads to it (and to the bucket).
+    let page = app.http.get(format!("{}/", app.base)).send().await.unwrap();
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("img-src 'self' data: https://img.example.test https://cdn.example.test;"),
+        "{policy}"
+    );
+    assert!(
+        policy.contains(" https://img.example.test; font-src"),
+        "{policy}"
+    );
+    if app.settings.blob_url.is_some() {
+        assert!(
+            policy.contains("connect-src 'self' http://127.0.0.1:"),
+            "the bucket: {policy}"
+        );
+    }
 }
