@@ -1,5 +1,6 @@
 // Concerts (seeds 001 §4, 003): queue, admission, a seat, a hold, the wallet, the QR
-// code; two fans racing for one seat; the seat map on a phone; the gate.
+// code; two fans racing for one seat; the seat map on a phone; the gate; the map kept live
+// by the socket, and the best seats picked by the server.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -105,4 +106,28 @@ test('the seat map on a phone, and a lost connection', async () => {
   await banner.waitFor({ state: 'hidden', timeout: 20000 });
   noProblems(page);
   await context.close();
+});
+
+test('the seat map follows other fans live, and the best seats are picked for you', async () => {
+  const a = await admitted('en', 'live-a');
+  const b = await admitted('en', 'live-b');
+  await a.page.locator('#seat-map[data-live="true"]').waitFor({ timeout: 15000 });
+  const seat = await availableSeat(b.page, 30);
+  const id = await seat.getAttribute('data-seat');
+  await seat.click();
+  await b.page.getByRole('button', { name: 'Hold these seats' }).click();
+  await b.page.locator('#hold-box').waitFor({ state: 'visible' });
+  // Fan A's map hears of the hold over the socket, without reloading.
+  await a.page.locator(`button.seat.held[data-seat="${id}"]`).waitFor({ timeout: 10000 });
+  await look(a.page, 'en-seat-map-live');
+
+  await a.page.locator('#best-quantity').selectOption('3');
+  await a.page.getByRole('button', { name: 'Hold the best seats together' }).click();
+  await a.page.locator('#hold-box').waitFor({ state: 'visible' });
+  assert.match(await a.page.locator('#hold-seats').innerText(), /3/);
+  await look(a.page, 'en-best-hold');
+  for (const { context, page } of [a, b]) {
+    noProblems(page);
+    await context.close();
+  }
 });

@@ -197,6 +197,13 @@ pub struct DatabaseSettings {
     pub busy_timeout_ms: u64,
     /// How long a request waits for a pooled connection.
     pub acquire_timeout_ms: u64,
+    /// PostgreSQL: a streaming replica for reads that may be a moment behind (seat maps,
+    /// event lists, catalog pages).
+    pub replica_url: Option<Secret>,
+    /// How far behind the replica may be before its reads go to the primary.
+    pub replica_max_lag_ms: u64,
+    /// How often the replica's lag is looked at.
+    pub replica_check_ms: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -205,6 +212,9 @@ impl Default for DatabaseSettings {
             max_connections: 16,
             busy_timeout_ms: 5_000,
             acquire_timeout_ms: 30_000,
+            replica_url: None,
+            replica_max_lag_ms: 1_000,
+            replica_check_ms: 250,
         }
     }
 }
@@ -307,6 +317,9 @@ pub struct TicketSettings {
     /// every request for it (0: every request reads). Holds always decide on the
     /// database, never on the map.
     pub seat_map_max_age_ms: u64,
+    /// How often each node sends the seat changes it made to the event's realtime topic
+    /// as one `seats` frame (a few a second at most).
+    pub seat_frame_interval_ms: u64,
 }
 
 impl Default for TicketSettings {
@@ -325,6 +338,7 @@ impl Default for TicketSettings {
             charge_grace_seconds: 60,
             max_wallet_charge: 1_000_000,
             seat_map_max_age_ms: 250,
+            seat_frame_interval_ms: 250,
         }
     }
 }

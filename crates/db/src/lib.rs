@@ -4,13 +4,16 @@
 //!
 //! SQLite allows one writer at a time. Rather than letting many connections fight over the
 //! write lock (and sleep in its busy handler), writes go through a pool of exactly one
-//! connection and reads through several; on PostgreSQL both are the same pool.
+//! connection and reads through several; on PostgreSQL both are the same pool, and reads
+//! that may be a moment behind can go to a streaming replica (`replica.rs`).
 
 pub mod batches;
 mod idempotency;
 mod migrate;
+mod replica;
 mod together;
 
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +46,8 @@ pub struct Db {
 struct Inner {
     reader: AnyPool,
     writer: AnyPool,
+    /// PostgreSQL only: a streaming replica for reads that may lag.
+    replica: Option<Arc<replica::Replica>>,
     dialect: Dialect,
     /// SQLite's log checkpoints, stopped with the last handle.
     checkpointer: Option<tokio::task::JoinHandle<()>>,
@@ -125,6 +130,7 @@ impl Db {
                 inner: Arc::new(Inner {
                     reader,
                     writer,
+                    replica: None,
                     dialect: Dialect::Sqlite,
                     checkpointer: Some(checkpointer),
                     prefetched: Default::default(),
@@ -139,10 +145,18 @@ impl Db {
                 .connect_with(options)
                 .await
                 .context("connecting to PostgreSQL")?;
+            let replica = match &settings.replica_url {
+                Some(url) => Some(
+                    replica::Replica::start(url.expose(), pool.clone(), settings)
+                        .context("the read replica's URL")?,
+                ),
+                None => None,
+            };
             Ok(Db {
                 inner: Arc::new(Inner {
                     reader: pool.clone(),
                     writer: pool,
+                    replica,
                     dialect: Dialect::Postgres,
                     checkpointer: None,
                     prefetched: Default::default(),
@@ -164,6 +178,29 @@ impl Db {
     /// The pool for reads that need no transaction.
     pub fn reader(&self) -> &AnyPool {
         &self.inner.reader
+    }
+
+    /// Runs a read that may be a moment behind (up to `database.replica_max_lag_ms`) on
+    /// the replica when there is one in use, else on the primary; a read that fails on
+    /// the replica for want of a connection runs again on the primary. `read` gets the
+    /// pool to read from and may be called twice.
+    pub async fn read_lagging<T, F, Fut>(&self, read: F) -> Result<T, sqlx::Error>
+    where
+        F: Fn(AnyPool) -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        if let Some(replica) = self.inner.replica.as_ref().filter(|r| r.usable()) {
+            match read(replica.pool.clone()).await {
+                Err(e) if unreachable(&e) => replica.lost(&e),
+                done => return done,
+            }
+        }
+        read(self.inner.reader.clone()).await
+    }
+
+    /// Whether reads that may lag go to the replica now.
+    pub fn replica_in_use(&self) -> bool {
+        self.inner.replica.as_ref().is_some_and(|r| r.usable())
     }
 
     /// The pool for single-statement writes outside a transaction.
@@ -366,6 +403,28 @@ pub const STATEMENT_BYTES: usize = 12 * 1024;
 pub fn rows_per_message(columns: usize, row_bytes: usize) -> usize {
     let bytes = row_bytes + 4 * columns;
     (STATEMENT_BYTES / bytes.max(1)).clamp(1, rows_per_statement(columns))
+}
+
+/// Whether a read failed for want of a connection (or because the server is going away
+/// or refusing reads now), rather than on its SQL: another server may answer it.
+fn unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Admin shutdown, crash shutdown, cannot connect now, and a standby's query
+        // cancelled by a conflict with recovery.
+        sqlx::Error::Database(e) => {
+            matches!(
+                e.code().as_deref(),
+                Some("57P01" | "57P02" | "57P03" | "40001")
+            )
+        }
+        _ => false,
+    }
 }
 
 /// True when the error is a unique-constraint violation.

@@ -160,7 +160,11 @@ impl Components {
             Arc::new(AccountsModule(accounts.clone())),
             Arc::new(ShopModule::new(shop.clone(), mails)),
             Arc::new(InventoryModule::new(db.clone(), clock.clone())),
-            Arc::new(TicketsModule::new(tickets.clone(), &settings.data_dir)),
+            Arc::new(TicketsModule::new(
+                tickets.clone(),
+                realtime.clone(),
+                &settings.data_dir,
+            )),
             Arc::new(PushModule(push.clone())),
             Arc::new(chat_module),
             Arc::new(SocialModule::new(

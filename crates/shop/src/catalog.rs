@@ -160,19 +160,25 @@ impl ShopService {
             .ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))
     }
 
-    /// Products in creation order, `limit + 1` of them from after `cursor`.
+    /// Products in creation order, `limit + 1` of them from after `cursor`; a catalog
+    /// page, so from the read replica when there is one.
     pub async fn products_after(
         &self,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Product>, ShopError> {
-        let rows: Vec<ProductRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id > $1 ORDER BY id LIMIT $2"
-        )))
-        .bind(cursor.unwrap_or(""))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(self.db.reader())
-        .await?;
+        let rows: Vec<ProductRow> = self
+            .db
+            .read_lagging(|pool| async move {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {PRODUCT_COLUMNS} FROM products WHERE id > $1 ORDER BY id LIMIT $2"
+                )))
+                .bind(cursor.unwrap_or(""))
+                .bind(i64::from(limit) + 1)
+                .fetch_all(&pool)
+                .await
+            })
+            .await?;
         Ok(rows.into_iter().map(product).collect())
     }
 }

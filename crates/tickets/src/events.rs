@@ -252,6 +252,12 @@ impl EventRow {
         }
     }
 
+    /// Whether the event has a section of that name.
+    pub fn has_section(&self, name: &str) -> bool {
+        serde_json::from_str::<Vec<Section>>(&self.sections)
+            .is_ok_and(|sections| sections.iter().any(|s| s.name == name))
+    }
+
     /// Whether the sale is open at `now`: after its start and before the show.
     pub fn on_sale(&self, now: Millis) -> bool {
         now < self.starts_at && self.sale_starts_at.is_none_or(|at| at <= now)
@@ -367,13 +373,18 @@ impl TicketService {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Event>, TicketError> {
-        let rows = sqlx::query_as::<_, EventTuple>(sqlx::AssertSqlSafe(format!(
-            "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id > $1 ORDER BY id LIMIT $2"
-        )))
-        .bind(cursor.unwrap_or(""))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(self.db.reader())
-        .await?;
+        let rows = self
+            .db
+            .read_lagging(|pool| async move {
+                sqlx::query_as::<_, EventTuple>(sqlx::AssertSqlSafe(format!(
+                    "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id > $1 ORDER BY id LIMIT $2"
+                )))
+                .bind(cursor.unwrap_or(""))
+                .bind(i64::from(limit) + 1)
+                .fetch_all(&pool)
+                .await
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| EventRow::from(row).into_event())
@@ -424,24 +435,36 @@ impl TicketService {
         only_available: bool,
     ) -> Result<Bytes, TicketError> {
         let now = self.clock.now_ms();
-        // A lapsed hold's seat is free again, though the sweeper has not reset it yet.
-        let query = if only_available {
-            sqlx::query_as::<_, SeatTuple>(
-                "SELECT id, section, row_no, seat_no, price, status, held_until FROM seats \
-                 WHERE event_id = $1 AND (status = 'available' \
-                 OR (status = 'held' AND (held_until IS NULL OR held_until <= $2))) \
-                 ORDER BY position",
-            )
-            .bind(event_id)
-            .bind(now)
+        // A lapsed hold's seat is free again, though the sweeper has not reset it yet. The
+        // replica may be a moment behind: the hold, on the primary, decides.
+        let rows = if only_available {
+            self.db
+                .read_lagging(|pool| async move {
+                    sqlx::query_as::<_, SeatTuple>(
+                        "SELECT id, section, row_no, seat_no, price, status, held_until FROM seats \
+                         WHERE event_id = $1 AND (status = 'available' \
+                         OR (status = 'held' AND (held_until IS NULL OR held_until <= $2))) \
+                         ORDER BY position",
+                    )
+                    .bind(event_id)
+                    .bind(now)
+                    .fetch_all(&pool)
+                    .await
+                })
+                .await?
         } else {
-            sqlx::query_as::<_, SeatTuple>(
-                "SELECT id, section, row_no, seat_no, price, status, held_until FROM seats \
-                 WHERE event_id = $1 ORDER BY position",
-            )
-            .bind(event_id)
+            self.db
+                .read_lagging(|pool| async move {
+                    sqlx::query_as::<_, SeatTuple>(
+                        "SELECT id, section, row_no, seat_no, price, status, held_until FROM seats \
+                         WHERE event_id = $1 ORDER BY position",
+                    )
+                    .bind(event_id)
+                    .fetch_all(&pool)
+                    .await
+                })
+                .await?
         };
-        let rows = query.fetch_all(self.db.reader()).await?;
         let items: Vec<Seat> = rows
             .into_iter()
             .map(

@@ -4,8 +4,12 @@
 //! transaction: one `UPDATE` takes the seats of every hold in the batch, and a hold
 //! that did not get all of its seats gives back the ones it got in the same
 //! transaction. A hold lasts the event's `hold_seconds`.
+//!
+//! A hold may also ask for the best `quantity` seats (of a section): the batch's
+//! transaction takes them with one conditional statement each (`best.rs`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -15,7 +19,9 @@ use matsuri_core::timefmt::rfc3339;
 use matsuri_core::{CURRENCY, FieldError, SharedClock};
 use matsuri_db::{Db, batches};
 
-use crate::{Reservation, ReservationStatus, TicketError, TicketService};
+use crate::best::{Block, pick_alone, take_block};
+use crate::seat_feed::{SeatChange, SeatFeed, by_event};
+use crate::{Reservation, ReservationStatus, SeatStatus, TicketError, TicketService};
 
 /// Leave to hold seats of one event, from [`TicketService::admit_hold`].
 #[derive(Debug)]
@@ -162,8 +168,31 @@ impl TicketService {
         Ok(ids)
     }
 
-    /// Holds every seat in `seat_ids` (checked by [`Self::parse_seat_ids`]) for the
-    /// user, or none: 409 `seat_unavailable` when any is taken or unknown.
+    /// Checks a best-available request: 1 to `max_seats_per_hold` seats, of a section
+    /// the event has when one is named.
+    pub async fn parse_best(
+        &self,
+        event_id: &str,
+        quantity: i64,
+        section: Option<String>,
+    ) -> Result<(usize, Option<String>), TicketError> {
+        let max = self.settings.max_seats_per_hold;
+        let quantity = usize::try_from(quantity)
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| TicketError::invalid("quantity", format!("must be 1 to {max}")))?;
+        if let Some(section) = &section {
+            let event = self.event_row(event_id).await?;
+            if !event.has_section(section) {
+                return Err(TicketError::invalid(
+                    "section",
+                    "is not a section of this event",
+                ));
+            }
+        }
+        Ok((quantity, section))
+    }
+
     /// Whether `user` may hold seats of the event now: the event is on sale and the access
     /// token is theirs. Decided before the request's seats are read, so a caller who may
     /// not hold learns nothing about what a valid request would be.
@@ -186,12 +215,29 @@ impl TicketService {
         })
     }
 
-    /// Holds `seat_ids` (from [`TicketService::parse_seat_ids`]) for the holder of `pass`.
+    /// Holds every seat in `seat_ids` (from [`TicketService::parse_seat_ids`]) for the
+    /// holder of `pass`, or none: 409 `seat_unavailable` when any is taken or unknown.
     pub async fn hold_seats(
         &self,
         pass: HoldPass,
         seat_ids: Vec<String>,
     ) -> Result<Reservation, TicketError> {
+        self.hold(pass, Want::Seats(seat_ids)).await
+    }
+
+    /// Holds the best `quantity` seats side by side (from [`TicketService::parse_best`]):
+    /// the first such block in event order (sections, then rows, then seats), of
+    /// `section` if named; 409 `seat_unavailable` when there is none.
+    pub async fn hold_best(
+        &self,
+        pass: HoldPass,
+        quantity: usize,
+        section: Option<String>,
+    ) -> Result<Reservation, TicketError> {
+        self.hold(pass, Want::Best { quantity, section }).await
+    }
+
+    async fn hold(&self, pass: HoldPass, want: Want) -> Result<Reservation, TicketError> {
         let HoldPass {
             event_id,
             user,
@@ -202,19 +248,24 @@ impl TicketService {
         let now = self.clock.now_ms();
         let reservation_id = matsuri_core::ids::new_uuid_v7();
         let expires_at = now + hold_seconds * 1000;
-        let Some(locked) = self
-            .lock_seats(event_id, &seat_ids, &reservation_id, expires_at, now)
-            .await
-        else {
+        let locked = match &want {
+            Want::Seats(seat_ids) => {
+                self.lock_seats(event_id, seat_ids, &reservation_id, expires_at, now)
+                    .await
+            }
+            Want::Best { .. } => Some(Vec::new()),
+        };
+        let Some(locked) = locked else {
             metrics::counter!("matsuri_seat_holds_total", "outcome" => "conflict").increment(1);
             return Err(TicketError::SeatUnavailable);
         };
+        let best = matches!(want, Want::Best { .. });
         let held = batches::submit(&self.holds, "hold writer", |done| PendingHold {
             event_id: event_id.to_owned(),
             user: user.to_owned(),
             token,
             reservation_id: reservation_id.clone(),
-            seat_ids: seat_ids.clone(),
+            want,
             expires_at,
             done,
         })
@@ -227,7 +278,12 @@ impl TicketService {
         if let Err(TicketError::SeatUnavailable) = held {
             metrics::counter!("matsuri_seat_holds_total", "outcome" => "conflict").increment(1);
         }
-        let amount = held?;
+        let Held { amount, seat_ids } = held?;
+        if best {
+            // Picked by the database: the locks tell later requests for these seats.
+            self.lock_seats_held(event_id, &seat_ids, &reservation_id, expires_at, now)
+                .await;
+        }
         metrics::counter!("matsuri_seat_holds_total", "outcome" => "held").increment(1);
         tracing::info!(event_id, reservation_id = %reservation_id, seats = seat_ids.len(), "seats held");
         Ok(Reservation {
@@ -286,34 +342,45 @@ impl TicketService {
                 _ => Ok(()),
             };
         }
-        end_holds(&mut tx, &[(row.id.clone(), row.access_token.clone())], now).await?;
+        let released =
+            end_holds(&mut tx, &[(row.id.clone(), row.access_token.clone())], now).await?;
         tx.commit().await?;
+        self.note_seats(released, SeatStatus::Available);
         let seats: Vec<String> = serde_json::from_str(&row.seat_ids).unwrap_or_default();
         self.unlock_seats(&row.event_id, &seats, &row.id).await;
         tracing::info!(reservation_id = %id, "hold cancelled");
         Ok(())
     }
+
+    /// Tells the seat map of committed changes (`event_id, seat_id, version` rows).
+    pub(crate) fn note_seats(&self, rows: Vec<(String, String, i64)>, status: SeatStatus) {
+        for (event_id, changes) in by_event(rows, status) {
+            self.seat_feed.note(&event_id, changes);
+        }
+    }
 }
 
 /// Ends holds (already marked expired or cancelled): their seats still held by them are
-/// available again, and their access tokens may hold again. Returns the seats released.
+/// available again, and their access tokens may hold again. Returns the seats released,
+/// as `event_id, seat_id, version`.
 pub(crate) async fn end_holds(
     tx: &mut matsuri_db::Tx,
     holds: &[(String, Option<String>)],
     now: Millis,
-) -> Result<u64, sqlx::Error> {
-    let mut released = 0;
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let mut released = Vec::new();
     for batch in holds.chunks(500) {
         let sql = format!(
-            "UPDATE seats SET status = 'available', reservation_id = NULL, held_until = NULL, updated_at = $1 \
-             WHERE status = 'held' AND reservation_id IN ({})",
+            "UPDATE seats SET status = 'available', reservation_id = NULL, held_until = NULL, \
+             updated_at = $1, version = version + 1 \
+             WHERE status = 'held' AND reservation_id IN ({}) RETURNING event_id, id, version",
             matsuri_db::parameter_list(2, batch.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
         for (id, _) in batch {
             query = query.bind(id);
         }
-        released += query.execute(&mut **tx).await?.rows_affected();
+        released.extend(query.fetch_all(&mut **tx).await?);
     }
     let mut per_token: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
     for token in holds.iter().filter_map(|(_, token)| token.as_deref()) {
@@ -331,16 +398,43 @@ pub(crate) async fn end_holds(
     Ok(released)
 }
 
-/// A hold on its way to the writer, and who waits for its amount or why it failed.
+/// The seats a hold asks for.
+#[derive(Debug)]
+enum Want {
+    /// These, checked and sorted.
+    Seats(Vec<String>),
+    /// The best block of `quantity` side by side, of `section` if named.
+    Best {
+        quantity: usize,
+        section: Option<String>,
+    },
+}
+
+impl Want {
+    fn seats(&self) -> &[String] {
+        match self {
+            Self::Seats(ids) => ids,
+            Self::Best { .. } => &[],
+        }
+    }
+}
+
+/// What a hold got: its amount and its seats, in seat id order.
+#[derive(Debug)]
+pub(crate) struct Held {
+    amount: i64,
+    seat_ids: Vec<String>,
+}
+
+/// A hold on its way to the writer, and who waits for what it got or why it failed.
 pub(crate) struct PendingHold {
     event_id: String,
     user: String,
     token: String,
     reservation_id: String,
-    /// Checked and sorted.
-    seat_ids: Vec<String>,
+    want: Want,
     expires_at: Millis,
-    done: oneshot::Sender<Result<i64, TicketError>>,
+    done: oneshot::Sender<Result<Held, TicketError>>,
 }
 
 /// Holds a batch takes at most (each of up to `max_seats_per_hold` seats).
@@ -350,12 +444,13 @@ const HOLDS_PER_BATCH: usize = 100;
 pub(crate) fn start_holding(
     db: Db,
     clock: SharedClock,
+    feed: Arc<SeatFeed>,
     max_holds_per_admission: i64,
 ) -> mpsc::Sender<PendingHold> {
     let lanes = batches::lanes_for(&db);
     batches::start("seat_holds", HOLDS_PER_BATCH, lanes, move |batch| {
-        let (db, clock) = (db.clone(), clock.clone());
-        async move { hold_batch(&db, &clock, max_holds_per_admission.max(1), batch).await }
+        let (db, clock, feed) = (db.clone(), clock.clone(), feed.clone());
+        async move { hold_batch(&db, &clock, &feed, max_holds_per_admission.max(1), batch).await }
     })
 }
 
@@ -366,17 +461,19 @@ pub(crate) fn start_holding(
 async fn hold_batch(
     db: &Db,
     clock: &SharedClock,
+    feed: &SeatFeed,
     max_holds: i64,
     batch: Vec<PendingHold>,
 ) -> Vec<PendingHold> {
     let mut tokens = HashSet::new();
     let mut seats = HashSet::new();
     let (holds, later): (Vec<_>, Vec<_>) = batch.into_iter().partition(|hold| {
+        let wanted = hold.want.seats();
         let apart =
-            !tokens.contains(&hold.token) && hold.seat_ids.iter().all(|seat| !seats.contains(seat));
+            !tokens.contains(&hold.token) && wanted.iter().all(|seat| !seats.contains(seat));
         if apart {
             tokens.insert(hold.token.clone());
-            seats.extend(hold.seat_ids.iter().cloned());
+            seats.extend(wanted.iter().cloned());
         }
         apart
     });
@@ -391,7 +488,10 @@ async fn hold_batch(
         }
     };
     match outcomes {
-        Ok(outcomes) => {
+        Ok((outcomes, changes)) => {
+            for (event_id, changes) in changes {
+                feed.note(&event_id, changes);
+            }
             for (hold, outcome) in holds.into_iter().zip(outcomes) {
                 let _ = hold.done.send(outcome);
             }
@@ -408,19 +508,35 @@ async fn hold_batch(
     later
 }
 
+/// What a batch's transaction did: each hold's outcome, and the seat map's changes by
+/// event.
+type Written = (
+    Vec<Result<Held, TicketError>>,
+    HashMap<String, Vec<SeatChange>>,
+);
+
 /// In one transaction, for holds of distinct access tokens and seats: ends the holders'
-/// own holds that are over, counts each hold against its token's limit, takes every seat
-/// with one conditional `UPDATE` (available, or held by a hold that has ended), gives
-/// back the seats of any hold that did not get all of its own, and records the holds
-/// that did. Returns each hold's amount, or why it was refused.
+/// own holds that are over, counts each hold against its token's limit, takes every
+/// named seat with one conditional `UPDATE` (available, or held by a hold that has
+/// ended), gives back the seats of any hold that did not get all of its own, takes each
+/// best-available block, and records the holds that got their seats. Returns each
+/// hold's outcome and the changes to tell the seat map once committed.
 async fn write_holds(
     db: &Db,
     now: Millis,
     max_holds: i64,
     holds: &[PendingHold],
-) -> Result<Vec<Result<i64, TicketError>>, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     let dialect = db.dialect();
     let mut tx = db.begin().await?;
+    let picking: Vec<&str> = holds
+        .iter()
+        .filter(|hold| matches!(hold.want, Want::Best { .. }))
+        .map(|hold| hold.event_id.as_str())
+        .collect();
+    if !picking.is_empty() {
+        pick_alone(&mut tx, dialect, picking).await?;
+    }
     let sql = format!(
         "UPDATE reservations SET status = 'expired', updated_at = $1 \
          WHERE status = 'held' AND charging_since IS NULL AND expires_at <= $1 \
@@ -432,9 +548,14 @@ async fn write_holds(
         query = query.bind(hold.token.as_str());
     }
     let ended: Vec<(String, Option<String>)> = query.fetch_all(&mut *tx).await?;
-    if !ended.is_empty() {
-        end_holds(&mut tx, &ended, now).await?;
-    }
+    let mut changes = if ended.is_empty() {
+        HashMap::new()
+    } else {
+        by_event(
+            end_holds(&mut tx, &ended, now).await?,
+            SeatStatus::Available,
+        )
+    };
 
     let sql = format!(
         "UPDATE access_tokens SET live_holds = live_holds + 1 \
@@ -451,19 +572,19 @@ async fn write_holds(
     let seats: Vec<(&PendingHold, &String)> = holds
         .iter()
         .filter(|hold| counted.contains(&hold.token))
-        .flat_map(|hold| hold.seat_ids.iter().map(move |seat| (hold, seat)))
+        .flat_map(|hold| hold.want.seats().iter().map(move |seat| (hold, seat)))
         .collect();
-    let mut taken: HashMap<String, (usize, i64)> = HashMap::new();
+    let mut taken: HashMap<String, Vec<(String, i64, i64)>> = HashMap::new();
     if !seats.is_empty() {
         let sql = format!(
             "UPDATE seats SET status = 'held', reservation_id = v.column2, held_until = v.column3, \
-             updated_at = v.column4 FROM (VALUES {}) AS v \
+             updated_at = v.column4, version = seats.version + 1 FROM (VALUES {}) AS v \
              WHERE seats.id = v.column1 AND seats.event_id = v.column5 \
              AND (seats.status = 'available' OR (seats.status = 'held' AND seats.held_until <= v.column4)) \
-             RETURNING reservation_id, price",
+             RETURNING seats.reservation_id, seats.id, seats.price, seats.version",
             matsuri_db::value_rows(dialect, seats.len(), 5)
         );
-        let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(sqlx::AssertSqlSafe(sql));
         for (hold, seat) in &seats {
             query = query
                 .bind(seat.as_str())
@@ -472,20 +593,56 @@ async fn write_holds(
                 .bind(now)
                 .bind(hold.event_id.as_str());
         }
-        for (reservation, price) in query.fetch_all(&mut *tx).await? {
-            let (count, amount) = taken.entry(reservation).or_default();
-            *count += 1;
-            *amount = amount.saturating_add(price);
+        let rows = query.fetch_all(&mut *tx).await?;
+        for (reservation, seat, price, version) in rows {
+            taken
+                .entry(reservation)
+                .or_default()
+                .push((seat, price, version));
         }
     }
-    let outcomes: Vec<Result<i64, TicketError>> = holds
-        .iter()
-        .map(|hold| match taken.get(&hold.reservation_id) {
-            _ if !counted.contains(&hold.token) => Err(TicketError::HoldLimitReached),
-            Some(&(count, amount)) if count == hold.seat_ids.len() => Ok(amount),
-            _ => Err(TicketError::SeatUnavailable),
-        })
-        .collect();
+    let mut outcomes: Vec<Result<Held, TicketError>> = Vec::with_capacity(holds.len());
+    for hold in holds {
+        let outcome = if !counted.contains(&hold.token) {
+            Err(TicketError::HoldLimitReached)
+        } else {
+            match &hold.want {
+                Want::Seats(ids) => match taken.get(hold.reservation_id.as_str()) {
+                    Some(got) if got.len() == ids.len() => Ok(()),
+                    _ => Err(TicketError::SeatUnavailable),
+                },
+                Want::Best { quantity, section } => {
+                    let block = Block {
+                        event_id: &hold.event_id,
+                        quantity: *quantity,
+                        section: section.as_deref(),
+                        reservation_id: &hold.reservation_id,
+                        held_until: hold.expires_at,
+                    };
+                    let got = take_block(&mut tx, dialect, &block, now).await?;
+                    let outcome = if got.is_empty() {
+                        Err(TicketError::SeatUnavailable)
+                    } else {
+                        Ok(())
+                    };
+                    taken.insert(hold.reservation_id.clone(), got);
+                    outcome
+                }
+            }
+        };
+        outcomes.push(outcome.map(|()| {
+            let got = taken.get(hold.reservation_id.as_str());
+            let mut seat_ids: Vec<String> = got
+                .map(|got| got.iter().map(|(seat, _, _)| seat.clone()).collect())
+                .unwrap_or_default();
+            seat_ids.sort();
+            let amount = got.map_or(0, |got| {
+                got.iter()
+                    .fold(0i64, |sum, (_, price, _)| sum.saturating_add(*price))
+            });
+            Held { amount, seat_ids }
+        }));
+    }
     // A hold short of a seat (taken before, or unknown) gives back what it got and its
     // count.
     let short: Vec<&PendingHold> = holds
@@ -497,7 +654,7 @@ async fn write_holds(
     if !short.is_empty() {
         let sql = format!(
             "UPDATE seats SET status = 'available', reservation_id = NULL, held_until = NULL, \
-             updated_at = $1 WHERE reservation_id IN ({})",
+             updated_at = $1, version = version + 1 WHERE reservation_id IN ({})",
             matsuri_db::parameter_list(2, short.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
@@ -517,10 +674,10 @@ async fn write_holds(
         query.execute(&mut *tx).await?;
     }
 
-    let made: Vec<(&PendingHold, i64)> = holds
+    let made: Vec<(&PendingHold, &Held)> = holds
         .iter()
         .zip(&outcomes)
-        .filter_map(|(hold, outcome)| outcome.as_ref().ok().map(|amount| (hold, *amount)))
+        .filter_map(|(hold, outcome)| outcome.as_ref().ok().map(|held| (hold, held)))
         .collect();
     if !made.is_empty() {
         let sql = format!(
@@ -529,8 +686,8 @@ async fn write_holds(
             matsuri_db::value_rows(dialect, made.len(), 11)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (hold, amount) in made {
-            let seat_list = serde_json::to_string(&hold.seat_ids)
+        for (hold, held) in &made {
+            let seat_list = serde_json::to_string(&held.seat_ids)
                 .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
             query = query
                 .bind(hold.reservation_id.as_str())
@@ -538,15 +695,28 @@ async fn write_holds(
                 .bind(hold.user.as_str())
                 .bind("held")
                 .bind(seat_list)
-                .bind(i64::try_from(hold.seat_ids.len()).unwrap_or(i64::MAX))
-                .bind(amount)
+                .bind(i64::try_from(held.seat_ids.len()).unwrap_or(i64::MAX))
+                .bind(held.amount)
                 .bind(hold.expires_at)
                 .bind(hold.token.as_str())
                 .bind(now)
                 .bind(now);
         }
         query.execute(&mut *tx).await?;
+        for (hold, _) in &made {
+            let got = taken
+                .remove(hold.reservation_id.as_str())
+                .unwrap_or_default();
+            changes
+                .entry(hold.event_id.clone())
+                .or_default()
+                .extend(got.into_iter().map(|(seat_id, _, version)| SeatChange {
+                    seat_id,
+                    status: SeatStatus::Held,
+                    version,
+                }));
+        }
     }
     tx.commit().await?;
-    Ok(outcomes)
+    Ok((outcomes, changes))
 }

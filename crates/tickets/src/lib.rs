@@ -10,7 +10,11 @@
 //! room lives in the `coord` port (Redis sorted sets at scale); access tokens are also
 //! written to the database, which answers token checks when `coord` is unreachable. A
 //! waiting client near the front may have its status request held until it is admitted.
+//! When every seat is sold the waiting room says so (`sellout.rs`); a hold may ask for
+//! the best seats instead of naming them (`best.rs`); and every seat change goes to the
+//! event's realtime topic (`seat_feed.rs`).
 
+mod best;
 mod error;
 mod events;
 mod export;
@@ -21,7 +25,9 @@ mod payment;
 mod qr;
 mod queue;
 mod routes;
+mod seat_feed;
 mod seat_locks;
+mod sellout;
 mod stamp;
 mod sweeper;
 mod waiting;
@@ -68,6 +74,8 @@ pub struct TicketService {
     waiters: waiting::Waiters,
     event_cache: events::EventCache,
     seat_maps: events::SeatMaps,
+    sold_out: sellout::SoldOutCache,
+    seat_feed: Arc<seat_feed::SeatFeed>,
 }
 
 impl TicketService {
@@ -82,20 +90,29 @@ impl TicketService {
         secret: &[u8],
     ) -> anyhow::Result<Arc<Self>> {
         let signer = Arc::new(qr::Signer::load_or_create(&db, clock.now_ms()).await?);
+        let seat_feed = Arc::new(seat_feed::SeatFeed::default());
         Ok(Arc::new(Self {
             idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
             charges: wallet::start_charging(db.clone(), clock.clone()),
             holds: holds::start_holding(
                 db.clone(),
                 clock.clone(),
+                seat_feed.clone(),
                 settings.max_holds_per_admission,
             ),
-            payments: wallet_payments::start_paying(db.clone(), clock.clone(), signer.clone()),
+            payments: wallet_payments::start_paying(
+                db.clone(),
+                clock.clone(),
+                signer.clone(),
+                seat_feed.clone(),
+            ),
             queue_keys: queue::QueueKeys::new(secret),
             admissions: queue::Admissions::default(),
             waiters: waiting::Waiters::new(settings.max_held_queue_requests),
             event_cache: events::EventCache::default(),
             seat_maps: events::SeatMaps::default(),
+            sold_out: sellout::SoldOutCache::default(),
+            seat_feed,
             db,
             coord,
             clock,
@@ -115,17 +132,25 @@ impl TicketService {
 }
 
 /// Ticketing as the server composes it: its routes, the `ticket.purchased` data export,
-/// the admission scheduler and the sweeper; draining answers held queue requests.
+/// the admission scheduler, the sweeper and the seat map's frames; draining answers
+/// held queue requests.
 pub struct TicketsModule {
     tickets: Arc<TicketService>,
+    realtime: Arc<matsuri_realtime::Realtime>,
     data_dir: std::path::PathBuf,
 }
 
 impl TicketsModule {
-    /// `data_dir` holds the export (`exports/ticket-purchases.jsonl`).
-    pub fn new(tickets: Arc<TicketService>, data_dir: &std::path::Path) -> Self {
+    /// `data_dir` holds the export (`exports/ticket-purchases.jsonl`); seat map changes
+    /// go out through `realtime`.
+    pub fn new(
+        tickets: Arc<TicketService>,
+        realtime: Arc<matsuri_realtime::Realtime>,
+        data_dir: &std::path::Path,
+    ) -> Self {
         Self {
             tickets,
+            realtime,
             data_dir: data_dir.to_owned(),
         }
     }
@@ -170,6 +195,18 @@ impl matsuri_module::Module for TicketsModule {
         ]
     }
 
+    /// The seat map's frames: sockets of this node's subscribers wait for them.
+    fn spawn_serving(
+        &self,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![tokio::spawn(self.tickets.seat_feed.clone().run(
+            self.realtime.clone(),
+            std::time::Duration::from_millis(self.tickets.settings.seat_frame_interval_ms),
+            stop.clone(),
+        ))]
+    }
+
     fn draining(&self) {
         self.tickets.stop_waiting();
     }
@@ -177,10 +214,18 @@ impl matsuri_module::Module for TicketsModule {
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "tickets",
-    migrations: &[Migration {
-        version: 1,
-        name: "events, seats, reservations, tickets, wallets, access tokens",
-        sql: include_str!("../migrations/0001_tickets.sql"),
-        postgres_sql: None,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "events, seats, reservations, tickets, wallets, access tokens",
+            sql: include_str!("../migrations/0001_tickets.sql"),
+            postgres_sql: None,
+        },
+        Migration {
+            version: 2,
+            name: "seat versions",
+            sql: include_str!("../migrations/0002_seat_versions.sql"),
+            postgres_sql: None,
+        },
+    ],
 };

@@ -113,6 +113,8 @@ pub struct Wallet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueEntry {
     pub queue_token: String,
+    /// `waiting`, `active` (joined again after admission) or `sold_out`.
+    pub state: QueueState,
     /// 1 = next in line; 0 = already admitted. Before the sale opens every pre-queue
     /// entry shows 0 and its place is drawn at random.
     pub position: u64,
@@ -128,6 +130,8 @@ pub enum QueueState {
     Waiting,
     Active,
     Expired,
+    /// Every seat is sold (none available, none held): the user is out of the queue.
+    SoldOut,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -20,7 +20,8 @@ use matsuri_payments::{ChargeOutcome, ChargeRequest};
 use crate::holds::{ReservationRow, end_holds};
 use crate::issued::ticket_of;
 use crate::qr::Signer;
-use crate::{Purchase, TicketError, TicketPurchased, TicketService, topics};
+use crate::seat_feed::SeatChange;
+use crate::{Purchase, SeatStatus, TicketError, TicketPurchased, TicketService, topics};
 
 /// How a reservation is paid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,8 +206,9 @@ impl TicketService {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
         match self.confirm_card(&mut tx, row, charge_id, now).await {
-            Ok(purchase) => {
+            Ok((purchase, sold)) => {
                 tx.commit().await?;
+                self.seat_feed.note(&row.event_id, sold);
                 Ok(purchase)
             }
             Err(TicketError::ReservationExpired) => {
@@ -226,9 +228,11 @@ impl TicketService {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                if ended == 1 {
-                    end_holds(&mut tx, &[(row.id.clone(), row.access_token.clone())], now).await?;
-                }
+                let released = if ended == 1 {
+                    end_holds(&mut tx, &[(row.id.clone(), row.access_token.clone())], now).await?
+                } else {
+                    Vec::new()
+                };
                 // Final for the key that paid, whether its request is still there or not.
                 let answer =
                     StoredResponse::refusal(&ApiError::from(TicketError::ReservationExpired));
@@ -236,6 +240,7 @@ impl TicketService {
                 IdempotencyStore::complete_for_resource(&mut write, &row.id, &answer, now);
                 write.run(&mut tx).await?;
                 tx.commit().await?;
+                self.note_seats(released, SeatStatus::Available);
                 Err(TicketError::ReservationExpired)
             }
             Err(e) => {
@@ -247,16 +252,16 @@ impl TicketService {
 
     /// A card purchase, inside the caller's transaction: reservation paid, seats sold,
     /// tickets issued, access token released, `ticket.purchased` written, and the answer
-    /// stored for the `Idempotency-Key` that paid. `ReservationExpired` when the hold is
-    /// no longer held or its seats are no longer all held by it; the caller then rolls
-    /// back.
+    /// stored for the `Idempotency-Key` that paid; with the seats' changes for the seat
+    /// map. `ReservationExpired` when the hold is no longer held or its seats are no
+    /// longer all held by it; the caller then rolls back.
     async fn confirm_card(
         &self,
         tx: &mut Tx,
         row: &ReservationRow,
         charge_id: &str,
         now: Millis,
-    ) -> Result<Purchase, TicketError> {
+    ) -> Result<(Purchase, Vec<SeatChange>), TicketError> {
         let paid = sqlx::query(
             "UPDATE reservations SET status = 'paid', payment_method = 'card', charge_id = $2, \
              charging_since = NULL, paid_at = $3, updated_at = $3 WHERE id = $1 AND status = 'held'",
@@ -271,9 +276,9 @@ impl TicketService {
             return Err(TicketError::ReservationExpired);
         }
         let seats: Vec<SoldSeat> = sqlx::query_as(
-            "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $2 \
+            "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $2, version = version + 1 \
              WHERE reservation_id = $1 AND status = 'held' \
-             RETURNING id, section, row_no, seat_no, price, position",
+             RETURNING id, section, row_no, seat_no, price, position, version",
         )
         .bind(&row.id)
         .bind(now)
@@ -282,12 +287,13 @@ impl TicketService {
         if i64::try_from(seats.len()).unwrap_or(-1) != row.seat_count {
             return Err(TicketError::ReservationExpired);
         }
+        let sold = sold_changes(&seats);
         let purchase = issue(&self.signer, row, seats, now)?;
         insert_tickets(tx, &[(row, &purchase)], now).await?;
         let mut write = Together::new();
         record_purchase(&mut write, row, &purchase, "card", now)?;
         write.run(tx).await?;
-        Ok(purchase)
+        Ok((purchase, sold))
     }
 }
 
@@ -300,7 +306,7 @@ pub(crate) fn issue(
 ) -> Result<Purchase, TicketError> {
     seats.sort_by_key(|seat| seat.5);
     let mut tickets = Vec::with_capacity(seats.len());
-    for (seat_id, section, row_no, seat_no, price, _) in seats {
+    for (seat_id, section, row_no, seat_no, price, _, _) in seats {
         let id = matsuri_core::ids::new_uuid_v7();
         let label = format!("{section} {row_no}-{seat_no}");
         let payload = signer.sign(&id, &row.event_id, &seat_id, &label, now)?;
@@ -322,8 +328,20 @@ pub(crate) fn issue(
     })
 }
 
-/// A seat as selling it returns it: id, section, row, number, price, position.
-pub(crate) type SoldSeat = (String, String, i64, i64, i64, i64);
+/// A seat as selling it returns it: id, section, row, number, price, position, version.
+pub(crate) type SoldSeat = (String, String, i64, i64, i64, i64, i64);
+
+/// The seat map's changes for seats just sold.
+pub(crate) fn sold_changes(seats: &[SoldSeat]) -> Vec<SeatChange> {
+    seats
+        .iter()
+        .map(|seat| SeatChange {
+            seat_id: seat.0.clone(),
+            status: SeatStatus::Sold,
+            version: seat.6,
+        })
+        .collect()
+}
 
 /// The purchases' tickets, in multi-row statements.
 pub(crate) async fn insert_tickets(

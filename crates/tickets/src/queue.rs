@@ -25,7 +25,7 @@ use crate::events::EventRow;
 use crate::stamp::{live, read, stamp};
 use crate::{QueueEntry, QueueState, QueueStatus, TicketError, TicketService};
 
-fn queue_key(event: &str) -> String {
+pub(crate) fn queue_key(event: &str) -> String {
     format!("tq:{event}:queue")
 }
 fn active_key(event: &str) -> String {
@@ -107,9 +107,10 @@ pub(crate) struct Admissions {
 }
 
 /// Where the current window of one event's admissions began (when, and the event's
-/// admitted total then), and the smoothed rate of the windows before.
+/// admitted total then; no window while admission is paused), and the smoothed rate of
+/// the windows before.
 struct Measured {
-    since: Millis,
+    since: Option<Millis>,
     base: u64,
     rate: Option<f64>,
 }
@@ -129,11 +130,16 @@ impl Admissions {
     ) -> Option<f64> {
         let mut rates = self.rates.lock().ok()?;
         let measured = rates.entry(event.to_owned()).or_insert(Measured {
-            since: now,
-            base: total.saturating_sub(admitted),
+            since: None,
+            base: 0,
             rate: None,
         });
-        let elapsed = now - measured.since;
+        let Some(since) = measured.since else {
+            measured.since = Some(now);
+            measured.base = total.saturating_sub(admitted);
+            return None;
+        };
+        let elapsed = now - since;
         if elapsed < window.max(1) {
             return None;
         }
@@ -142,11 +148,21 @@ impl Admissions {
             .rate
             .map_or(sample, |rate| 0.7 * rate + 0.3 * sample);
         *measured = Measured {
-            since: now,
+            since: Some(now),
             base: total,
             rate: Some(rate),
         };
         Some(rate)
+    }
+
+    /// Admission is paused: the time until it resumes is no admission rate, so the
+    /// window closes and the next admission opens a new one; the rate before stands.
+    fn pause(&self, event: &str) {
+        if let Ok(mut rates) = self.rates.lock()
+            && let Some(measured) = rates.get_mut(event)
+        {
+            measured.since = None;
+        }
     }
 }
 
@@ -171,14 +187,18 @@ impl TicketService {
             return Err(TicketError::SaleClosed);
         }
         let queue_token = self.queue_keys.issue(event_id, user)?;
+        let at_once = |state| QueueEntry {
+            queue_token: queue_token.clone(),
+            state,
+            position: 0,
+            estimated_wait_seconds: 0,
+            poll_after_seconds: poll_after(0),
+        };
+        if self.is_sold_out(event_id).await {
+            return Ok((at_once(QueueState::SoldOut), false));
+        }
         if self.admission(event_id, user, now).await?.is_some() {
-            let entry = QueueEntry {
-                queue_token,
-                position: 0,
-                estimated_wait_seconds: 0,
-                poll_after_seconds: poll_after(0),
-            };
-            return Ok((entry, false));
+            return Ok((at_once(QueueState::Active), false));
         }
         let score = match event.sale_starts_at {
             Some(opens) if now < opens => rand::rng().random_range(0..opens.max(1)),
@@ -189,13 +209,14 @@ impl TicketService {
             .zadd_nx(&queue_key(event_id), user, score)
             .await
             .map_err(coord_down)?;
-        let (position, estimated_wait_seconds) = self.place_of(&event, user, now).await?;
+        let place = self.place_of(&event, user, now).await?;
         Ok((
             QueueEntry {
                 queue_token,
-                position: position.unwrap_or(0),
-                estimated_wait_seconds: estimated_wait_seconds.unwrap_or(0),
-                poll_after_seconds: poll_after(estimated_wait_seconds.unwrap_or(0)),
+                state: QueueState::Waiting,
+                position: place.and_then(|p| p.position).unwrap_or(0),
+                estimated_wait_seconds: place.map_or(0, |p| p.wait),
+                poll_after_seconds: place.map_or(poll_after(0), |p| p.poll_after),
             },
             added,
         ))
@@ -219,32 +240,58 @@ impl TicketService {
             .map(|(token, until)| (token.to_owned(), until)))
     }
 
-    /// Where the user stands: 1-based position (hidden before the sale opens) and the
-    /// estimated wait; `None` when not in the queue.
+    /// Where the user stands, `None` when not in the queue.
     async fn place_of(
         &self,
         event: &EventRow,
         user: &str,
         now: Millis,
-    ) -> Result<(Option<u64>, Option<u64>), TicketError> {
+    ) -> Result<Option<Place>, TicketError> {
         let rank = self
             .coord
             .zrank(&queue_key(&event.id), user)
             .await
             .map_err(coord_down)?;
         let Some(rank) = rank else {
-            return Ok((None, None));
+            return Ok(None);
         };
         let ahead = rank + 1;
         let rate = self.admission_rate(event).await;
-        let wait_after_opening = (ahead as f64 / rate).ceil() as u64;
-        Ok(match event.sale_starts_at {
+        let left = self.seats_left(&event.id, now).await;
+        // While admission is paused, nobody moves before a hold ends.
+        let paused = match left.and_then(|left| left.paused_until) {
+            Some(lapse) => u64::try_from((lapse - now).div_euclid(1000)).unwrap_or(0) + 1,
+            None => 0,
+        };
+        let wait_after_opening = paused + (ahead as f64 / rate).ceil() as u64;
+        Ok(Some(match event.sale_starts_at {
             Some(opens) if now < opens => {
                 let until_open = u64::try_from((opens - now).div_euclid(1000)).unwrap_or(0);
-                (None, Some(until_open + wait_after_opening))
+                let wait = until_open + wait_after_opening;
+                Place {
+                    position: None,
+                    wait,
+                    poll_after: poll_after(wait),
+                }
             }
-            _ => (Some(ahead), Some(wait_after_opening)),
-        })
+            _ => {
+                // Further back than there are seats left, and admission going on: the
+                // seats may be gone before the user's turn, so ask again about then.
+                let beyond = left.filter(|left| paused == 0 && ahead > left.free);
+                let poll = match beyond {
+                    Some(left) => {
+                        let gone_in = (left.free as f64 / rate).ceil() as u64;
+                        poll_after(wait_after_opening).min(gone_in.max(1))
+                    }
+                    None => poll_after(wait_after_opening),
+                };
+                Place {
+                    position: Some(ahead),
+                    wait: wait_after_opening,
+                    poll_after: poll,
+                }
+            }
+        }))
     }
 
     /// Users admitted per second: as the scheduler measured it, or, until it has, a full
@@ -263,7 +310,8 @@ impl TicketService {
     }
 
     /// The state of a queue token's entry: waiting (with position), active (with the
-    /// access token), or expired (admitted and since expired or used, or never queued).
+    /// access token), expired (admitted and since expired or used, or never queued), or
+    /// sold out (and then the user is out of the queue).
     pub async fn queue_status(
         &self,
         event_id: &str,
@@ -271,6 +319,17 @@ impl TicketService {
     ) -> Result<QueueStatus, TicketError> {
         let user = self.queue_user(event_id, queue_token)?;
         let event = self.event_row(event_id).await?;
+        if self.is_sold_out(event_id).await {
+            self.leave_queue(event_id, &user).await?;
+            return Ok(QueueStatus {
+                state: QueueState::SoldOut,
+                position: None,
+                estimated_wait_seconds: None,
+                poll_after_seconds: None,
+                access_token: None,
+                access_expires_at: None,
+            });
+        }
         let now = self.clock.now_ms();
         if let Some((token, expires_at)) = self.admission(event_id, &user, now).await? {
             return Ok(QueueStatus {
@@ -282,17 +341,16 @@ impl TicketService {
                 access_expires_at: Some(rfc3339(expires_at)),
             });
         }
-        let (position, estimated_wait_seconds) = self.place_of(&event, &user, now).await?;
-        let state = if estimated_wait_seconds.is_some() {
-            QueueState::Waiting
-        } else {
-            QueueState::Expired
-        };
+        let place = self.place_of(&event, &user, now).await?;
         Ok(QueueStatus {
-            state,
-            position,
-            poll_after_seconds: estimated_wait_seconds.map(poll_after),
-            estimated_wait_seconds,
+            state: if place.is_some() {
+                QueueState::Waiting
+            } else {
+                QueueState::Expired
+            },
+            position: place.and_then(|p| p.position),
+            estimated_wait_seconds: place.map(|p| p.wait),
+            poll_after_seconds: place.map(|p| p.poll_after),
             access_token: None,
             access_expires_at: None,
         })
@@ -343,6 +401,14 @@ impl TicketService {
 
     async fn admit_locked(&self, event: &EventRow, now: Millis) -> Result<usize, TicketError> {
         let coord = &self.coord;
+        let seats = self.availability(&event.id, now).await?;
+        self.note_availability(event, &seats, now)
+            .await
+            .map_err(coord_down)?;
+        if seats.paused() {
+            self.admissions.pause(&event.id);
+            return Ok(0);
+        }
         let active_set = active_key(&event.id);
         coord
             .zrem_up_to(&active_set, now)
@@ -580,6 +646,15 @@ impl TicketService {
             }
         }
     }
+}
+
+/// A waiting user's place: 1-based position (hidden before the sale opens), the
+/// estimated wait, and when to ask again.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    position: Option<u64>,
+    wait: u64,
+    poll_after: u64,
 }
 
 /// The shortest time between admission rounds brought forward by freed slots: the

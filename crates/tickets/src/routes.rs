@@ -81,12 +81,34 @@ pub enum SeatFilter {
     Available,
 }
 
+/// The seats to hold: named, or the best available.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct HoldRequest {
+#[serde(untagged)]
+pub enum HoldRequest {
+    Seats(NamedSeats),
+    Best(BestSeats),
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamedSeats {
     /// 1 to `tickets.max_seats_per_hold` (4) seats of the event, each once.
     #[schema(value_type = Vec<matsuri_core::ids::Id>, min_items = 1, max_items = 4,
         extensions(("x-unique-items" = json!(true))))]
     pub seat_ids: Vec<String>,
+}
+
+/// The best `quantity` seats side by side in one row: rows in order, sections in the
+/// event's order, or of `section` only.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BestSeats {
+    /// 1 to `tickets.max_seats_per_hold` (4).
+    #[schema(minimum = 1, maximum = 4)]
+    pub quantity: i64,
+    /// One of the event's sections.
+    #[schema(min_length = 1, max_length = 64)]
+    pub section: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -270,7 +292,7 @@ fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
         })
 }
 
-/// Hold seats: all of them or none.
+/// Hold seats, named or the best available: all of them or none.
 #[utoipa::path(post, path = "/events/{id}/reservations", tag = "tickets", security(("bearer" = [])), request_body = HoldRequest,
     params(("id" = String, Path), ("X-Access-Token" = String, Header, description = "the `access_token` of the caller's admission")),
     responses((status = 201, body = Reservation), (status = 401, description = "access_token_invalid", body = Problem),
@@ -288,11 +310,17 @@ async fn hold_seats(
         .admit_hold(&id, who.user_id.as_str(), access)
         .await?;
     let Json(body) = body?;
-    let seats = tickets.parse_seat_ids(&body.seat_ids)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(tickets.hold_seats(pass, seats).await?),
-    ))
+    let reservation = match body {
+        HoldRequest::Seats(named) => {
+            let seats = tickets.parse_seat_ids(&named.seat_ids)?;
+            tickets.hold_seats(pass, seats).await?
+        }
+        HoldRequest::Best(best) => {
+            let (quantity, section) = tickets.parse_best(&id, best.quantity, best.section).await?;
+            tickets.hold_best(pass, quantity, section).await?
+        }
+    };
+    Ok((StatusCode::CREATED, Json(reservation)))
 }
 
 /// One of the caller's reservations.

@@ -95,6 +95,29 @@ impl TicketService {
         }
     }
 
+    /// Locks seats the database has just given `holder` (a best-available hold), over
+    /// whatever lock another request took meanwhile: the database has decided.
+    pub(crate) async fn lock_seats_held(
+        &self,
+        event_id: &str,
+        seats: &[String],
+        holder: &str,
+        until: Millis,
+        now: Millis,
+    ) {
+        let value = stamp(holder, until);
+        let entries: Vec<(String, String)> = seats
+            .iter()
+            .map(|seat| (seat_key(event_id, seat), value.clone()))
+            .collect();
+        if let Err(e) = self.coord.set_many(&entries, ttl_until(until, now)).await {
+            tracing::debug!(
+                error = format!("{e:#}"),
+                "could not lock held seats in coord"
+            );
+        }
+    }
+
     /// Marks sold seats locked until the show, so later requests for them stop at `coord`.
     pub(crate) async fn lock_sold_seats(&self, event_id: &str, seats: &[String]) {
         let Ok(event) = self.event_row(event_id).await else {

@@ -12,7 +12,7 @@ use matsuri_payments::ChargeOutcome;
 
 use crate::holds::{RESERVATION_COLUMNS, ReservationRow, ReservationTuple, end_holds};
 use crate::payment::KeyOfCharge;
-use crate::{TicketError, TicketService};
+use crate::{SeatStatus, TicketError, TicketService};
 
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,16 +45,18 @@ impl TicketService {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        let released = released_seats.len() as u64;
+        self.note_seats(released_seats, SeatStatus::Available);
         let swept = Swept {
             expired_holds: expired.len() as u64,
-            released_seats,
+            released_seats: released,
             settled_charges,
         };
         if swept != Swept::default() {
             metrics::counter!("matsuri_expired_holds_total").increment(swept.expired_holds);
             tracing::info!(
                 expired_holds = swept.expired_holds,
-                released_seats,
+                released_seats = released,
                 settled_charges,
                 "swept holds"
             );

@@ -55,6 +55,16 @@ impl Waiters {
         }
     }
 
+    /// Wakes every held request for the event: it is sold out.
+    pub(crate) fn closed(&self, event_id: &str) {
+        let Ok(held) = self.held.lock() else { return };
+        for ((event, _), listeners) in held.iter() {
+            if event == event_id {
+                listeners.wake.notify_waiters();
+            }
+        }
+    }
+
     /// Registers a held request of the user's; the registration lasts as long as the
     /// returned `Listening`.
     fn listen(&self, event_id: &str, user: &str) -> Listening<'_> {
@@ -157,7 +167,9 @@ impl TicketService {
             tokio::pin!(woken);
             woken.as_mut().enable();
             let now = self.clock.now_ms();
-            if self.admission(event_id, &user, now).await?.is_some() {
+            if self.admission(event_id, &user, now).await?.is_some()
+                || self.is_sold_out(event_id).await
+            {
                 break;
             }
             tokio::select! {

@@ -17,7 +17,8 @@ use matsuri_core::clock::Millis;
 use matsuri_db::{Db, KeyLink, Together, batches};
 
 use crate::holds::ReservationRow;
-use crate::payment::{SoldSeat, insert_tickets, issue, record_purchase};
+use crate::payment::{SoldSeat, insert_tickets, issue, record_purchase, sold_changes};
+use crate::seat_feed::SeatFeed;
 use crate::{Purchase, TicketError, TicketService, qr};
 
 /// A wallet payment on its way to the writer, and who waits for its tickets or why it
@@ -54,6 +55,7 @@ struct Payer {
     db: Db,
     clock: SharedClock,
     signer: Arc<qr::Signer>,
+    feed: Arc<SeatFeed>,
 }
 
 /// Starts the tasks that make wallet payments; they end when the returned sender drops.
@@ -62,9 +64,15 @@ pub(crate) fn start_paying(
     db: Db,
     clock: SharedClock,
     signer: Arc<qr::Signer>,
+    feed: Arc<SeatFeed>,
 ) -> mpsc::Sender<PendingPayment> {
     let lanes = batches::lanes_for(&db);
-    let payer = Payer { db, clock, signer };
+    let payer = Payer {
+        db,
+        clock,
+        signer,
+        feed,
+    };
     batches::start("wallet_payments", PAYMENTS_PER_BATCH, lanes, move |batch| {
         let payer = payer.clone();
         async move { payer.pay_batch(batch).await }
@@ -228,12 +236,12 @@ impl Payer {
         }
 
         let sql = format!(
-            "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $1 \
+            "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $1, version = version + 1 \
              WHERE status = 'held' AND reservation_id IN ({}) \
-             RETURNING id, section, row_no, seat_no, price, position, reservation_id",
+             RETURNING id, section, row_no, seat_no, price, position, version, reservation_id",
             matsuri_db::parameter_list(2, open.len())
         );
-        let mut query = sqlx::query_as::<_, (String, String, i64, i64, i64, i64, String)>(
+        let mut query = sqlx::query_as::<_, (String, String, i64, i64, i64, i64, i64, String)>(
             sqlx::AssertSqlSafe(sql),
         )
         .bind(now);
@@ -241,10 +249,10 @@ impl Payer {
             query = query.bind(payments[i].row.id.as_str());
         }
         let mut sold: HashMap<String, Vec<SoldSeat>> = HashMap::new();
-        for (id, section, row_no, seat_no, price, position, reservation) in
+        for (id, section, row_no, seat_no, price, position, version, reservation) in
             query.fetch_all(&mut *tx).await?
         {
-            let seat = (id, section, row_no, seat_no, price, position);
+            let seat = (id, section, row_no, seat_no, price, position, version);
             sold.entry(reservation).or_default().push(seat);
         }
         // A hold whose seats are no longer all its own has ended (the single path's
@@ -282,9 +290,11 @@ impl Payer {
             query.execute(&mut *tx).await?;
         }
         let mut purchases = Vec::with_capacity(open.len());
+        let mut changes = Vec::with_capacity(open.len());
         for &i in &open {
             let row = &payments[i].row;
             let seats = sold.remove(&row.id).unwrap_or_default();
+            changes.push((row.event_id.clone(), sold_changes(&seats)));
             let purchase = issue(&self.signer, row, seats, now)
                 .map_err(|e| sqlx::Error::Protocol(format!("issuing tickets: {e}")))?;
             purchases.push((i, purchase));
@@ -310,6 +320,9 @@ impl Payer {
         }
         write.run(&mut tx).await?;
         tx.commit().await?;
+        for (event_id, sold) in changes {
+            self.feed.note(&event_id, sold);
+        }
         for (i, purchase) in purchases {
             results[i] = Some(Ok(purchase));
         }

@@ -7,6 +7,7 @@ mod chat;
 mod live;
 mod media;
 mod social;
+mod tickets;
 
 use axum::http::HeaderMap;
 
@@ -124,6 +125,7 @@ fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'s
         .chain(social::TEXTS)
         .chain(live::TEXTS)
         .chain(media::TEXTS)
+        .chain(tickets::TEXTS)
 }
 
 /// (key, Japanese, English).

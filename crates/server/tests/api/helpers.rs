@@ -46,7 +46,7 @@ impl Backend {
 }
 
 /// The URL of a test service from `var`; `None` (the run is skipped) outside CI.
-fn service_url(var: &str) -> Option<String> {
+pub fn service_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {

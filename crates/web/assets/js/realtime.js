@@ -20,7 +20,8 @@ let retry = null;
 let leaving = false;
 
 // Calls `listener(frame)` for each frame of `type`, for `open` ({comeback}: whether this
-// is an open after a loss) and for `leaving` (the page is going away).
+// is an open after a loss), for `closed` (the socket is lost; it comes back by itself)
+// and for `leaving` (the page is going away).
 export function on(type, listener) {
   if (!listeners.has(type)) listeners.set(type, []);
   listeners.get(type).push(listener);
@@ -77,6 +78,7 @@ export function start() {
     if (socket !== current) return;
     socket = null;
     if (leaving) return;
+    emit({ type: 'closed' });
     connection('socket', true);
     retry = setTimeout(start, pause * (0.75 + Math.random() * 0.5));
     pause = Math.min(pause * 2, 15000);

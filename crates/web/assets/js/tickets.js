@@ -1,9 +1,12 @@
 // Concerts (seeds 001 §4, 003): the event list; an event's waiting room (long-polled with
-// `Prefer: wait`), moving on by itself when admitted; the seat map by section and row, up
-// to four seats, refreshed while open; the hold with its countdown, the wallet and the
-// payment; and the caller's tickets with their QR codes.
+// `Prefer: wait`), moving on by itself when admitted, or saying the event is sold out; the
+// seat map by section and row, up to four seats, kept live by the socket's `seats` frames
+// on the event's topic (and polled only while the socket is down), or the best seats
+// side by side; the hold with its countdown, the wallet and the payment; and the caller's
+// tickets with their QR codes.
 
 import { api, el, loadInto, problemText, show, signedIn, t, when, yen } from './app.js';
+import * as socket from './realtime.js';
 
 const views = { events, event: eventPage, tickets };
 const view = document.body.dataset.view;
@@ -58,7 +61,7 @@ function countdown(node, until, onEnd) {
 }
 
 function section(id) {
-  for (const part of ['join-box', 'waiting-box', 'seats-box', 'hold-box']) {
+  for (const part of ['join-box', 'waiting-box', 'seats-box', 'hold-box', 'sold-out-box']) {
     document.getElementById(part).hidden = part !== id;
   }
 }
@@ -97,6 +100,10 @@ async function join(event) {
     show('event-error', problemText(res.body));
     return;
   }
+  if (res.body.state === 'sold_out') {
+    section('sold-out-box');
+    return;
+  }
   keep(event.id, 'queue', { token: res.body.queue_token });
   wait(event);
 }
@@ -123,6 +130,11 @@ async function wait(event) {
       seats(event, access);
       return;
     }
+    if (status.state === 'sold_out') {
+      keep(event.id, 'queue', null);
+      section('sold-out-box');
+      return;
+    }
     if (status.state !== 'waiting') {
       keep(event.id, 'queue', null);
       show('event-error', t('js.queue.expired'));
@@ -146,6 +158,16 @@ async function seats(event, access) {
   const map = document.getElementById('seat-map');
   const chosen = new Set();
   const holdButton = document.getElementById('hold');
+  let items = [];
+  let byId = new Map();
+  // The newest change heard of each seat: a frame from one node may come after a later
+  // one from another.
+  const versions = new Map();
+  const redraw = () =>
+    drawMap(map, items, chosen, () => {
+      holdButton.disabled = chosen.size === 0;
+      show('chosen', t('js.chosen', { n: chosen.size, max: MAX_SEATS }));
+    });
   let refreshing = false;
   const refresh = async () => {
     // One refresh at a time: while the connection is down, the one in flight retries.
@@ -154,16 +176,73 @@ async function seats(event, access) {
     try {
       const res = await api('GET', `/events/${encodeURIComponent(event.id)}/seats`);
       if (!res.ok) return;
-      drawMap(map, res.body.items, chosen, () => {
-        holdButton.disabled = chosen.size === 0;
-        show('chosen', t('js.chosen', { n: chosen.size, max: MAX_SEATS }));
-      });
+      items = res.body.items;
+      byId = new Map(items.map((seat) => [seat.id, seat]));
+      redraw();
     } finally {
       refreshing = false;
     }
   };
+  let live = false;
+  let open = true;
+  const topic = `event:${event.id}`;
+  socket.on('seats', (frame) => {
+    if (!open || frame.event_id !== event.id) return;
+    if (frame.resync) {
+      refresh();
+      return;
+    }
+    let changed = false;
+    for (const change of frame.changes) {
+      if ((versions.get(change.seat_id) ?? -1) >= change.version) continue;
+      versions.set(change.seat_id, change.version);
+      const seat = byId.get(change.seat_id);
+      if (seat && seat.status !== 'sold' && seat.status !== change.status) {
+        seat.status = change.status;
+        changed = true;
+      }
+    }
+    if (changed) redraw();
+  });
+  socket.on('subscribed', (frame) => {
+    if (frame.topic !== topic || !open) return;
+    live = true;
+    map.dataset.live = 'true';
+    // What changed before the subscription, or while the socket was away.
+    refresh();
+  });
+  const notLive = () => {
+    live = false;
+    map.dataset.live = 'false';
+  };
+  socket.on('closed', notLive);
+  const subscribe = () => socket.send({ type: 'subscribe', topic });
+  // A socket may look open while the network is gone: poll (and say so) until it is
+  // back, then subscribe again.
+  window.addEventListener('offline', notLive);
+  window.addEventListener('online', () => {
+    if (open) subscribe();
+  });
+  socket.on('open', () => {
+    if (open) subscribe();
+  });
   await refresh();
-  const timer = setInterval(refresh, 3000);
+  if (!subscribe()) socket.start();
+  const timer = setInterval(() => {
+    if (!live) refresh();
+  }, 3000);
+  const held = (reservation) => {
+    open = false;
+    clearInterval(timer);
+    socket.send({ type: 'unsubscribe', topic });
+    hold(event, reservation);
+  };
+  const refused = async (res) => {
+    if (res.body?.code === 'access_token_invalid') keep(event.id, 'access', null);
+    show('seats-error', problemText(res.body));
+    chosen.clear();
+    await refresh();
+  };
   holdButton.addEventListener('click', async () => {
     show('seats-error', '');
     holdButton.disabled = true;
@@ -173,15 +252,25 @@ async function seats(event, access) {
       { seat_ids: [...chosen] },
       { 'X-Access-Token': access.token },
     );
-    if (res.ok) {
-      clearInterval(timer);
-      hold(event, res.body);
-      return;
-    }
-    if (res.body?.code === 'access_token_invalid') keep(event.id, 'access', null);
-    show('seats-error', problemText(res.body));
-    chosen.clear();
-    await refresh();
+    if (res.ok) held(res.body);
+    else await refused(res);
+  });
+  const best = document.getElementById('best-form');
+  const sections = document.getElementById('best-section');
+  sections.replaceChildren(
+    el('option', { value: '', text: t('js.best.any') }),
+    ...event.sections.map((s) => el('option', { value: s.name, text: `${s.name} ${yen(s.price)}` })),
+  );
+  best.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    show('seats-error', '');
+    const body = { quantity: Number(best.quantity.value) };
+    if (best.section.value) body.section = best.section.value;
+    const res = await api('POST', `/events/${encodeURIComponent(event.id)}/reservations`, body, {
+      'X-Access-Token': access.token,
+    });
+    if (res.ok) held(res.body);
+    else await refused(res);
   });
 }
 

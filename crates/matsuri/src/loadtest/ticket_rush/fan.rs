@@ -1,6 +1,7 @@
-//! The rush as one virtual user lives it: join the queue, poll until admitted, charge the
-//! wallet, hold a random seat (another one after a collision), pay. Every request goes
-//! through one gate of `--concurrency` permits, and each step's latency is kept apart.
+//! The rush as one virtual user lives it: join the queue, poll until admitted (or told
+//! the event is sold out), charge the wallet, hold a random seat (another one after a
+//! collision) or the best available one, pay. Every request goes through one gate of
+//! `--concurrency` permits, and each step's latency is kept apart.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -32,14 +33,17 @@ pub(super) enum Step {
     Join,
     Status,
     Charge,
+    /// Reading the free seats again after collisions.
+    Seats,
     Hold,
     Pay,
 }
 
-pub(super) const STEPS: [Step; 5] = [
+pub(super) const STEPS: [Step; 6] = [
     Step::Join,
     Step::Status,
     Step::Charge,
+    Step::Seats,
     Step::Hold,
     Step::Pay,
 ];
@@ -50,6 +54,7 @@ impl Step {
             Step::Join => "join",
             Step::Status => "status",
             Step::Charge => "charge",
+            Step::Seats => "seats",
             Step::Hold => "hold",
             Step::Pay => "pay",
         }
@@ -57,16 +62,27 @@ impl Step {
 
     fn method(self) -> Method {
         match self {
-            Step::Status => Method::GET,
+            Step::Status | Step::Seats => Method::GET,
             Step::Join | Step::Charge | Step::Hold | Step::Pay => Method::POST,
         }
     }
 }
 
+/// How a user picks a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum Pick {
+    /// A random seat of a list read before the rush, as the seed's bots did.
+    Random,
+    /// The best available seat, picked by the server.
+    Best,
+}
+
 /// Why a journey stopped before a ticket.
 #[derive(Debug)]
 pub(super) enum End {
-    /// No seat was left when the user asked for the free ones.
+    /// The queue answered `sold_out`.
+    ToldSoldOut,
+    /// No seat was left when the user asked for the free ones (or the best).
     SoldOut,
     /// The queue answered `expired`.
     Expired,
@@ -102,6 +118,8 @@ pub(super) struct Journey {
     pub(super) joined_after: Option<Duration>,
     /// When the payment answered, since the rush began.
     pub(super) paid_after: Option<Duration>,
+    /// When the queue said `sold_out`, since the rush began.
+    pub(super) told_sold_out_after: Option<Duration>,
     pub(super) collisions: usize,
     /// Each hold request: when it was answered, since the rush began, and how long it took.
     pub(super) holds: Vec<(Duration, Duration)>,
@@ -123,6 +141,7 @@ pub(super) struct Rush {
     pub(super) seats: Arc<Vec<String>>,
     /// Seconds a waiting user asks the queue to hold its status request; 0: plain polls.
     pub(super) wait: u64,
+    pub(super) pick: Pick,
     /// One permit per held status request, apart from `gate`: a held request waits
     /// rather than works, as a real user's open connection would.
     pub(super) waiting: Semaphore,
@@ -167,9 +186,12 @@ struct Fan<'a> {
 impl Fan<'_> {
     /// From the queue to a paid ticket; stops at the first step that fails.
     async fn walk(&mut self) -> Result<(), End> {
-        let queue_token = self.join().await?;
+        let (queue_token, sold_out) = self.join().await?;
         self.journey.token = true;
         self.journey.joined_after = Some(self.rush.started.elapsed());
+        if sold_out {
+            return Err(self.told_sold_out());
+        }
         let access_token = self.wait_for_admission(&queue_token).await?;
         self.journey.admitted = true;
         self.charge().await?;
@@ -232,11 +254,18 @@ impl Fan<'_> {
             .await;
     }
 
-    async fn join(&mut self) -> Result<String, End> {
+    /// The queue token, and whether the event is sold out already.
+    async fn join(&mut self) -> Result<(String, bool), End> {
         let path = format!("/events/{}/queue", self.rush.event_id);
         let answer = self.call(Step::Join, &path, None, &[]).await;
         let body = expect(Step::Join, answer, &[200, 201])?;
-        string_field(Step::Join, &body, "queue_token")
+        let token = string_field(Step::Join, &body, "queue_token")?;
+        Ok((token, body["state"] == "sold_out"))
+    }
+
+    fn told_sold_out(&mut self) -> End {
+        self.journey.told_sold_out_after = Some(self.rush.started.elapsed());
+        End::ToldSoldOut
     }
 
     /// Polls the queue until it admits the user, asking the server to hold each poll
@@ -261,6 +290,7 @@ impl Fan<'_> {
             match body["state"].as_str() {
                 Some("active") => return string_field(Step::Status, &body, "access_token"),
                 Some("expired") => return Err(End::Expired),
+                Some("sold_out") => return Err(self.told_sold_out()),
                 Some("waiting") if Instant::now() < deadline => {}
                 Some("waiting") => return Err(End::Failed(Step::Status, "never admitted".into())),
                 _ => {
@@ -286,8 +316,28 @@ impl Fan<'_> {
         expect(Step::Charge, answer, &[200]).map(drop)
     }
 
-    /// Holds one random seat, trying others after collisions; returns the reservation.
+    /// Holds one seat as `--pick` says; returns the reservation.
     async fn hold(&mut self, access_token: &str) -> Result<String, End> {
+        match self.rush.pick {
+            Pick::Random => self.hold_random(access_token).await,
+            Pick::Best => self.hold_best(access_token).await,
+        }
+    }
+
+    /// Holds the best seat available; none left ends the journey.
+    async fn hold_best(&mut self, access_token: &str) -> Result<String, End> {
+        let path = format!("/events/{}/reservations", self.rush.event_id);
+        let headers = [("X-Access-Token", access_token)];
+        let body = json!({"quantity": 1});
+        match self.call(Step::Hold, &path, Some(&body), &headers).await {
+            Ok((201, body)) => string_field(Step::Hold, &body, "reservation_id"),
+            Ok((409, body)) if body["code"] == "seat_unavailable" => Err(End::SoldOut),
+            other => Err(failure(Step::Hold, other)),
+        }
+    }
+
+    /// Holds one random seat, trying others after collisions; returns the reservation.
+    async fn hold_random(&mut self, access_token: &str) -> Result<String, End> {
         let path = format!("/events/{}/reservations", self.rush.event_id);
         let headers = [("X-Access-Token", access_token)];
         let mut choice = Choice::new(self.rush.seats.clone());
@@ -314,12 +364,13 @@ impl Fan<'_> {
     }
 
     /// The seats still free, asked under the gate like any other request.
-    async fn free_seats(&self) -> Result<Vec<String>, End> {
+    async fn free_seats(&mut self) -> Result<Vec<String>, End> {
         let _permit = self.rush.gate.acquire().await;
         let filter = "?status=available";
-        seat_ids(&self.rush.api, &self.rush.event_id, self.token, filter)
-            .await
-            .map_err(|e| End::Failed(Step::Hold, format!("listing free seats: {e:#}")))
+        let t = Instant::now();
+        let free = seat_ids(&self.rush.api, &self.rush.event_id, self.token, filter).await;
+        self.journey.times.of(Step::Seats).record(t.elapsed());
+        free.map_err(|e| End::Failed(Step::Seats, format!("listing free seats: {e:#}")))
     }
 
     async fn pay(&mut self, reservation: &str) -> Result<(), End> {

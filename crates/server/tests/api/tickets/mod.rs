@@ -2,11 +2,15 @@
 //! on PostgreSQL with Redis.
 
 mod batches;
+mod best;
 mod expiry;
 mod export;
 mod fallback;
 mod flow;
+mod live_map;
+mod replica;
 mod seat_map;
+mod sold_out;
 mod storm;
 mod waiting;
 
