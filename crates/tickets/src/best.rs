@@ -33,10 +33,12 @@ macro_rules! free {
 
 /// `$1` event, `$2` section or '', `$3` quantity, `$4` reservation, `$5` held until,
 /// `$6` now. The block starts at the first free seat (in position order) whose next
-/// `quantity` positions are free seats of its own row.
+/// `quantity` positions are free seats of its own row; `status <> 'sold'` lets the scan
+/// run on the index of unsold seats.
 const TAKE_BLOCK: &str = concat!(
     "WITH start AS (SELECT s.position AS first, s.section AS sec, s.row_no AS row_no \
-     FROM seats s WHERE s.event_id = $1 AND ($2 = '' OR s.section = $2) AND ",
+     FROM seats s WHERE s.event_id = $1 AND s.status <> 'sold' \
+     AND ($2 = '' OR s.section = $2) AND ",
     free!("s"),
     " AND (SELECT COUNT(*) FROM seats t WHERE t.event_id = $1 \
      AND t.position >= s.position AND t.position < s.position + $3 \

@@ -223,7 +223,7 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         },
         Migration {
             version: 2,
-            name: "seat versions",
+            name: "seat versions, unsold seats",
             sql: include_str!("../migrations/0002_seat_versions.sql"),
             postgres_sql: None,
         },

@@ -105,17 +105,13 @@ impl TicketService {
         until: Millis,
         now: Millis,
     ) {
-        let value = stamp(holder, until);
-        let entries: Vec<(String, String)> = seats
-            .iter()
-            .map(|seat| (seat_key(event_id, seat), value.clone()))
-            .collect();
-        if let Err(e) = self.coord.set_many(&entries, ttl_until(until, now)).await {
-            tracing::debug!(
-                error = format!("{e:#}"),
-                "could not lock held seats in coord"
-            );
-        }
+        self.set_locks(
+            event_id,
+            seats,
+            &stamp(holder, until),
+            ttl_until(until, now),
+        )
+        .await;
     }
 
     /// Marks sold seats locked until the show, so later requests for them stop at `coord`.
@@ -123,20 +119,21 @@ impl TicketService {
         let Ok(event) = self.event_row(event_id).await else {
             return;
         };
-        let now = self.clock.now_ms();
-        let value = stamp(SOLD, event.starts_at);
+        let ttl = ttl_until(event.starts_at, self.clock.now_ms());
+        self.set_locks(event_id, seats, &stamp(SOLD, event.starts_at), ttl)
+            .await;
+    }
+
+    /// Sets the seats' locks to `value`, whoever held them; best effort.
+    async fn set_locks(&self, event_id: &str, seats: &[String], value: &str, ttl: Duration) {
         let entries: Vec<(String, String)> = seats
             .iter()
-            .map(|seat| (seat_key(event_id, seat), value.clone()))
+            .map(|seat| (seat_key(event_id, seat), value.to_owned()))
             .collect();
-        if let Err(e) = self
-            .coord
-            .set_many(&entries, ttl_until(event.starts_at, now))
-            .await
-        {
+        if let Err(e) = self.coord.set_many(&entries, ttl).await {
             tracing::debug!(
                 error = format!("{e:#}"),
-                "could not mark sold seats in coord"
+                "could not set seat locks in coord"
             );
         }
     }

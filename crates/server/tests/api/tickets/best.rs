@@ -31,20 +31,16 @@ impl TestApp {
 
     /// Each seat's `(section, row, number)`, by id.
     async fn seat_places(&self, event: &str) -> HashMap<String, (String, i64, i64)> {
-        let res = self.get(&format!("/events/{event}/seats"), None).await;
-        res.body["items"]
-            .as_array()
-            .unwrap()
+        self.seat_items(event)
+            .await
             .iter()
             .map(|s| {
-                (
-                    s["id"].as_str().unwrap().to_owned(),
-                    (
-                        s["section"].as_str().unwrap().to_owned(),
-                        s["row"].as_i64().unwrap(),
-                        s["number"].as_i64().unwrap(),
-                    ),
-                )
+                let place = (
+                    s["section"].as_str().unwrap().to_owned(),
+                    s["row"].as_i64().unwrap(),
+                    s["number"].as_i64().unwrap(),
+                );
+                (s["id"].as_str().unwrap().to_owned(), place)
             })
             .collect()
     }

@@ -65,12 +65,17 @@ impl TestApp {
             .collect()
     }
 
+    /// The seat map's items, in map order.
+    pub async fn seat_items(&self, event: &str) -> Vec<Value> {
+        let res = self.get(&format!("/events/{event}/seats"), None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        res.body["items"].as_array().unwrap().clone()
+    }
+
     /// Each seat's status, by id.
     pub async fn seat_statuses(&self, event: &str) -> std::collections::HashMap<String, String> {
-        let res = self.get(&format!("/events/{event}/seats"), None).await;
-        res.body["items"]
-            .as_array()
-            .unwrap()
+        self.seat_items(event)
+            .await
             .iter()
             .map(|s| {
                 (
