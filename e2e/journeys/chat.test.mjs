@@ -89,10 +89,14 @@ test('a direct chat: unread at once, ticks that turn read live, a reply, older h
     });
     assert.equal(sent.status, 201, JSON.stringify(sent.body));
   }
-  await f.page.locator('#messages li', { hasText: '履歴 30' }).waitFor();
+  // The message itself, by its text alone: "履歴 3" followed by a time such as 00:28
+  // would match a looser filter.
+  const last = (page, list = '#messages li') =>
+    page.locator(list).filter({ has: page.locator('.text', { hasText: /^履歴 30$/ }) });
+  await last(f.page).waitFor();
   await s.page.reload();
   const messages = s.page.locator('#messages li.msg');
-  await s.page.locator('#messages li', { hasText: '履歴 30' }).waitFor();
+  await last(s.page).waitFor();
   const firstPage = await messages.count();
   assert.ok(firstPage < 32, `the first page is not the whole history (${firstPage})`);
   await s.page.locator('#messages-box').evaluate((box) => {
@@ -105,7 +109,7 @@ test('a direct chat: unread at once, ticks that turn read live, a reply, older h
   assert.equal(order[0], 'こんにちは、スタッフさん');
   assert.equal(order.at(-1), '履歴 30');
   // The staff member has read them all: the fan's page says so, live.
-  await f.page.locator('#messages li.mine', { hasText: '履歴 30' }).locator('.tick[data-state="read"]').waitFor();
+  await last(f.page, '#messages li.mine').locator('.tick[data-state="read"]').waitFor();
 
   for (const { context, page } of [f, s]) {
     noProblems(page);
