@@ -4,6 +4,8 @@
 //! in this process, on the injected clock; `redis://…` keeps them in Redis, every key under
 //! a prefix so deployments and test runs can share a server.
 
+mod allocation;
+mod allocation_redis;
 mod memory;
 mod ranked;
 mod redis_backend;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use matsuri_core::SharedClock;
 use matsuri_core::clock::Millis;
 
+pub use allocation::{Allocation, Taken};
 pub use memory::MemoryCoord;
 pub use redis_backend::RedisCoord;
 
@@ -78,6 +81,35 @@ pub trait Coord: Send + Sync + 'static {
         member: &str,
         now: Millis,
     ) -> anyhow::Result<Result<(), Duration>>;
+
+    /// The allocation store (`allocation.rs`): takes every line's units for `order`, all
+    /// or none and never below zero, writing the order's delta with them; the delta
+    /// lapses after `ttl`.
+    async fn alloc_take(
+        &self,
+        order: &str,
+        lines: &[(String, i64)],
+        ttl: Duration,
+    ) -> anyhow::Result<Taken>;
+    /// Deletes the order's delta and adds its units back in the same step; the lines
+    /// given back, none when there was no delta (given back before, or lapsed).
+    async fn alloc_give_back(&self, order: &str) -> anyhow::Result<Vec<(String, i64)>>;
+    /// Each item's count, `None` where the store holds none, in one round trip.
+    async fn alloc_counts(&self, items: &[String]) -> anyhow::Result<Vec<Option<i64>>>;
+    /// The item's count and the units its live deltas hold.
+    async fn alloc_state(&self, item: &str) -> anyhow::Result<Option<Allocation>>;
+    /// The orders whose live delta holds a line of `item`.
+    async fn alloc_open(&self, item: &str) -> anyhow::Result<Vec<String>>;
+    /// Sets the item's count to `net` less what the live deltas of orders outside `known`
+    /// hold; the lines of `known` orders (the ledger counts them in `net` already) leave
+    /// their deltas. With `only_absent`, changes nothing when a count exists (`None`).
+    async fn alloc_sync(
+        &self,
+        item: &str,
+        net: i64,
+        known: &[String],
+        only_absent: bool,
+    ) -> anyhow::Result<Option<Allocation>>;
 }
 
 /// A sliding window of [`Coord::take_slots`]: at most `limit` slots within any

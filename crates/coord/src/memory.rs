@@ -8,8 +8,9 @@ use std::time::Duration;
 use matsuri_core::SharedClock;
 use matsuri_core::clock::Millis;
 
+use crate::allocation::MemoryAllocations;
 use crate::ranked::RankedSet;
-use crate::{Coord, Window};
+use crate::{Allocation, Coord, Taken, Window};
 
 /// A member's score by name, and the members in score order; the methods keep the two
 /// in step.
@@ -60,6 +61,7 @@ struct Entry {
 pub struct MemoryCoord {
     clock: SharedClock,
     entries: Mutex<HashMap<String, Entry>>,
+    allocations: MemoryAllocations,
 }
 
 fn ttl_ms(ttl: Duration) -> i64 {
@@ -71,6 +73,7 @@ impl MemoryCoord {
         Self {
             clock,
             entries: Mutex::new(HashMap::new()),
+            allocations: MemoryAllocations::default(),
         }
     }
 
@@ -395,5 +398,43 @@ impl Coord for MemoryCoord {
             }
             Ok(Ok(()))
         })?
+    }
+
+    async fn alloc_take(
+        &self,
+        order: &str,
+        lines: &[(String, i64)],
+        ttl: Duration,
+    ) -> anyhow::Result<Taken> {
+        let now = self.clock.now_ms();
+        self.allocations
+            .take(order, lines, now.saturating_add(ttl_ms(ttl)), now)
+    }
+
+    async fn alloc_give_back(&self, order: &str) -> anyhow::Result<Vec<(String, i64)>> {
+        self.allocations.give_back(order, self.clock.now_ms())
+    }
+
+    async fn alloc_counts(&self, items: &[String]) -> anyhow::Result<Vec<Option<i64>>> {
+        self.allocations.counts(items)
+    }
+
+    async fn alloc_state(&self, item: &str) -> anyhow::Result<Option<Allocation>> {
+        self.allocations.state(item, self.clock.now_ms())
+    }
+
+    async fn alloc_open(&self, item: &str) -> anyhow::Result<Vec<String>> {
+        self.allocations.open(item, self.clock.now_ms())
+    }
+
+    async fn alloc_sync(
+        &self,
+        item: &str,
+        net: i64,
+        known: &[String],
+        only_absent: bool,
+    ) -> anyhow::Result<Option<Allocation>> {
+        self.allocations
+            .sync(item, net, known, only_absent, self.clock.now_ms())
     }
 }

@@ -8,7 +8,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use matsuri_core::clock::Millis;
 
-use crate::{Coord, Window};
+use crate::{Allocation, Coord, Taken, Window};
 
 pub struct RedisCoord {
     conn: ConnectionManager,
@@ -33,11 +33,14 @@ impl RedisCoord {
         })
     }
 
-    fn key(&self, key: &str) -> String {
+    pub(crate) fn key(&self, key: &str) -> String {
         format!("{}:{key}", self.prefix)
     }
 
-    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> anyhow::Result<T> {
+    pub(crate) async fn run<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> anyhow::Result<T> {
         let mut conn = self.conn.clone();
         Ok(cmd.query_async(&mut conn).await?)
     }
@@ -294,5 +297,40 @@ impl Coord for RedisCoord {
         } else {
             Ok(())
         })
+    }
+
+    async fn alloc_take(
+        &self,
+        order: &str,
+        lines: &[(String, i64)],
+        ttl: Duration,
+    ) -> anyhow::Result<Taken> {
+        self.take_allocation(order, lines, ttl).await
+    }
+
+    async fn alloc_give_back(&self, order: &str) -> anyhow::Result<Vec<(String, i64)>> {
+        self.give_back_allocation(order).await
+    }
+
+    async fn alloc_counts(&self, items: &[String]) -> anyhow::Result<Vec<Option<i64>>> {
+        self.allocation_counts(items).await
+    }
+
+    async fn alloc_state(&self, item: &str) -> anyhow::Result<Option<Allocation>> {
+        self.allocation_state(item).await
+    }
+
+    async fn alloc_open(&self, item: &str) -> anyhow::Result<Vec<String>> {
+        self.allocation_open(item).await
+    }
+
+    async fn alloc_sync(
+        &self,
+        item: &str,
+        net: i64,
+        known: &[String],
+        only_absent: bool,
+    ) -> anyhow::Result<Option<Allocation>> {
+        self.sync_allocation(item, net, known, only_absent).await
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use matsuri_coord::{Coord, MemoryCoord, RedisCoord, Window};
+use matsuri_coord::{Allocation, Coord, MemoryCoord, RedisCoord, Taken, Window};
 use matsuri_core::ManualClock;
 
 /// The story; `expire` makes `ttl` pass (moving a manual clock, or deleting the keys
@@ -217,6 +217,176 @@ async fn story(coord: &dyn Coord, expire: impl AsyncFn(&[&str])) {
     assert_eq!(coord.incr_by("active", 0).await.unwrap(), 203);
 }
 
+fn lines(pairs: &[(&str, i64)]) -> Vec<(String, i64)> {
+    pairs.iter().map(|(i, q)| ((*i).to_owned(), *q)).collect()
+}
+
+/// The allocation store: all lines or none, never below zero, each give-back once, and a
+/// sync that counts only the deltas the ledger does not know. Items and orders carry
+/// `run` so Redis runs never meet.
+async fn allocation_story(coord: &dyn Coord, run: &str) {
+    let (a, b) = (format!("a-{run}"), format!("b-{run}"));
+    let order = |n: u32| format!("order-{run}-{n}");
+    let hour = Duration::from_secs(3600);
+    assert_eq!(
+        coord
+            .alloc_take(&order(1), &lines(&[(&a, 1)]), hour)
+            .await
+            .unwrap(),
+        Taken::Unknown(a.clone())
+    );
+    assert_eq!(
+        coord.alloc_sync(&a, 5, &[], false).await.unwrap(),
+        Some(Allocation {
+            allocatable: 5,
+            reserved: 0
+        })
+    );
+    assert_eq!(
+        coord.alloc_sync(&a, 9, &[], true).await.unwrap(),
+        None,
+        "a count exists"
+    );
+    coord.alloc_sync(&b, 2, &[], true).await.unwrap();
+    // Both lines or neither.
+    assert_eq!(
+        coord
+            .alloc_take(&order(1), &lines(&[(&a, 2), (&b, 3)]), hour)
+            .await
+            .unwrap(),
+        Taken::Short {
+            item: b.clone(),
+            left: 2
+        }
+    );
+    assert_eq!(
+        coord
+            .alloc_counts(&[a.clone(), b.clone(), format!("c-{run}")])
+            .await
+            .unwrap(),
+        vec![Some(5), Some(2), None]
+    );
+    assert_eq!(
+        coord
+            .alloc_take(&order(1), &lines(&[(&a, 2), (&b, 1)]), hour)
+            .await
+            .unwrap(),
+        Taken::Taken
+    );
+    assert_eq!(
+        coord
+            .alloc_take(&order(1), &lines(&[(&a, 2), (&b, 1)]), hour)
+            .await
+            .unwrap(),
+        Taken::Already
+    );
+    assert_eq!(
+        coord
+            .alloc_take(&order(2), &lines(&[(&a, 1)]), hour)
+            .await
+            .unwrap(),
+        Taken::Taken
+    );
+    assert_eq!(
+        coord.alloc_state(&a).await.unwrap(),
+        Some(Allocation {
+            allocatable: 2,
+            reserved: 3
+        })
+    );
+    let mut open = coord.alloc_open(&a).await.unwrap();
+    open.sort();
+    assert_eq!(open, vec![order(1), order(2)]);
+    // Given back once, exactly its units.
+    let mut back = coord.alloc_give_back(&order(1)).await.unwrap();
+    back.sort();
+    assert_eq!(back, lines(&[(&a, 2), (&b, 1)]));
+    assert!(coord.alloc_give_back(&order(1)).await.unwrap().is_empty());
+    assert_eq!(
+        coord.alloc_counts(&[a.clone(), b.clone()]).await.unwrap(),
+        vec![Some(4), Some(2)]
+    );
+    // The ledger now counts order 2's sale in a net of 4: its delta leaves, and a later
+    // order the ledger does not know yet still counts against the net.
+    assert_eq!(
+        coord
+            .alloc_take(&order(3), &lines(&[(&a, 1)]), hour)
+            .await
+            .unwrap(),
+        Taken::Taken
+    );
+    assert_eq!(
+        coord.alloc_sync(&a, 4, &[order(2)], false).await.unwrap(),
+        Some(Allocation {
+            allocatable: 3,
+            reserved: 1
+        })
+    );
+    assert_eq!(coord.alloc_open(&a).await.unwrap(), vec![order(3)]);
+    assert!(
+        coord.alloc_give_back(&order(2)).await.unwrap().is_empty(),
+        "a sold line is not given back"
+    );
+    // A delta that lapses holds nothing; the next sync hands its units out again.
+    assert_eq!(
+        coord
+            .alloc_take(&order(4), &lines(&[(&b, 2)]), Duration::from_millis(30))
+            .await
+            .unwrap(),
+        Taken::Taken
+    );
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(
+        coord.alloc_sync(&b, 2, &[], false).await.unwrap(),
+        Some(Allocation {
+            allocatable: 2,
+            reserved: 0
+        })
+    );
+    assert!(coord.alloc_give_back(&order(4)).await.unwrap().is_empty());
+}
+
+/// Many buyers at once on few units: exactly the units are handed out, each give-back
+/// counts once however often it runs, and the count ends where it began.
+async fn allocation_storm(coord: Arc<dyn Coord>, run: &str) {
+    let item = format!("storm-{run}");
+    coord.alloc_sync(&item, 30, &[], false).await.unwrap();
+    let takes = (0..200).map(|n| {
+        let (coord, item) = (coord.clone(), item.clone());
+        let order = format!("storm-{run}-{n}");
+        tokio::spawn(async move {
+            let taken = coord
+                .alloc_take(&order, &[(item, 1)], Duration::from_secs(60))
+                .await
+                .unwrap();
+            (order, taken)
+        })
+    });
+    let mut won = Vec::new();
+    for handle in takes {
+        let (order, taken) = handle.await.unwrap();
+        match taken {
+            Taken::Taken => won.push(order),
+            Taken::Short { left, .. } => assert_eq!(left, 0),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won.len(), 30);
+    let backs = won
+        .iter()
+        .flat_map(|order| [order.clone(), order.clone()])
+        .map(|order| {
+            let coord = coord.clone();
+            tokio::spawn(async move { coord.alloc_give_back(&order).await.unwrap().len() })
+        });
+    let mut given = 0;
+    for handle in backs {
+        given += handle.await.unwrap();
+    }
+    assert_eq!(given, 30, "each order given back once");
+    assert_eq!(coord.alloc_counts(&[item]).await.unwrap(), vec![Some(30)]);
+}
+
 #[tokio::test]
 async fn memory_backend() {
     let clock = Arc::new(ManualClock::new(1_000_000));
@@ -225,6 +395,13 @@ async fn memory_backend() {
         clock.advance(Duration::from_secs(601))
     })
     .await;
+}
+
+#[tokio::test]
+async fn memory_allocations() {
+    let coord = MemoryCoord::new(Arc::new(matsuri_core::clock::SystemClock));
+    allocation_story(&coord, "m").await;
+    allocation_storm(Arc::new(coord), "m").await;
 }
 
 #[tokio::test]
@@ -265,8 +442,11 @@ async fn redis_backend() {
         uuid::Uuid::now_v7().simple()
     );
     let coord = RedisCoord::connect(&url, &prefix).await.unwrap();
+    allocation_story(&coord, "r").await;
+    let coord = Arc::new(coord);
+    allocation_storm(coord.clone(), "r").await;
     // Redis keeps its own time: expiring means the keys are gone, as TTL would make them.
-    story(&coord, async |keys: &[&str]| {
+    story(coord.as_ref(), async |keys: &[&str]| {
         for key in keys {
             coord.del(key).await.unwrap();
         }

@@ -83,6 +83,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub payments: PaymentSettings,
     pub shop: ShopSettings,
+    pub inventory: InventorySettings,
     pub tickets: TicketSettings,
     pub mail: MailSettings,
     pub push: PushSettings,
@@ -113,6 +114,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             payments: PaymentSettings::default(),
             shop: ShopSettings::default(),
+            inventory: InventorySettings::default(),
             tickets: TicketSettings::default(),
             mail: MailSettings::default(),
             push: PushSettings::default(),
@@ -279,6 +281,34 @@ impl Default for ShopSettings {
             recovery_grace_seconds: 60,
             max_line_quantity: 100,
             max_order_lines: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InventorySettings {
+    /// The store whose stock the online shop sells.
+    pub online_store: String,
+    /// Every store the imports may name; the online store among them.
+    pub stores: Vec<String>,
+    /// How often the sync sets the allocation store from the ledger.
+    pub sync_interval_ms: u64,
+    /// How long an order's delta holds its units before they come back at a sync; longer
+    /// than any checkout and the recovery sweep's grace.
+    pub delta_ttl_seconds: u64,
+    /// The largest CSV import accepted.
+    pub max_import_bytes: u64,
+}
+
+impl Default for InventorySettings {
+    fn default() -> Self {
+        Self {
+            online_store: "main".into(),
+            stores: vec!["main".into()],
+            sync_interval_ms: 2_000,
+            delta_ttl_seconds: 3_600,
+            max_import_bytes: 128 << 20,
         }
     }
 }

@@ -1,21 +1,35 @@
-//! Inventory (seed 002, seed 004's inventory service): the stock ledger. For now it
-//! records every sale from `order.paid`; net stock, imports, channels and flash-sale mode
-//! build on this ledger.
+//! Inventory (seed 002, seed 004's inventory service): the stock ledger with its CSV
+//! imports, the online store's net stock, the allocation store every checkout takes from
+//! (with a delta per order, given back exactly once), the sync that sets the store from
+//! the ledger without handing out stock twice, and flash-sale mode.
 
-use matsuri_bus::{Consumer, Event, apply_all};
-use matsuri_core::SharedClock;
-use matsuri_db::{Db, Migration, MigrationSet, rows_per_statement, value_rows};
-use serde::Deserialize;
+mod error;
+mod imports;
+mod ledger;
+mod routes;
+mod sales;
+mod stock;
 
-/// Inventory as the server composes it: the ledger's consumer of `order.paid`.
+use std::sync::Arc;
+
+pub use error::{InventoryError, RowError};
+pub use imports::{Imported, Kind, Progress};
+pub use ledger::Figures;
+pub use routes::routes;
+pub use sales::{GROUP, SaleRecorder};
+pub use stock::{Difference, FlashSale, Stock, StockView, TakeRefusal};
+
+use matsuri_db::{Migration, MigrationSet};
+
+/// Inventory as the server composes it: its staff routes, the ledger's consumer of
+/// `order.paid`, and the sync.
 pub struct InventoryModule {
-    db: Db,
-    clock: SharedClock,
+    stock: Arc<Stock>,
 }
 
 impl InventoryModule {
-    pub fn new(db: Db, clock: SharedClock) -> Self {
-        Self { db, clock }
+    pub fn new(stock: Arc<Stock>) -> Self {
+        Self { stock }
     }
 }
 
@@ -24,114 +38,45 @@ impl matsuri_module::Module for InventoryModule {
         "inventory"
     }
 
+    fn tag(&self) -> Option<(&'static str, &'static str)> {
+        Some(("inventory", "Stock ledger, imports, flash-sale mode"))
+    }
+
+    fn routes(&self) -> utoipa_axum::router::OpenApiRouter {
+        routes(self.stock.clone())
+    }
+
     fn subscriptions(&self) -> Vec<matsuri_bus::Subscription> {
-        let recorder = SaleRecorder::new(self.db.clone(), self.clock.clone());
+        let recorder = SaleRecorder::new(self.stock.db().clone(), self.stock.clock().clone());
         vec![matsuri_bus::Subscription::new(
-            ORDER_PAID,
+            sales::ORDER_PAID,
             GROUP,
-            std::sync::Arc::new(recorder),
+            Arc::new(recorder),
         )]
     }
-}
 
-/// The topic of paid orders, as the shop publishes it.
-const ORDER_PAID: &str = "order.paid";
-
-/// What inventory reads of an `order.paid` payload; the shop's event carries more.
-#[derive(Debug, Deserialize)]
-struct PaidOrder {
-    order: OrderSold,
-}
-
-#[derive(Debug, Deserialize)]
-struct OrderSold {
-    number: String,
-    items: Vec<LineSold>,
-}
-
-#[derive(Debug, Deserialize)]
-struct LineSold {
-    product_id: String,
-    sku: String,
-    quantity: i64,
-}
-
-/// The consumer group name.
-pub const GROUP: &str = "inventory";
-
-/// Records each paid order's lines as sales in the ledger.
-pub struct SaleRecorder {
-    db: Db,
-    clock: SharedClock,
-}
-
-impl SaleRecorder {
-    pub fn new(db: Db, clock: SharedClock) -> Self {
-        Self { db, clock }
-    }
-
-    /// Records the lines of every paid order among `events` that was not recorded
-    /// before, all in one transaction.
-    async fn record(&self, events: &[&Event]) -> anyhow::Result<()> {
-        let sales = events
-            .iter()
-            .map(|e| Ok((e.id.as_str(), e.decode::<PaidOrder>()?)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let now = self.clock.now_ms();
-        let mut tx = self.db.begin().await?;
-        let ids: Vec<&str> = sales.iter().map(|(id, _)| *id).collect();
-        let mut fresh = apply_all(&mut tx, GROUP, &ids, now).await?;
-        let rows: Vec<(&str, &LineSold, &str)> = sales
-            .iter()
-            .filter(|(id, _)| fresh.remove(*id))
-            .flat_map(|(id, paid)| {
-                let number = paid.order.number.as_str();
-                paid.order.items.iter().map(move |line| (*id, line, number))
-            })
-            .collect();
-        for chunk in rows.chunks(rows_per_statement(8)) {
-            let sql = format!(
-                "INSERT INTO inventory_ledger (id, product_id, sku, quantity, reason, reference, event_id, created_at) \
-                 VALUES {} ON CONFLICT (reason, reference, product_id) DO NOTHING",
-                value_rows(self.db.dialect(), chunk.len(), 8)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (event_id, line, number) in chunk {
-                query = query
-                    .bind(matsuri_core::ids::new_uuid_v7())
-                    .bind(&line.product_id)
-                    .bind(&line.sku)
-                    .bind(-line.quantity)
-                    .bind("sale")
-                    .bind(*number)
-                    .bind(*event_id)
-                    .bind(now);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        tracing::debug!(lines = rows.len(), "sales recorded in the inventory ledger");
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl Consumer for SaleRecorder {
-    async fn handle(&self, event: &Event) -> anyhow::Result<()> {
-        self.record(&[event]).await
-    }
-
-    async fn handle_all(&self, events: &[&Event]) -> Option<anyhow::Result<()>> {
-        Some(self.record(events).await)
+    fn spawn_jobs(
+        &self,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![tokio::spawn(self.stock.clone().run_sync(stop.clone()))]
     }
 }
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "inventory",
-    migrations: &[Migration {
-        version: 1,
-        name: "stock ledger",
-        sql: include_str!("../migrations/0001_ledger.sql"),
-        postgres_sql: None,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "stock ledger",
+            sql: include_str!("../migrations/0001_ledger.sql"),
+            postgres_sql: None,
+        },
+        Migration {
+            version: 2,
+            name: "book stock, moves, imports, open orders, flash-sale mode",
+            sql: include_str!("../migrations/0002_stock.sql"),
+            postgres_sql: None,
+        },
+    ],
 };

@@ -16,7 +16,7 @@ use matsuri_coord::SharedCoord;
 use matsuri_core::ids::UserId;
 use matsuri_core::{Settings, SharedClock, TokenKeys};
 use matsuri_db::Db;
-use matsuri_inventory::InventoryModule;
+use matsuri_inventory::{InventoryModule, Stock, TakeRefusal};
 use matsuri_live::{LiveModule, LiveService};
 use matsuri_mail::SharedMailer;
 use matsuri_media::{MediaModule, MediaService};
@@ -24,7 +24,7 @@ use matsuri_module::{Module, People, Pictures};
 use matsuri_payments::{SharedGateway, SimulatedGateway};
 use matsuri_push::{Actor, Notice, NotificationKind, PushModule, PushService, Urgency};
 use matsuri_realtime::{Realtime, RealtimeModule};
-use matsuri_shop::{Contact, Customers, MailPorts, ShopModule, ShopService};
+use matsuri_shop::{Allocator, Contact, Customers, MailPorts, Refusal, ShopModule, ShopService};
 use matsuri_social::{LikeNotifier, Liked, SocialModule, SocialService};
 use matsuri_tickets::{TicketService, TicketsModule};
 
@@ -36,6 +36,7 @@ pub struct Components {
     pub keys: Arc<TokenKeys>,
     pub accounts: Arc<AccountService>,
     pub shop: Arc<ShopService>,
+    pub stock: Arc<Stock>,
     pub tickets: Arc<TicketService>,
     pub chat: Arc<ChatService>,
     pub social: Arc<SocialService>,
@@ -79,10 +80,17 @@ impl Components {
             clock.clone(),
             &settings.payments,
         ));
+        let stock = Arc::new(Stock::new(
+            db.clone(),
+            coord.clone(),
+            clock.clone(),
+            settings.inventory.clone(),
+        ));
         let shop = ShopService::new(
             db.clone(),
             clock.clone(),
             gateway.clone(),
+            Arc::new(StockAllocator(stock.clone())),
             settings.shop.clone(),
         );
         let tickets = TicketService::new(
@@ -159,7 +167,7 @@ impl Components {
         let modules: Vec<Arc<dyn Module>> = vec![
             Arc::new(AccountsModule(accounts.clone())),
             Arc::new(ShopModule::new(shop.clone(), mails)),
-            Arc::new(InventoryModule::new(db.clone(), clock.clone())),
+            Arc::new(InventoryModule::new(stock.clone())),
             Arc::new(TicketsModule::new(
                 tickets.clone(),
                 realtime.clone(),
@@ -204,6 +212,7 @@ impl Components {
             keys,
             accounts,
             shop,
+            stock,
             tickets,
             chat,
             social,
@@ -282,6 +291,35 @@ fn check_settings(settings: &Settings) -> anyhow::Result<()> {
          or held queue status requests would time out"
     );
     Ok(())
+}
+
+/// Lets the shop's checkout take stock from inventory's allocation store.
+struct StockAllocator(Arc<Stock>);
+
+#[async_trait::async_trait]
+impl Allocator for StockAllocator {
+    async fn take(&self, order_id: &str, lines: &[(String, i64)]) -> Result<(), Refusal> {
+        self.0.take(order_id, lines).await.map_err(|e| match e {
+            TakeRefusal::Short { product_id, left } => Refusal::Short {
+                product_id,
+                available: left,
+            },
+            TakeRefusal::Unknown(product_id) => Refusal::Unknown(product_id),
+            TakeRefusal::Failed(e) => Refusal::Failed(e),
+        })
+    }
+
+    async fn give_back(&self, order_id: &str) -> anyhow::Result<()> {
+        self.0.give_back(order_id).await.map(|_| ())
+    }
+
+    async fn available(&self, product_ids: &[String]) -> anyhow::Result<Vec<i64>> {
+        self.0.available(product_ids).await
+    }
+
+    async fn set_book(&self, product_id: &str, sku: &str, quantity: i64) -> anyhow::Result<i64> {
+        self.0.set_book(product_id, sku, quantity).await
+    }
 }
 
 /// Lets posts attach their authors' processed images.

@@ -24,35 +24,41 @@ impl ShopService {
     async fn available(&self, product_id: &str) -> Result<(String, i64), ShopError> {
         let id = parse_uuid(product_id)
             .ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))?;
-        let available: Option<i64> =
-            sqlx::query_scalar("SELECT available FROM products WHERE id = $1")
-                .bind(&id)
-                .fetch_optional(self.db.reader())
-                .await?;
-        available
-            .map(|a| (id, a))
-            .ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))
+        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM products WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(self.db.reader())
+            .await?;
+        if known.is_none() {
+            return Err(ShopError::ProductNotFound(product_id.to_owned()));
+        }
+        let available = self.allocatable(std::slice::from_ref(&id)).await?;
+        Ok((id, available.first().copied().unwrap_or(0)))
     }
 
     pub async fn cart(&self, user: &UserId) -> Result<Cart, ShopError> {
-        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT c.product_id, p.name, p.price, c.quantity, p.available \
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT c.product_id, p.name, p.price, c.quantity \
              FROM cart_items c JOIN products p ON p.id = c.product_id \
              WHERE c.user_id = $1 ORDER BY c.added_at, c.product_id",
         )
         .bind(user.as_str())
         .fetch_all(self.db.reader())
         .await?;
+        let ids: Vec<String> = rows.iter().map(|row| row.0.clone()).collect();
+        let available = self.allocatable(&ids).await?;
         let items: Vec<CartLine> = rows
             .into_iter()
-            .map(|(product_id, name, price, quantity, available)| CartLine {
-                line_total: price.saturating_mul(quantity),
-                product_id,
-                name,
-                price,
-                quantity,
-                available,
-            })
+            .zip(available)
+            .map(
+                |((product_id, name, price, quantity), available)| CartLine {
+                    line_total: price.saturating_mul(quantity),
+                    product_id,
+                    name,
+                    price,
+                    quantity,
+                    available,
+                },
+            )
             .collect();
         let total = items
             .iter()

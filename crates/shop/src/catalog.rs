@@ -84,13 +84,13 @@ fn check_stock(stock: i64) -> Result<(), FieldError> {
     }
 }
 
-type ProductRow = (String, String, String, String, i64, i64, i64, i64);
+type ProductRow = (String, String, String, String, i64, i64, i64);
 
-const PRODUCT_COLUMNS: &str =
-    "id, sku, name, description, price, available, created_at, updated_at";
+const PRODUCT_COLUMNS: &str = "id, sku, name, description, price, created_at, updated_at";
 
-fn product(row: ProductRow) -> Product {
-    let (id, sku, name, description, price, available, created_at, updated_at) = row;
+/// The product as the catalog answers it, with what the stock can hand out.
+fn product(row: ProductRow, available: i64) -> Product {
+    let (id, sku, name, description, price, created_at, updated_at) = row;
     Product {
         id,
         sku,
@@ -105,13 +105,32 @@ fn product(row: ProductRow) -> Product {
 }
 
 impl ShopService {
+    /// What each product's stock can still hand out.
+    pub(crate) async fn allocatable(&self, product_ids: &[String]) -> Result<Vec<i64>, ShopError> {
+        if product_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.allocator.available(product_ids).await?)
+    }
+
+    async fn with_stock(&self, rows: Vec<ProductRow>) -> Result<Vec<Product>, ShopError> {
+        let ids: Vec<String> = rows.iter().map(|row| row.0.clone()).collect();
+        let available = self.allocatable(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .zip(available)
+            .map(|(row, a)| product(row, a))
+            .collect())
+    }
+
+    /// Creates the product; its `stock` is recorded as counted today.
     pub async fn create_product(&self, new: NewProduct) -> Result<Product, ShopError> {
         let id = matsuri_core::ids::new_uuid_v7();
         let now = self.clock.now_ms();
         let row: ProductRow = sqlx::query_as(
             "INSERT INTO products (id, sku, name, description, price, available, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             RETURNING id, sku, name, description, price, available, created_at, updated_at",
+             RETURNING id, sku, name, description, price, created_at, updated_at",
         )
         .bind(&id)
         .bind(&new.sku)
@@ -123,18 +142,20 @@ impl ShopService {
         .fetch_one(self.db.writer())
         .await
         .map_err(|e| if is_unique_violation(&e) { ShopError::SkuTaken } else { e.into() })?;
+        let available = self.allocator.set_book(&id, &new.sku, new.stock).await?;
         tracing::info!(product_id = %id, sku = %new.sku, stock = new.stock, "product created");
-        Ok(product(row))
+        Ok(product(row, available))
     }
 
-    /// Sets how many units can be sold from now on.
+    /// Records `stock` as the product's stock counted today; answers the product with what
+    /// can be sold now (less what open orders hold).
     pub async fn set_stock(&self, product_id: &str, stock: i64) -> Result<Product, ShopError> {
         check_stock(stock).map_err(|e| ShopError::Invalid(vec![e]))?;
         let id = parse_uuid(product_id)
             .ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))?;
         let row: Option<ProductRow> = sqlx::query_as(
             "UPDATE products SET available = $2, updated_at = $3 WHERE id = $1 \
-             RETURNING id, sku, name, description, price, available, created_at, updated_at",
+             RETURNING id, sku, name, description, price, created_at, updated_at",
         )
         .bind(&id)
         .bind(stock)
@@ -142,9 +163,9 @@ impl ShopService {
         .fetch_optional(self.db.writer())
         .await?;
         let row = row.ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))?;
-        self.gate.forget(&id);
+        let available = self.allocator.set_book(&id, &row.1, stock).await?;
         tracing::info!(product_id = %id, stock, "stock set");
-        Ok(product(row))
+        Ok(product(row, available))
     }
 
     pub async fn product(&self, product_id: &str) -> Result<Product, ShopError> {
@@ -156,7 +177,10 @@ impl ShopService {
         .bind(&id)
         .fetch_optional(self.db.reader())
         .await?;
-        row.map(product)
+        let row = row.ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))?;
+        let mut products = self.with_stock(vec![row]).await?;
+        products
+            .pop()
             .ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))
     }
 
@@ -179,7 +203,7 @@ impl ShopService {
                 .await
             })
             .await?;
-        Ok(rows.into_iter().map(product).collect())
+        self.with_stock(rows).await
     }
 }
 

@@ -9,10 +9,10 @@ use matsuri_core::error::StoredResponse;
 use matsuri_core::ids::{UserId, parse_uuid};
 use matsuri_core::timefmt::rfc3339;
 use matsuri_core::{ApiError, CURRENCY, FieldError, Yen};
-use matsuri_db::{IdempotencyStore, KeyLink, Param, Together};
+use matsuri_db::{IdempotencyStore, KeyLink, Param, Together, parameter_list};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
-use crate::gate::{Answer, Claim, Held};
+use crate::allocator::{Refusal, Taken};
 use crate::numbers::OrderNumbers;
 use crate::orders::{ORDER_COLUMNS, OrderRow, load_lines, load_order, order_of};
 use crate::{
@@ -132,18 +132,17 @@ struct Reserved {
 }
 
 /// What the process that reserved an order knows of it, so settling it need not read it
-/// back: its lines, and its units in the stock gate.
+/// back: its lines.
 pub(crate) struct Known {
     lines: Vec<OrderLine>,
-    held: Held,
 }
 
-/// An order's lines, resolved by [`ShopService::precheck`], with their units claimed from
-/// the stock gate until the checkout reserves them or the request ends.
+/// An order's lines, resolved by [`ShopService::precheck`], with their units taken from
+/// the stock for the order to be written; given back if the request ends before.
 #[derive(Debug)]
 pub struct CheckedLines {
     lines: Vec<(String, i64)>,
-    claim: Claim,
+    taken: Taken,
 }
 
 impl ShopService {
@@ -167,9 +166,8 @@ impl ShopService {
     }
 
     /// Refuses, without writing anything, a checkout that cannot succeed right now: an
-    /// empty cart, an unknown product, or stock that other requests have already claimed.
-    /// Passing claims the units in this process's stock gate; the checkout itself still
-    /// decides.
+    /// empty cart, an unknown product, or stock that other requests have already taken.
+    /// Passing takes the units for the order the checkout then writes.
     pub async fn precheck(
         &self,
         user: &UserId,
@@ -188,8 +186,8 @@ impl ShopService {
         request: &CheckoutRequest,
     ) -> Result<CheckedLines, ShopError> {
         let lines = self.lines_of(user, request).await?;
-        let claim = self.claim_stock(&lines).await?;
-        Ok(CheckedLines { lines, claim })
+        let taken = self.take_stock(&lines).await?;
+        Ok(CheckedLines { lines, taken })
     }
 
     async fn lines_of(
@@ -204,7 +202,7 @@ impl ShopService {
         if lines.is_empty() {
             return Err(ShopError::CartEmpty);
         }
-        // One order locks its rows in id order, so two orders can never wait on each other.
+        // Lines in product order: an order's lines read alike however they were sent.
         lines.sort();
         Ok(lines)
     }
@@ -217,12 +215,12 @@ impl ShopService {
         key: Option<KeyLink<'_>>,
     ) -> Result<Order, ShopError> {
         let from_cart = request.items.is_none();
-        let CheckedLines { lines, claim } = match checked {
+        let CheckedLines { lines, taken } = match checked {
             Some(checked) => checked,
             None => self.check_lines(user, &request).await?,
         };
         let reserved = self
-            .reserve(user, &lines, claim, &request.shipping, from_cart, key)
+            .reserve(user, &lines, taken, &request.shipping, from_cart, key)
             .await?;
         tracing::Span::current().record("order_number", reserved.number.as_str());
 
@@ -259,91 +257,73 @@ impl ShopService {
         )
     }
 
-    async fn stock_of(&self, product_id: &str) -> Result<Option<i64>, ShopError> {
-        Ok(
-            sqlx::query_scalar("SELECT available FROM products WHERE id = $1")
-                .bind(product_id)
-                .fetch_optional(self.db.reader())
-                .await?,
-        )
-    }
-
-    /// Claims every line's units from the stock gate, reading a product's stock when the
-    /// gate holds no fresh count of it. Refuses an unknown product, or a line that the
-    /// units left unclaimed cannot cover.
-    async fn claim_stock(&self, lines: &[(String, i64)]) -> Result<Claim, ShopError> {
-        let mut claim = Claim::new(self.gate.clone());
-        for (product_id, quantity) in lines {
-            let mut read = false;
-            loop {
-                match self.gate.claim(product_id, *quantity) {
-                    Answer::Claimed(units) => {
-                        claim.add(units);
-                        break;
-                    }
-                    Answer::Short(available) => {
-                        return Err(ShopError::OutOfStock {
-                            product_id: product_id.clone(),
-                            available,
-                            requested: *quantity,
-                        });
-                    }
-                    Answer::Unknown if read => {
-                        // A count that cannot be kept (the gate is unusable): let the
-                        // database decide alone.
-                        break;
-                    }
-                    Answer::Unknown => {
-                        let available = self
-                            .stock_of(product_id)
-                            .await?
-                            .ok_or_else(|| ShopError::ProductNotFound(product_id.clone()))?;
-                        self.gate.load(product_id, available);
-                        read = true;
-                    }
-                }
+    /// Takes every line's units for a new order, all or none.
+    async fn take_stock(&self, lines: &[(String, i64)]) -> Result<Taken, ShopError> {
+        let order_id = matsuri_core::ids::new_uuid_v7();
+        match self.allocator.take(&order_id, lines).await {
+            Ok(()) => Ok(Taken::new(self.allocator.clone(), order_id)),
+            Err(Refusal::Short {
+                product_id,
+                available,
+            }) => {
+                let requested = lines
+                    .iter()
+                    .find(|(id, _)| *id == product_id)
+                    .map_or(0, |(_, quantity)| *quantity);
+                Err(ShopError::OutOfStock {
+                    product_id,
+                    available: available.max(0),
+                    requested,
+                })
             }
+            Err(Refusal::Unknown(product_id)) => Err(ShopError::ProductNotFound(product_id)),
+            Err(Refusal::Failed(e)) => Err(ShopError::Internal(e)),
         }
-        Ok(claim)
     }
 
-    /// Transaction 1: every line's stock or none, the order and its lines, `order.placed`.
+    /// Each line's product as it is sold now: sku, name and price.
+    async fn priced(
+        &self,
+        lines: &[(String, i64)],
+    ) -> Result<Vec<(String, String, i64)>, ShopError> {
+        let sql = format!(
+            "SELECT id, sku, name, price FROM products WHERE id IN ({})",
+            parameter_list(1, lines.len())
+        );
+        let mut query =
+            sqlx::query_as::<_, (String, String, String, i64)>(sqlx::AssertSqlSafe(sql));
+        for (product_id, _) in lines {
+            query = query.bind(product_id);
+        }
+        let rows = query.fetch_all(self.db.reader()).await?;
+        lines
+            .iter()
+            .map(|(product_id, _)| {
+                rows.iter()
+                    .find(|(id, ..)| id == product_id)
+                    .map(|(_, sku, name, price)| (sku.clone(), name.clone(), *price))
+                    .ok_or_else(|| ShopError::ProductNotFound(product_id.clone()))
+            })
+            .collect()
+    }
+
+    /// Transaction 1, with every line's stock taken: the order and its lines,
+    /// `order.placed`.
     async fn reserve(
         &self,
         user: &UserId,
         lines: &[(String, i64)],
-        claim: Claim,
+        taken: Taken,
         shipping: &ShippingAddress,
         from_cart: bool,
         key: Option<KeyLink<'_>>,
     ) -> Result<Reserved, ShopError> {
+        let priced = self.priced(lines).await?;
         let now = self.clock.now_ms();
         let (day, first) = self.numbers.prepare_day(&self.db, now).await?;
-        let mut tx = self.db.begin().await?;
         let mut order_lines = Vec::with_capacity(lines.len());
         let mut subtotal = Yen::ZERO;
-        for (product_id, quantity) in lines {
-            let row: Option<(String, String, i64)> = sqlx::query_as(
-                "UPDATE products SET available = available - $2, updated_at = $3 \
-                 WHERE id = $1 AND available >= $2 RETURNING sku, name, price",
-            )
-            .bind(product_id)
-            .bind(*quantity)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((sku, name, price)) = row else {
-                tx.rollback().await?;
-                // The gate counted units that were not there: count again.
-                self.gate.forget(product_id);
-                let available = self.stock_of(product_id).await?.unwrap_or(0);
-                self.gate.load(product_id, available);
-                return Err(ShopError::OutOfStock {
-                    product_id: product_id.clone(),
-                    available,
-                    requested: *quantity,
-                });
-            };
+        for ((product_id, quantity), (sku, name, price)) in lines.iter().zip(priced) {
             let line_total = Yen(price).times(*quantity).ok_or_else(overflow)?;
             subtotal = subtotal.plus(line_total).ok_or_else(overflow)?;
             order_lines.push(OrderLine {
@@ -357,8 +337,9 @@ impl ShopService {
         }
         let tax = subtotal.percent_floor(TAX_PERCENT).ok_or_else(overflow)?;
         let total = subtotal.plus(tax).ok_or_else(overflow)?;
+        let mut tx = self.db.begin().await?;
         let number = OrderNumbers::next(&self.db, &mut tx, &day, first).await?;
-        let order_id = matsuri_core::ids::new_uuid_v7();
+        let order_id = taken.order_id().to_owned();
         let charge_key = format!("order-{order_id}");
         // The rest needs nothing back: it goes to the database in one request.
         let mut write = Together::new();
@@ -428,20 +409,19 @@ impl ShopService {
         )?;
         write.run(&mut tx).await?;
         tx.commit().await?;
+        taken.reserved();
         Ok(Reserved {
             order_id,
             number,
             total: total.0,
             charge_key,
-            known: Known {
-                lines: order_lines,
-                held: claim.reserved(),
-            },
+            known: Known { lines: order_lines },
         })
     }
 
     /// Transaction 2: ends a pending order — paid (cart lines removed, `order.paid`) or
-    /// failed (exactly the reserved stock given back, `order.payment_failed`). Only the
+    /// failed (`order.payment_failed`, and after the commit exactly the units the order
+    /// took given back). Only the
     /// first settlement of an order changes anything; the order as it ends up is returned.
     /// The answer is also stored for the `Idempotency-Key` that created the order.
     /// `known` is given by the request that reserved the order.
@@ -475,9 +455,9 @@ impl ShopService {
             return Ok(load_order(&mut conn, order_id).await?);
         };
         let (user_id, from_cart) = (row.12.clone(), row.13);
-        let (lines, held) = match known {
-            Some(Known { lines, held }) => (lines, Some(held)),
-            None => (load_lines(&mut tx, order_id).await?, None),
+        let lines = match known {
+            Some(Known { lines }) => lines,
+            None => load_lines(&mut tx, order_id).await?,
         };
         let order = order_of(row, lines);
         let mut gave_back = false;
@@ -495,7 +475,6 @@ impl ShopService {
                 topics::ORDER_PAID
             }
             Settlement::Failed { .. } => {
-                give_back_stock(&mut write, &order.items, now);
                 gave_back = true;
                 topics::ORDER_PAYMENT_FAILED
             }
@@ -515,33 +494,12 @@ impl ShopService {
         )?;
         write.run(&mut tx).await?;
         tx.commit().await?;
-        if gave_back {
-            match held {
-                Some(held) => held.release(&self.gate),
-                None => order
-                    .items
-                    .iter()
-                    .for_each(|l| self.gate.forget(&l.product_id)),
-            }
+        if gave_back && let Err(e) = self.allocator.give_back(order_id).await {
+            // The delta lapses and the sync hands its units out again.
+            tracing::warn!(order_number = %order.number, error = %e, "stock of a failed order not given back yet");
         }
         tracing::info!(order_number = %order.number, status, "order settled");
         Ok(order)
-    }
-}
-
-/// Adds every line's quantity back to its product, in product order.
-fn give_back_stock(write: &mut Together, lines: &[OrderLine], now: i64) {
-    let mut lines: Vec<&OrderLine> = lines.iter().collect();
-    lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
-    for line in lines {
-        write.add(
-            "UPDATE products SET available = available + $2, updated_at = $3 WHERE id = $1",
-            vec![
-                Param::from(&line.product_id),
-                Param::from(line.quantity),
-                Param::from(now),
-            ],
-        );
     }
 }
 

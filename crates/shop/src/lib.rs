@@ -1,17 +1,18 @@
 //! The shop (seed 000 §1): catalog, cart, checkout and orders.
 //!
 //! Checkout never holds a lock across the payment gateway (architecture principle 5):
-//! one transaction reserves every line with a conditional decrement and writes the order;
-//! the gateway is charged with the order's idempotency key; a second transaction marks the
-//! order paid and clears the cart, or marks it failed and gives back exactly what was
-//! reserved. The recovery sweep settles orders a crash left in between.
+//! every line's units are taken from the stock allocator (all or none, keyed by the
+//! order), then one transaction writes the order; the gateway is charged with the order's
+//! idempotency key; a second transaction marks the order paid and clears the cart, or
+//! marks it failed, and the allocator gets back exactly what the order took. The recovery
+//! sweep settles orders a crash left in between.
 
+mod allocator;
 mod billing;
 mod cart;
 mod catalog;
 mod checkout;
 mod error;
-mod gate;
 mod mails;
 mod model;
 mod numbers;
@@ -22,6 +23,7 @@ mod routes;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use allocator::{Allocator, Refusal, SharedAllocator};
 pub use billing::{BILLING_GROUP, Billing, Invoice, SentMail};
 pub use error::ShopError;
 pub use mails::{Contact, Customers, NOTIFICATION_GROUP, OrderMailer};
@@ -30,7 +32,7 @@ pub use routes::routes;
 
 use matsuri_core::SharedClock;
 use matsuri_core::config::ShopSettings;
-use matsuri_db::{Db, Dialect, IdempotencyStore, Migration, MigrationSet};
+use matsuri_db::{Db, IdempotencyStore, Migration, MigrationSet};
 use matsuri_payments::SharedGateway;
 
 pub use catalog::NewProduct;
@@ -118,7 +120,7 @@ pub struct ShopService {
     idempotency: IdempotencyStore,
     settings: ShopSettings,
     numbers: numbers::OrderNumbers,
-    gate: Arc<gate::StockGate>,
+    allocator: SharedAllocator,
 }
 
 impl ShopService {
@@ -126,15 +128,13 @@ impl ShopService {
         db: Db,
         clock: SharedClock,
         gateway: SharedGateway,
+        allocator: SharedAllocator,
         settings: ShopSettings,
     ) -> Arc<Self> {
         Arc::new(Self {
             idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
             numbers: numbers::OrderNumbers::default(),
-            gate: Arc::new(gate::StockGate::new(
-                gate_fresh_for(db.dialect()),
-                clock.clone(),
-            )),
+            allocator,
             db,
             clock,
             gateway,
@@ -148,16 +148,6 @@ impl ShopService {
 
     pub fn idempotency(&self) -> &IdempotencyStore {
         &self.idempotency
-    }
-}
-
-/// How long the stock gate trusts its count of a product before it reads the stock again.
-/// The count misses only stock given back by another process: on SQLite one process
-/// normally owns the file, while PostgreSQL is shared by every node.
-fn gate_fresh_for(dialect: Dialect) -> Duration {
-    match dialect {
-        Dialect::Sqlite => Duration::from_secs(1),
-        Dialect::Postgres => Duration::from_millis(50),
     }
 }
 

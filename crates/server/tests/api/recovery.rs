@@ -94,8 +94,8 @@ async fn pending_orders_are_paid_or_released(backend: Backend) {
         matsuri_payments::ChargeOutcome::Declined { .. }
     ));
 
-    // The released units can be bought again: the sweep's give-back reaches the stock
-    // gate too, which had counted them as taken.
+    // The released units can be bought again: the sweep gave them back to the
+    // allocation store.
     let all = app
         .order_with_key(&me, one_line("tok_visa", &tee, 8), "after-sweep")
         .await;

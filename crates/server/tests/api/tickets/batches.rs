@@ -74,6 +74,35 @@ impl Coord for SeatLocksLost {
     ) -> anyhow::Result<Result<(), Duration>> {
         self.0.take_slots(windows, member, now).await
     }
+    async fn alloc_take(
+        &self,
+        order: &str,
+        lines: &[(String, i64)],
+        ttl: Duration,
+    ) -> anyhow::Result<matsuri_coord::Taken> {
+        self.0.alloc_take(order, lines, ttl).await
+    }
+    async fn alloc_give_back(&self, order: &str) -> anyhow::Result<Vec<(String, i64)>> {
+        self.0.alloc_give_back(order).await
+    }
+    async fn alloc_counts(&self, items: &[String]) -> anyhow::Result<Vec<Option<i64>>> {
+        self.0.alloc_counts(items).await
+    }
+    async fn alloc_state(&self, item: &str) -> anyhow::Result<Option<matsuri_coord::Allocation>> {
+        self.0.alloc_state(item).await
+    }
+    async fn alloc_open(&self, item: &str) -> anyhow::Result<Vec<String>> {
+        self.0.alloc_open(item).await
+    }
+    async fn alloc_sync(
+        &self,
+        item: &str,
+        net: i64,
+        known: &[String],
+        only_absent: bool,
+    ) -> anyhow::Result<Option<matsuri_coord::Allocation>> {
+        self.0.alloc_sync(item, net, known, only_absent).await
+    }
     async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
         if key.contains(":seat:") {
             return Ok(true);
