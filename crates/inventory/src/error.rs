@@ -19,6 +19,8 @@ pub enum InventoryError {
     InvalidImport(Vec<RowError>),
     #[error("unknown import kind {0:?}: expected book, sales, purchases or adjustments")]
     UnknownKind(String),
+    #[error("this Idempotency-Key was used with another file")]
+    KeyReused,
     #[error("no stock is kept for SKU {0}")]
     UnknownSku(String),
     #[error("the file is larger than the limit of {0} bytes")]
@@ -50,6 +52,7 @@ impl From<InventoryError> for ApiError {
             InventoryError::UnknownKind(_) => {
                 ApiError::validation(vec![matsuri_core::FieldError::new("kind", detail)])
             }
+            InventoryError::KeyReused => ApiError::idempotency_key_reused(),
             InventoryError::UnknownSku(_) => ApiError::not_found(detail),
             InventoryError::TooLarge(_) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)

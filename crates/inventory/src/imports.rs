@@ -337,22 +337,31 @@ impl Stock {
         })
     }
 
+    /// The import this file or key made before. A key used before with another file is
+    /// refused.
     async fn earlier(
         &self,
         kind: Kind,
         checksum: &str,
         key: Option<&str>,
-    ) -> Result<Option<Imported>, sqlx::Error> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT id, row_count FROM inventory_imports WHERE (kind = $1 AND checksum = $2) \
-             OR idempotency_key = $3 ORDER BY created_at LIMIT 1",
+    ) -> Result<Option<Imported>, InventoryError> {
+        let row: Option<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, kind, checksum, row_count FROM inventory_imports \
+             WHERE (kind = $1 AND checksum = $2) OR idempotency_key = $3 \
+             ORDER BY created_at LIMIT 1",
         )
         .bind(kind.as_str())
         .bind(checksum)
         .bind(key)
         .fetch_optional(self.db().reader())
         .await?;
-        Ok(row.map(|(import_id, rows)| Imported {
+        let Some((import_id, earlier_kind, earlier_sum, rows)) = row else {
+            return Ok(None);
+        };
+        if earlier_sum != checksum || earlier_kind != kind.as_str() {
+            return Err(InventoryError::KeyReused);
+        }
+        Ok(Some(Imported {
             import_id,
             kind,
             rows: u64::try_from(rows).unwrap_or(0),

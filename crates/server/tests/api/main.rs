@@ -14,6 +14,7 @@ mod chat;
 mod checkout;
 mod events;
 mod idempotency;
+mod inventory;
 mod live;
 mod media;
 mod ops;
