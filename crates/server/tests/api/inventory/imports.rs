@@ -166,7 +166,7 @@ async fn bad_files_are_refused_whole(backend: Backend) {
         ),
         (
             "sales",
-            format!("store,sku,quantity,at\nmain,BOOK-1,1,yesterday\n").into(),
+            b"store,sku,quantity,at\nmain,BOOK-1,1,yesterday\n".to_vec(),
             2,
             "time",
         ),
