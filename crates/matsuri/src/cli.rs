@@ -49,6 +49,9 @@ enum Command {
     /// Run a batch job now instead of at its scheduled time.
     #[command(subcommand)]
     Batch(BatchCommand),
+    /// Import files into the stock ledger.
+    #[command(subcommand)]
+    Inventory(crate::inventory_cli::InventoryCommand),
     /// Drive a running server with many concurrent clients and check its invariants.
     #[command(subcommand)]
     Loadtest(loadtest::Scenario),
@@ -56,7 +59,7 @@ enum Command {
 
 /// Flags naming the backends; each is also `MATSURI_<NAME>` and a key in `matsuri.toml`.
 #[derive(Debug, Clone, Default, Args, Serialize)]
-struct BackendArgs {
+pub(crate) struct BackendArgs {
     /// Data directory for the SQLite file, blobs and mail [env: MATSURI_DATA_DIR] [default: ./data]
     #[arg(long, value_name = "DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,7 +168,10 @@ enum ConfigCommand {
     Print(ServeArgs),
 }
 
-fn load(config: Option<&std::path::Path>, flags: impl Serialize) -> anyhow::Result<Settings> {
+pub(crate) fn load(
+    config: Option<&std::path::Path>,
+    flags: impl Serialize,
+) -> anyhow::Result<Settings> {
     Settings::load(config, flags).map_err(|e| anyhow::anyhow!("reading the configuration: {e}"))
 }
 
@@ -258,6 +264,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Inventory(command) => crate::inventory_cli::run(config, command).await,
         Command::Loadtest(scenario) => loadtest::run(scenario).await,
     }
 }
