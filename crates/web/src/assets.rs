@@ -38,6 +38,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/staff.js"),
     ),
     (
+        "js/inventory.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/inventory.js"),
+    ),
+    (
         "js/header.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/js/header.js"),

@@ -4,6 +4,7 @@
 //! script writes (an error in words, a status) comes from the same table.
 
 mod chat;
+mod inventory;
 mod live;
 mod media;
 mod social;
@@ -122,6 +123,7 @@ fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'s
     TEXTS
         .iter()
         .chain(chat::TEXTS)
+        .chain(inventory::TEXTS)
         .chain(social::TEXTS)
         .chain(live::TEXTS)
         .chain(media::TEXTS)
@@ -585,6 +587,7 @@ mod tests {
             include_str!("../assets/js/shop.js"),
             include_str!("../assets/js/tickets.js"),
             include_str!("../assets/js/staff.js"),
+            include_str!("../assets/js/inventory.js"),
             include_str!("../templates/chat.html"),
             include_str!("../assets/js/chat.js"),
             include_str!("../assets/js/push.js"),

@@ -49,7 +49,10 @@ export async function api(method, path, body, headers = {}) {
     headers: { Accept: 'application/json', ...headers },
   };
   if (method !== 'GET') init.headers['X-CSRF-Token'] = csrf;
-  if (body !== undefined) {
+  if (body instanceof Blob) {
+    init.headers['Content-Type'] = body.type || 'application/octet-stream';
+    init.body = body;
+  } else if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }

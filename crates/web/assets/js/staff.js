@@ -1,10 +1,12 @@
-// The staff pages: products and stock, new events, consumer groups and dead letters
+// The staff pages: products and stock, inventory, new events, consumer groups and dead letters
 // (retry, delete), invoices, sent mails, and the ticket gate.
 
 import { api, el, problemText, show, t, when, yen } from './app.js';
+import { inventory } from './inventory.js';
 
 const views = {
   'staff-products': products,
+  'staff-inventory': inventory,
   'staff-events': eventsPage,
   'staff-consumers': consumers,
   'staff-invoices': invoices,
