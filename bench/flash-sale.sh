@@ -4,6 +4,8 @@
 #
 #   bench/flash-sale.sh sqlite                 # embedded backend
 #   bench/flash-sale.sh postgres [ADMIN_URL]   # PostgreSQL (default postgres://postgres@127.0.0.1:5432/postgres)
+#   bench/flash-sale.sh redis [ADMIN_URL]      # PostgreSQL, with the allocation store in Redis
+#                                              # (REDIS_URL, default redis://127.0.0.1:6379)
 #
 # BUYERS, STOCK, DECLINED_PCT and CONCURRENCY override the defaults (20000, 1000, 10, 256).
 set -euo pipefail
@@ -18,11 +20,19 @@ concurrency=${CONCURRENCY:-256}
 port=${PORT:-18181}
 
 case "$backend" in
-  sqlite | postgres) ;;
-  *) echo "usage: $0 sqlite|postgres [ADMIN_URL]" >&2; exit 2 ;;
+  sqlite | postgres | redis) ;;
+  *) echo "usage: $0 sqlite|postgres|redis [ADMIN_URL]" >&2; exit 2 ;;
 esac
 source bench/lib.sh
-fresh_database "$backend"
+if [ "$backend" = redis ]; then
+  fresh_database postgres
+  export MATSURI_COORD_URL=${REDIS_URL:-redis://127.0.0.1:6379} MATSURI_COORD_PREFIX="bench-$$"
+  bench_cleanup_extra() {
+    redis-cli -u "$MATSURI_COORD_URL" --scan --pattern "$MATSURI_COORD_PREFIX:*" | xargs -r redis-cli -u "$MATSURI_COORD_URL" del >/dev/null
+  }
+else
+  fresh_database "$backend"
+fi
 export MATSURI_DATABASE__MAX_CONNECTIONS=${MAX_CONNECTIONS:-32}
 start_server "$port"
 
