@@ -32,6 +32,7 @@ pub fn routes(stock: Arc<Stock>) -> OpenApiRouter {
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// `book`, `sales`, `purchases` or `adjustments`.
+    #[param(pattern = "^(book|sales|purchases|adjustments)$")]
     pub kind: String,
 }
 
@@ -67,7 +68,7 @@ async fn spool(body: Body, limit: u64) -> Result<Upload, InventoryError> {
 
 /// Import a CSV file into the ledger (staff): checked whole, applied whole, once.
 #[utoipa::path(post, path = "/admin/inventory/imports", tag = "inventory", security(("bearer" = [])),
-    params(ImportQuery, ("Idempotency-Key" = Option<String>, Header)),
+    params(ImportQuery, ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "the same key (or the same file) imports once")),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 201, body = Imported), (status = 413, body = Problem),
         (status = 422, description = "invalid_import, validation_failed", body = Problem)))]

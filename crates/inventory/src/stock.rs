@@ -19,7 +19,7 @@ use matsuri_coord::{Allocation, SharedCoord, Taken};
 use matsuri_core::SharedClock;
 use matsuri_core::config::InventorySettings;
 use matsuri_core::timefmt::rfc3339;
-use matsuri_db::Db;
+use matsuri_db::{Db, rows_per_statement, value_rows};
 
 use crate::error::InventoryError;
 use crate::ledger::{self, Figures};
@@ -241,8 +241,8 @@ impl Stock {
         }
         let skus: Vec<String> = pending.iter().map(|p| p.sku.clone()).collect();
         let figures = ledger::figures(&self.db, &self.settings.online_store, Some(&skus)).await?;
-        let now = self.clock.now_ms();
         let mut synced = Vec::with_capacity(pending.len());
+        let mut rows = Vec::with_capacity(pending.len());
         for item in pending {
             let net = figures.get(&item.sku).map_or(0, Figures::net);
             let Some(allocation) = self
@@ -252,20 +252,30 @@ impl Stock {
             else {
                 continue;
             };
-            sqlx::query(
-                "INSERT INTO inventory_synced (sku, net, allocatable, synced_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (sku) DO UPDATE SET net = excluded.net, \
-                 allocatable = excluded.allocatable, synced_at = excluded.synced_at",
-            )
-            .bind(&item.sku)
-            .bind(net)
-            .bind(allocation.allocatable)
-            .bind(now)
-            .execute(self.db.writer())
-            .await?;
+            rows.push((item.sku, net, allocation.allocatable));
             synced.push(allocation);
         }
+        self.record_synced(&rows).await?;
         Ok(synced)
+    }
+
+    /// Remembers what each SKU was synced with, many SKUs to a statement.
+    async fn record_synced(&self, rows: &[(String, i64, i64)]) -> Result<(), sqlx::Error> {
+        let now = self.clock.now_ms();
+        for chunk in rows.chunks(rows_per_statement(4)) {
+            let sql = format!(
+                "INSERT INTO inventory_synced (sku, net, allocatable, synced_at) VALUES {} \
+                 ON CONFLICT (sku) DO UPDATE SET net = excluded.net, \
+                 allocatable = excluded.allocatable, synced_at = excluded.synced_at",
+                value_rows(self.db.dialect(), chunk.len(), 4)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (sku, net, allocatable) in chunk {
+                query = query.bind(sku).bind(*net).bind(*allocatable).bind(now);
+            }
+            query.execute(self.db.writer()).await?;
+        }
+        Ok(())
     }
 
     async fn items(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
