@@ -66,3 +66,35 @@ for (const locale of ['ja', 'en']) {
     await context.close();
   });
 }
+
+// A marketplace channel (the simulated one `.ci/browser` starts): staff connect it, see it
+// run and list its share, and disconnect it.
+const marketplace = process.env.MATSURI_MARKETPLACE_URL;
+for (const locale of ['ja', 'en']) {
+  test(`staff connect a marketplace and see it list its share (${locale})`, { skip: !marketplace && 'MATSURI_MARKETPLACE_URL is not set' }, async () => {
+    const { context, page } = await open(browser, { locale });
+    await signIn(page, demo.staff, '/staff/inventory');
+    const name = `market-${locale}-${Date.now()}`;
+    const form = page.locator('#channel-form');
+    await form.getByLabel(locale === 'ja' ? '名前 (英小文字・数字)' : 'Name (lower-case letters, digits)').fill(name);
+    await form.getByLabel(locale === 'ja' ? 'API の URL' : 'API URL').fill(marketplace);
+    await form.getByLabel(locale === 'ja' ? 'トークン' : 'Token').fill('dev-marketplace');
+    await form.getByRole('button', { name: locale === 'ja' ? '連携する' : 'Connect' }).click();
+    const row = page.locator(`#channels tr[data-channel="${name}"]`);
+    await row.waitFor();
+    // The channel job runs every second; the page shows it when drawn again.
+    const ok = locale === 'ja' ? '正常' : 'OK';
+    for (let i = 0; i < 40 && !(await row.locator('.channel-status.ok').count()); i++) {
+      await page.waitForTimeout(500);
+      await page.reload();
+    }
+    await row.locator('.channel-status', { hasText: ok }).waitFor();
+    const listed = Number(await row.locator('td.num').first().innerText());
+    assert.ok(listed > 0, `the channel lists its share (${listed})`);
+    await look(page, `${locale}-staff-channels`);
+    await row.getByRole('button', { name: locale === 'ja' ? '解除' : 'Disconnect' }).click();
+    await row.waitFor({ state: 'detached' });
+    noProblems(page);
+    await context.close();
+  });
+}

@@ -299,6 +299,12 @@ pub struct InventorySettings {
     pub delta_ttl_seconds: u64,
     /// The largest CSV import accepted.
     pub max_import_bytes: u64,
+    /// How often each marketplace channel is pulled and its listing adjusted.
+    pub channel_interval_ms: u64,
+    /// Units held back from each channel's share, for the shop.
+    pub channel_buffer: u64,
+    /// How long a request to a marketplace may take.
+    pub channel_timeout_ms: u64,
 }
 
 impl Default for InventorySettings {
@@ -309,6 +315,9 @@ impl Default for InventorySettings {
             sync_interval_ms: 2_000,
             delta_ttl_seconds: 3_600,
             max_import_bytes: 128 << 20,
+            channel_interval_ms: 1_000,
+            channel_buffer: 2,
+            channel_timeout_ms: 5_000,
         }
     }
 }

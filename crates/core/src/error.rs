@@ -35,11 +35,33 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = problem_errors)]
     pub errors: Vec<FieldError>,
     /// Extra members some answers carry (for example `order_number`).
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub extra: Map<String, Value>,
+}
+
+/// The schema of a problem's `errors`: the fields that broke a rule (`validation_failed`:
+/// `{field, message}`), or the lines of a refused file (`invalid_import`: `{line,
+/// message}`, the header being line 1).
+fn problem_errors() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let entry = |key: &str, kind: Type| {
+        ObjectBuilder::new()
+            .property(key, ObjectBuilder::new().schema_type(kind))
+            .property("message", ObjectBuilder::new().schema_type(Type::String))
+            .required(key)
+            .required("message")
+    };
+    ArrayBuilder::new()
+        .items(
+            OneOfBuilder::new()
+                .item(entry("field", Type::String))
+                .item(entry("line", Type::Integer)),
+        )
+        .build()
 }
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";

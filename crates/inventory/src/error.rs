@@ -17,12 +17,16 @@ pub struct RowError {
 pub enum InventoryError {
     #[error("the file was refused: {} rows have errors", .0.len())]
     InvalidImport(Vec<RowError>),
-    #[error("unknown import kind {0:?}: expected book, sales, purchases or adjustments")]
+    #[error("unknown import kind {0:?}: expected book, sales, purchases, adjustments or shipments")]
     UnknownKind(String),
     #[error("this Idempotency-Key was used with another file")]
     KeyReused,
     #[error("no stock is kept for SKU {0}")]
     UnknownSku(String),
+    #[error("no marketplace channel {0}")]
+    UnknownChannel(String),
+    #[error("the channel was refused")]
+    InvalidChannel(Vec<matsuri_core::FieldError>),
     #[error("the file is larger than the limit of {0} bytes")]
     TooLarge(u64),
     #[error(transparent)]
@@ -53,7 +57,10 @@ impl From<InventoryError> for ApiError {
                 ApiError::validation(vec![matsuri_core::FieldError::new("kind", detail)])
             }
             InventoryError::KeyReused => ApiError::idempotency_key_reused(),
-            InventoryError::UnknownSku(_) => ApiError::not_found(detail),
+            InventoryError::UnknownSku(_) | InventoryError::UnknownChannel(_) => {
+                ApiError::not_found(detail)
+            }
+            InventoryError::InvalidChannel(errors) => ApiError::validation(errors),
             InventoryError::TooLarge(_) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
             }

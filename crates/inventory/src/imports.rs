@@ -32,6 +32,7 @@ pub enum Kind {
     Sales,
     Purchases,
     Adjustments,
+    Shipments,
 }
 
 impl Kind {
@@ -41,6 +42,7 @@ impl Kind {
             "sales" => Ok(Kind::Sales),
             "purchases" => Ok(Kind::Purchases),
             "adjustments" => Ok(Kind::Adjustments),
+            "shipments" => Ok(Kind::Shipments),
             other => Err(InventoryError::UnknownKind(other.to_owned())),
         }
     }
@@ -51,6 +53,7 @@ impl Kind {
             Kind::Sales => "sales",
             Kind::Purchases => "purchases",
             Kind::Adjustments => "adjustments",
+            Kind::Shipments => "shipments",
         }
     }
 
@@ -59,6 +62,7 @@ impl Kind {
             Kind::Book => &["store", "sku", "quantity", "as_of"],
             Kind::Sales | Kind::Purchases => &["store", "sku", "quantity", "at"],
             Kind::Adjustments => &["store", "sku", "reason", "quantity"],
+            Kind::Shipments => &["store", "channel", "reference", "shipped_at"],
         }
     }
 }
@@ -93,12 +97,19 @@ enum Row {
         reason: String,
         quantity: i64,
     },
+    /// An order of a channel (`own` or a marketplace) shipped: no longer unshipped.
+    Ship {
+        channel: String,
+        reference: String,
+        at: i64,
+    },
 }
 
 /// What the rows are checked against.
 struct Known {
     stores: HashSet<String>,
     skus: HashSet<String>,
+    channels: HashSet<String>,
 }
 
 /// Called with the bytes read so far, for a progress bar.
@@ -143,6 +154,10 @@ fn check_row(kind: Kind, fields: &[&str], known: &Known) -> Result<(Row, Vec<u8>
     let (store, sku) = (store.trim(), sku.trim());
     if !known.stores.contains(store) {
         return Err(format!("unknown store {store:?}"));
+    }
+    if kind == Kind::Shipments {
+        return check_shipment(sku, third, fourth, known)
+            .map(|row| (row, fields.join("\u{0}").into_bytes()));
     }
     if !known.skus.contains(sku) {
         return Err(format!("unknown SKU {sku:?}"));
@@ -194,6 +209,7 @@ fn check_row(kind: Kind, fields: &[&str], known: &Known) -> Result<(Row, Vec<u8>
                 key,
             ))
         }
+        Kind::Shipments => Err("a shipment is checked apart".into()),
         Kind::Adjustments => {
             let reason = third.trim();
             if !["sample", "damaged", "correction"].contains(&reason) {
@@ -217,6 +233,27 @@ fn check_row(kind: Kind, fields: &[&str], known: &Known) -> Result<(Row, Vec<u8>
             ))
         }
     }
+}
+
+/// A shipment row: a known channel, an order reference and when it left.
+fn check_shipment(channel: &str, reference: &str, at: &str, known: &Known) -> Result<Row, String> {
+    if !known.channels.contains(channel) {
+        return Err(format!(
+            "unknown channel {channel:?}: own or a marketplace's name"
+        ));
+    }
+    let reference = reference.trim();
+    if reference.is_empty() || reference.len() > 255 {
+        return Err("reference must be the order's id or number, 1 to 255 bytes".into());
+    }
+    let at = matsuri_core::timefmt::parse_rfc3339(at.trim()).ok_or_else(|| {
+        format!("shipped_at must be a time like 2026-12-03T10:00:00+09:00, not {at:?}")
+    })?;
+    Ok(Row::Ship {
+        channel: channel.to_owned(),
+        reference: reference.to_owned(),
+        at,
+    })
 }
 
 fn short_hash(key: &[u8]) -> u64 {
@@ -331,9 +368,17 @@ impl Stock {
         let skus: Vec<String> = sqlx::query_scalar("SELECT sku FROM inventory_items")
             .fetch_all(self.db().reader())
             .await?;
+        let mut channels: HashSet<String> =
+            sqlx::query_scalar::<_, String>("SELECT name FROM inventory_channels")
+                .fetch_all(self.db().reader())
+                .await?
+                .into_iter()
+                .collect();
+        channels.insert("own".into());
         Ok(Known {
             stores: self.settings().stores.iter().cloned().collect(),
             skus: skus.into_iter().collect(),
+            channels,
         })
     }
 
@@ -449,6 +494,8 @@ impl Stock {
         let mut record = csv::ByteRecord::new();
         let mut batch = Vec::with_capacity(BATCH_ROWS);
         let mut header = true;
+        let mut lines = Vec::new();
+        let mut refused = Vec::new();
         loop {
             let more = csv
                 .read_byte_record(&mut record)
@@ -460,10 +507,16 @@ impl Stock {
                     InventoryError::Internal(anyhow::anyhow!("the file changed: {m}"))
                 })?;
                 batch.push(row);
+                lines.push(record.position().map_or(0, csv::Position::line));
             }
             header = false;
             if batch.len() >= BATCH_ROWS || (!more && !batch.is_empty()) {
-                write_rows(&mut tx, import_id, &batch, now).await?;
+                if kind == Kind::Shipments {
+                    ship_rows(&mut tx, &batch, &lines, &mut refused).await?;
+                    lines.clear();
+                } else {
+                    write_rows(&mut tx, import_id, &batch, now).await?;
+                }
                 batch.clear();
                 if let Some(progress) = &progress {
                     progress(record.position().map_or(0, csv::Position::byte));
@@ -473,9 +526,59 @@ impl Stock {
                 break;
             }
         }
+        if !refused.is_empty() {
+            tx.rollback().await?;
+            return Err(InventoryError::InvalidImport(refused));
+        }
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Closes each shipped order's lines; a reference with no order of that channel refuses
+/// the file (the caller rolls it back). An order shipped before stays as it was.
+async fn ship_rows(
+    tx: &mut matsuri_db::Tx,
+    rows: &[Row],
+    lines: &[u64],
+    refused: &mut Vec<RowError>,
+) -> Result<(), sqlx::Error> {
+    for (line, row) in lines.iter().copied().zip(rows) {
+        let Row::Ship {
+            channel,
+            reference,
+            at,
+        } = row
+        else {
+            continue;
+        };
+        let known: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM inventory_orders WHERE channel = $1 AND reference = $2",
+        )
+        .bind(channel)
+        .bind(reference)
+        .fetch_one(&mut **tx)
+        .await?;
+        if known == 0 {
+            if refused.len() < MAX_LISTED_ERRORS {
+                refused.push(RowError {
+                    line,
+                    message: format!("no order {reference:?} of channel {channel:?}"),
+                });
+            }
+            continue;
+        }
+        sqlx::query(
+            "UPDATE inventory_orders SET shipped_at = $1 WHERE channel = $2 AND reference = $3 \
+             AND shipped_at IS NULL",
+        )
+        .bind(*at)
+        .bind(channel)
+        .bind(reference)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn write_rows(
@@ -500,6 +603,7 @@ async fn write_rows(
             "INSERT INTO inventory_moves (id, import_id, store, sku, kind, quantity, at) VALUES ",
             "",
         ),
+        Row::Ship { .. } => return Ok(()),
         Row::Adjust { .. } => (
             6,
             "INSERT INTO inventory_adjustments (store, sku, reason, quantity, import_id, updated_at) VALUES ",
@@ -552,6 +656,7 @@ async fn write_rows(
                     .bind(*quantity)
                     .bind(import_id)
                     .bind(now),
+                Row::Ship { .. } => query,
             };
         }
         query.execute(&mut **tx).await?;

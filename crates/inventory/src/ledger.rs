@@ -87,14 +87,22 @@ pub async fn figures(
         .collect())
 }
 
-/// Which of `orders` (own orders with a delta on the SKU) the ledger has recorded.
+/// The prefix of the allocation store's entries that hold units granted to a channel,
+/// followed by the adjustment's id.
+pub const GRANT_PREFIX: &str = "grant:";
+
+/// Which of `orders` (entries with a delta on the SKU) the ledger has recorded: own orders
+/// it holds as paid, and grants to channels whose adjustment it counts in `granted`.
 pub async fn known_orders(
     db: &Db,
     sku: &str,
     orders: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
+    let (grants, own): (Vec<&String>, Vec<&String>) =
+        orders.iter().partition(|o| o.starts_with(GRANT_PREFIX));
     let mut known = Vec::new();
-    for chunk in orders.chunks(matsuri_db::rows_per_statement(1).saturating_sub(1).max(1)) {
+    let per_statement = matsuri_db::rows_per_statement(1).saturating_sub(1).max(1);
+    for chunk in own.chunks(per_statement) {
         let sql = format!(
             "SELECT reference FROM inventory_orders WHERE channel = 'own' AND sku = $1 \
              AND reference IN ({})",
@@ -102,9 +110,44 @@ pub async fn known_orders(
         );
         let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(sku);
         for order in chunk {
-            query = query.bind(order);
+            query = query.bind(*order);
         }
         known.extend(query.fetch_all(db.reader()).await?);
     }
+    for chunk in grants.chunks(per_statement) {
+        let sql = format!(
+            "SELECT id FROM inventory_channel_pushes WHERE sku = $1 AND id IN ({})",
+            matsuri_db::parameter_list(2, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(sku);
+        for grant in chunk {
+            query = query.bind(grant.trim_start_matches(GRANT_PREFIX));
+        }
+        known.extend(
+            query
+                .fetch_all(db.reader())
+                .await?
+                .into_iter()
+                .map(|id| format!("{GRANT_PREFIX}{id}")),
+        );
+    }
     Ok(known)
+}
+
+/// The units granted to channels per SKU, over every channel.
+pub async fn granted(db: &Db, skus: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let mut granted = HashMap::new();
+    for chunk in skus.chunks(matsuri_db::rows_per_statement(1).max(1)) {
+        let sql = format!(
+            "SELECT sku, CAST(SUM(granted) AS BIGINT) FROM inventory_channel_stock \
+             WHERE sku IN ({}) GROUP BY sku",
+            matsuri_db::parameter_list(1, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+        for sku in chunk {
+            query = query.bind(sku);
+        }
+        granted.extend(query.fetch_all(db.reader()).await?);
+    }
+    Ok(granted)
 }

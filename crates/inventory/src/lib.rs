@@ -1,17 +1,23 @@
 //! Inventory (seed 002, seed 004's inventory service): the stock ledger with its CSV
 //! imports, the online store's net stock, the allocation store every checkout takes from
 //! (with a delta per order, given back exactly once), the sync that sets the store from
-//! the ledger without handing out stock twice, and flash-sale mode.
+//! the ledger without handing out stock twice, marketplace channels that sell units granted
+//! out of that store, and flash-sale mode.
 
+mod channel_cycle;
+mod channels;
 mod error;
 mod imports;
 mod ledger;
+pub mod marketplace;
 mod routes;
 mod sales;
+pub mod simulated;
 mod stock;
 
 use std::sync::Arc;
 
+pub use channels::{Channel, Channels, NewChannel};
 pub use error::{InventoryError, RowError};
 pub use imports::{Imported, Kind, Progress};
 pub use ledger::Figures;
@@ -22,14 +28,15 @@ pub use stock::{Difference, FlashSale, Stock, StockView, TakeRefusal};
 use matsuri_db::{Migration, MigrationSet};
 
 /// Inventory as the server composes it: its staff routes, the ledger's consumer of
-/// `order.paid`, and the sync.
+/// `order.paid`, the sync and the marketplace channels' job.
 pub struct InventoryModule {
     stock: Arc<Stock>,
+    channels: Arc<Channels>,
 }
 
 impl InventoryModule {
-    pub fn new(stock: Arc<Stock>) -> Self {
-        Self { stock }
+    pub fn new(stock: Arc<Stock>, channels: Arc<Channels>) -> Self {
+        Self { stock, channels }
     }
 }
 
@@ -43,7 +50,7 @@ impl matsuri_module::Module for InventoryModule {
     }
 
     fn routes(&self) -> utoipa_axum::router::OpenApiRouter {
-        routes(self.stock.clone())
+        routes(self.stock.clone(), self.channels.clone())
     }
 
     fn subscriptions(&self) -> Vec<matsuri_bus::Subscription> {
@@ -59,7 +66,10 @@ impl matsuri_module::Module for InventoryModule {
         &self,
         stop: &tokio_util::sync::CancellationToken,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![tokio::spawn(self.stock.clone().run_sync(stop.clone()))]
+        vec![
+            tokio::spawn(self.stock.clone().run_sync(stop.clone())),
+            tokio::spawn(self.channels.clone().run(stop.clone())),
+        ]
     }
 }
 
@@ -76,6 +86,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             version: 2,
             name: "book stock, moves, imports, open orders, flash-sale mode",
             sql: include_str!("../migrations/0002_stock.sql"),
+            postgres_sql: None,
+        },
+        Migration {
+            version: 3,
+            name: "marketplace channels, their grants and adjustments",
+            sql: include_str!("../migrations/0003_channels.sql"),
             postgres_sql: None,
         },
     ],

@@ -14,25 +14,32 @@ use utoipa_axum::routes;
 
 use matsuri_core::{ApiError, IdempotencyKey, Json, Problem, Query, StaffUser};
 
+use crate::channels::{Channel, Channels, NewChannel};
 use crate::error::InventoryError;
 use crate::imports::{Imported, Kind};
 use crate::stock::{Difference, FlashSale, Stock, StockView};
 
-pub fn routes(stock: Arc<Stock>) -> OpenApiRouter {
+pub fn routes(stock: Arc<Stock>, channels: Arc<Channels>) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(import))
         .routes(routes!(list_stock))
         .routes(routes!(get_stock))
-        .routes(routes!(get_flash_sale, set_flash_sale))
         .routes(routes!(reconciliation))
         .with_state(stock)
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(get_flash_sale, set_flash_sale))
+                .routes(routes!(list_channels, create_channel))
+                .routes(routes!(delete_channel))
+                .with_state(channels),
+        )
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
-    /// `book`, `sales`, `purchases` or `adjustments`.
-    #[param(pattern = "^(book|sales|purchases|adjustments)$")]
+    /// `book`, `sales`, `purchases`, `adjustments` or `shipments`.
+    #[param(pattern = "^(book|sales|purchases|adjustments|shipments)$")]
     pub kind: String,
 }
 
@@ -118,11 +125,15 @@ pub struct FlashSaleRequest {
 #[utoipa::path(get, path = "/admin/inventory/flash-sale", tag = "inventory", security(("bearer" = [])),
     responses((status = 200, body = FlashSale)))]
 async fn get_flash_sale(
-    State(stock): State<Arc<Stock>>,
+    State(channels): State<Arc<Channels>>,
     _staff: StaffUser,
 ) -> Result<Json<FlashSale>, ApiError> {
     Ok(Json(
-        stock.flash_sale().await.map_err(InventoryError::from)?,
+        channels
+            .stock()
+            .flash_sale()
+            .await
+            .map_err(InventoryError::from)?,
     ))
 }
 
@@ -131,11 +142,47 @@ async fn get_flash_sale(
 #[utoipa::path(put, path = "/admin/inventory/flash-sale", tag = "inventory", security(("bearer" = [])),
     request_body = FlashSaleRequest, responses((status = 200, body = FlashSale), (status = 422, body = Problem)))]
 async fn set_flash_sale(
-    State(stock): State<Arc<Stock>>,
+    State(channels): State<Arc<Channels>>,
     _staff: StaffUser,
     Json(body): Json<FlashSaleRequest>,
 ) -> Result<Json<FlashSale>, ApiError> {
-    Ok(Json(stock.set_flash_sale(body.enabled).await?))
+    Ok(Json(channels.set_flash_sale(body.enabled).await?))
+}
+
+/// The marketplace connections with their status (staff).
+#[utoipa::path(get, path = "/admin/channels", tag = "inventory", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Channel>)))]
+async fn list_channels(
+    State(channels): State<Arc<Channels>>,
+    _staff: StaffUser,
+) -> Result<Json<Vec<Channel>>, ApiError> {
+    Ok(Json(channels.list().await?))
+}
+
+/// Connect a marketplace (staff); its first cycle runs at the channel job's next turn.
+#[utoipa::path(post, path = "/admin/channels", tag = "inventory", security(("bearer" = [])),
+    request_body = NewChannel,
+    responses((status = 201, body = Channel), (status = 422, description = "validation_failed", body = Problem)))]
+async fn create_channel(
+    State(channels): State<Arc<Channels>>,
+    _staff: StaffUser,
+    Json(body): Json<NewChannel>,
+) -> Result<(StatusCode, Json<Channel>), ApiError> {
+    Ok((StatusCode::CREATED, Json(channels.create(body).await?)))
+}
+
+/// Disconnect a marketplace (staff): its listing is taken back when it answers, and its
+/// units return to the shop.
+#[utoipa::path(delete, path = "/admin/channels/{id}", tag = "inventory", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn delete_channel(
+    State(channels): State<Arc<Channels>>,
+    _staff: StaffUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    channels.delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Where the allocation store and the ledger disagreed when flash-sale mode last ended

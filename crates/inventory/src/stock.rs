@@ -44,6 +44,9 @@ pub struct StockView {
     pub allocatable: i64,
     /// Units that orders not yet in the ledger hold.
     pub reserved: i64,
+    /// Units granted to marketplaces: what they list and what they sold that is not
+    /// pulled yet.
+    pub channels: i64,
     pub synced_at: Option<String>,
 }
 
@@ -111,7 +114,11 @@ impl Stock {
         self.clock.now_ms()
     }
 
-    fn delta_ttl(&self) -> Duration {
+    pub(crate) fn coord(&self) -> &SharedCoord {
+        &self.coord
+    }
+
+    pub(crate) fn delta_ttl(&self) -> Duration {
         Duration::from_secs(self.settings.delta_ttl_seconds.max(1))
     }
 
@@ -240,14 +247,18 @@ impl Stock {
             });
         }
         let skus: Vec<String> = pending.iter().map(|p| p.sku.clone()).collect();
+        // Grants before the figures: a marketplace order pulled in between moves units
+        // from the grant to the ledger's unshipped, and is then subtracted twice, not never.
+        let granted = ledger::granted(&self.db, &skus).await?;
         let figures = ledger::figures(&self.db, &self.settings.online_store, Some(&skus)).await?;
         let mut synced = Vec::with_capacity(pending.len());
         let mut rows = Vec::with_capacity(pending.len());
         for item in pending {
             let net = figures.get(&item.sku).map_or(0, Figures::net);
+            let channels = granted.get(&item.sku).copied().unwrap_or(0);
             let Some(allocation) = self
                 .coord
-                .alloc_sync(&item.product_id, net, &item.known, only_absent)
+                .alloc_sync(&item.product_id, net - channels, &item.known, only_absent)
                 .await?
             else {
                 continue;
@@ -278,7 +289,7 @@ impl Stock {
         Ok(())
     }
 
-    async fn items(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
+    pub(crate) async fn items(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
         sqlx::query_as("SELECT product_id, sku FROM inventory_items ORDER BY sku")
             .fetch_all(self.db.reader())
             .await
@@ -289,6 +300,12 @@ impl Stock {
         if self.flash_sale().await?.enabled {
             return Ok(0);
         }
+        self.sync_ignoring_flash_sale().await
+    }
+
+    /// One sync of every item, whatever the mode: as flash-sale mode begins, for the units
+    /// the marketplaces gave back.
+    pub(crate) async fn sync_ignoring_flash_sale(&self) -> anyhow::Result<usize> {
         let items = self.items().await?;
         Ok(self.sync_items(items, false).await?.len())
     }
@@ -324,6 +341,10 @@ impl Stock {
             .await?
             .remove(sku)
             .unwrap_or_default();
+        let channels = ledger::granted(&self.db, &skus)
+            .await?
+            .remove(sku)
+            .unwrap_or(0);
         let allocation = self.coord.alloc_state(&product_id).await?;
         let synced_at: Option<i64> =
             sqlx::query_scalar("SELECT synced_at FROM inventory_synced WHERE sku = $1")
@@ -337,6 +358,7 @@ impl Stock {
             figures,
             allocatable: allocation.map_or(0, |a| a.allocatable.max(0)),
             reserved: allocation.map_or(0, |a| a.reserved),
+            channels,
             synced_at: synced_at.map(rfc3339),
         })
     }

@@ -52,6 +52,9 @@ enum Command {
     /// Import files into the stock ledger.
     #[command(subcommand)]
     Inventory(crate::inventory_cli::InventoryCommand),
+    /// Tools for development and demos.
+    #[command(subcommand)]
+    Dev(crate::dev_cli::DevCommand),
     /// Drive a running server with many concurrent clients and check its invariants.
     #[command(subcommand)]
     Loadtest(loadtest::Scenario),
@@ -265,6 +268,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Inventory(command) => crate::inventory_cli::run(config, command).await,
+        Command::Dev(command) => crate::dev_cli::run(command).await,
         Command::Loadtest(scenario) => loadtest::run(scenario).await,
     }
 }

@@ -14,13 +14,13 @@ use matsuri_server::Components;
 
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {
-    /// Import a CSV file: book, sales, purchases or adjustments.
+    /// Import a CSV file: book, sales, purchases, adjustments or shipments.
     Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// book, sales, purchases or adjustments.
+    /// book, sales, purchases, adjustments or shipments.
     #[arg(long)]
     kind: String,
     /// The file's idempotency key: the same key imports once.

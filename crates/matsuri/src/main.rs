@@ -1,6 +1,7 @@
 //! The `matsuri` binary: parses the command line and hands over to the libraries.
 
 mod cli;
+mod dev_cli;
 mod inventory_cli;
 mod loadtest;
 

@@ -16,7 +16,7 @@ use matsuri_coord::SharedCoord;
 use matsuri_core::ids::UserId;
 use matsuri_core::{Settings, SharedClock, TokenKeys};
 use matsuri_db::Db;
-use matsuri_inventory::{InventoryModule, Stock, TakeRefusal};
+use matsuri_inventory::{Channels, InventoryModule, Stock, TakeRefusal};
 use matsuri_live::{LiveModule, LiveService};
 use matsuri_mail::SharedMailer;
 use matsuri_media::{MediaModule, MediaService};
@@ -37,6 +37,7 @@ pub struct Components {
     pub accounts: Arc<AccountService>,
     pub shop: Arc<ShopService>,
     pub stock: Arc<Stock>,
+    pub channels: Arc<Channels>,
     pub tickets: Arc<TicketService>,
     pub chat: Arc<ChatService>,
     pub social: Arc<SocialService>,
@@ -86,6 +87,7 @@ impl Components {
             clock.clone(),
             settings.inventory.clone(),
         ));
+        let channels = Arc::new(Channels::new(stock.clone()));
         let shop = ShopService::new(
             db.clone(),
             clock.clone(),
@@ -167,7 +169,7 @@ impl Components {
         let modules: Vec<Arc<dyn Module>> = vec![
             Arc::new(AccountsModule(accounts.clone())),
             Arc::new(ShopModule::new(shop.clone(), mails)),
-            Arc::new(InventoryModule::new(stock.clone())),
+            Arc::new(InventoryModule::new(stock.clone(), channels.clone())),
             Arc::new(TicketsModule::new(
                 tickets.clone(),
                 realtime.clone(),
@@ -213,6 +215,7 @@ impl Components {
             accounts,
             shop,
             stock,
+            channels,
             tickets,
             chat,
             social,

@@ -1,5 +1,6 @@
 // The staff inventory page: stock per SKU with the terms of its net, CSV imports with
-// their row errors, the flash-sale switch and the reconciliation report.
+// their row errors, the flash-sale switch, the reconciliation report and the marketplace
+// channels with their status.
 
 import { api, el, problemText, show, t, when } from './app.js';
 
@@ -26,7 +27,7 @@ async function drawStock() {
   if (!res.ok) return fail(res);
   table(
     document.getElementById('inventory-stock'),
-    ['SKU', 'book', 'sold', 'purchased', 'samples', 'unshipped', 'net', 'allocatable', 'reserved', 'synced'].map((k) =>
+    ['SKU', 'book', 'sold', 'purchased', 'samples', 'unshipped', 'net', 'allocatable', 'reserved', 'channels', 'synced'].map((k) =>
       k === 'SKU' ? k : t(`js.inventory.${k}`),
     ),
     res.body.map((s) =>
@@ -42,6 +43,7 @@ async function drawStock() {
         el('td', { class: 'num net', text: String(s.net) }),
         el('td', { class: 'num allocatable', text: String(s.allocatable) }),
         num(s.reserved),
+        num(s.channels),
         el('td', { text: when(s.synced_at) }),
       ),
     ),
@@ -73,8 +75,51 @@ async function drawReconciliation() {
   );
 }
 
+async function drawChannels() {
+  const res = await api('GET', '/admin/channels');
+  if (!res.ok) return fail(res);
+  const node = document.getElementById('channels');
+  if (res.body.length === 0) {
+    node.replaceChildren(el('caption', { text: t('js.inventory.no_channels') }));
+    return;
+  }
+  table(
+    node,
+    ['channel', 'status', 'listed', 'last_pull', 'last_push', 'remove'].map((k) => t(`js.inventory.${k}`)),
+    res.body.map((c) => {
+      const remove = el('button', { type: 'button', class: 'link', text: t('js.inventory.remove') });
+      remove.addEventListener('click', async () => {
+        const gone = await api('DELETE', `/admin/channels/${encodeURIComponent(c.id)}`);
+        if (!gone.ok) return fail(gone);
+        await Promise.all([drawStock(), drawChannels()]);
+      });
+      return el(
+        'tr',
+        { 'data-channel': c.name },
+        el('td', {}, el('strong', { text: c.name }), el('br', {}), el('small', { text: c.base_url })),
+        el('td', { class: `channel-status ${c.status}`, title: c.last_error || '', text: t(`js.inventory.status_${c.status}`) }),
+        num(c.listed),
+        el('td', { text: when(c.last_pull_at) }),
+        el('td', { text: when(c.last_push_at) }),
+        el('td', {}, remove),
+      );
+    }),
+  );
+}
+
 export async function inventory() {
-  await Promise.all([drawStock(), drawFlash(), drawReconciliation()]);
+  await Promise.all([drawStock(), drawFlash(), drawReconciliation(), drawChannels()]);
+  const channelForm = document.getElementById('channel-form');
+  channelForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const value = (id) => document.getElementById(id).value;
+    const body = { name: value('c-name'), base_url: value('c-url'), token: value('c-token') };
+    const res = await api('POST', '/admin/channels', body);
+    if (!res.ok) return fail(res);
+    ok(t('js.inventory.channel_added', { name: res.body.name }));
+    channelForm.reset();
+    await drawChannels();
+  });
   const form = document.getElementById('import-form');
   const errors = document.getElementById('import-errors');
   // One key per chosen file: sending it again (a retry, a double click) imports it once.
@@ -107,6 +152,6 @@ export async function inventory() {
     const enabled = e.currentTarget.dataset.enabled !== 'true';
     const res = await api('PUT', '/admin/inventory/flash-sale', { enabled });
     if (!res.ok) return fail(res);
-    await Promise.all([drawStock(), drawFlash(), drawReconciliation()]);
+    await Promise.all([drawStock(), drawFlash(), drawReconciliation(), drawChannels()]);
   });
 }

@@ -1,6 +1,7 @@
 //! Inventory (seed 002): imports into the ledger, net stock, the allocation store under a
 //! stampede with the sync running, give-backs that count once, flash-sale mode.
 
+mod channels;
 mod flash;
 mod imports;
 mod storm;
