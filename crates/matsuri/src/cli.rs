@@ -52,6 +52,9 @@ enum Command {
     /// Import files into the stock ledger.
     #[command(subcommand)]
     Inventory(crate::inventory_cli::InventoryCommand),
+    /// Tools for development: synthetic data.
+    #[command(subcommand)]
+    Dev(crate::recs_cli::DevCommand),
     /// Drive a running server with many concurrent clients and check its invariants.
     #[command(subcommand)]
     Loadtest(loadtest::Scenario),
@@ -160,6 +163,9 @@ enum BatchCommand {
     /// Train a new live-comment spam model from the shipped corpus and the moderators'
     /// review decisions; every node takes it up within `live.model_reload_seconds`.
     TrainSpam(BackendArgs),
+    /// Compute every user's recommendations and every product's related items now, with
+    /// the offline evaluation; the result is served as soon as it is complete.
+    Recommend(crate::recs_cli::RecommendArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,7 +270,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Batch(BatchCommand::Recommend(args)) => {
+            crate::recs_cli::recommend(config, args).await
+        }
         Command::Inventory(command) => crate::inventory_cli::run(config, command).await,
+        Command::Dev(command) => crate::recs_cli::dev(config, command).await,
         Command::Loadtest(scenario) => loadtest::run(scenario).await,
     }
 }

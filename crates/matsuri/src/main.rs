@@ -3,6 +3,7 @@
 mod cli;
 mod inventory_cli;
 mod loadtest;
+mod recs_cli;
 
 use std::process::ExitCode;
 

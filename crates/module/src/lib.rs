@@ -78,14 +78,6 @@ pub trait Activity: Send + Sync {
     );
 }
 
-/// An activity port that records nothing, for a shop built without a recommender.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoActivity;
-
-impl Activity for NoActivity {
-    fn record(&self, _: &str, _: ActivityKind, _: Option<&str>, _: Option<&str>) {}
-}
-
 /// A product as a domain that shows products (recommendations) needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogEntry {

@@ -50,8 +50,8 @@ impl ActivityLog {
         }
     }
 
-    /// Writes everything queued so far; answers once it is in the database (or at once
-    /// when no flusher runs in this process).
+    /// Answers once everything queued so far is in the database; needs the flusher
+    /// ([`ActivityLog::run_flusher`]) running in this process.
     pub async fn flush(&self) {
         let (done, written) = oneshot::channel();
         if self.queue.send(Entry::Flush(done)).await.is_ok() {
