@@ -99,12 +99,17 @@ impl Recommender {
         }
     }
 
-    /// Deletes activity older than `recs.retention_days`, every hour.
+    /// Deletes activity older than `recs.retention_days`; answers how many events went.
+    pub async fn prune_old_activity(&self) -> Result<u64, RecsError> {
+        let keep = i64::from(self.settings.retention_days.max(1)) * DAY_MS;
+        Ok(log::prune(&self.db, self.clock.now_ms() - keep).await?)
+    }
+
+    /// Deletes old activity every hour.
     pub async fn run_retention(self: Arc<Self>, stop: CancellationToken) {
         let every = std::time::Duration::from_secs(3_600);
         loop {
-            let keep = i64::from(self.settings.retention_days.max(1)) * DAY_MS;
-            match log::prune(&self.db, self.clock.now_ms() - keep).await {
+            match self.prune_old_activity().await {
                 Ok(0) => {}
                 Ok(gone) => tracing::info!(events = gone, "old activity deleted"),
                 Err(e) => tracing::warn!(error = %e, "deleting old activity failed"),
@@ -150,10 +155,18 @@ impl matsuri_module::Module for RecsModule {
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "recs",
-    migrations: &[Migration {
-        version: 1,
-        name: "activity log, runs, lists, the current run, the lease",
-        sql: include_str!("../migrations/0001_recs.sql"),
-        postgres_sql: None,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "activity log",
+            sql: include_str!("../migrations/0001_activity.sqlite.sql"),
+            postgres_sql: Some(include_str!("../migrations/0001_activity.postgres.sql")),
+        },
+        Migration {
+            version: 2,
+            name: "runs, lists, the current run, the lease",
+            sql: include_str!("../migrations/0002_runs.sql"),
+            postgres_sql: None,
+        },
+    ],
 };

@@ -154,22 +154,22 @@ pub async fn append(db: &Db, events: &[Event]) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
-/// Deletes events older than `before`, a slice at a time so that the writer is never
-/// held for long; answers how many went.
+/// Deletes events older than `before`, an hour of them at a time so that the writer is
+/// never held for long; answers how many went.
 pub async fn prune(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    const SLICE: i64 = 3_600_000;
     let mut gone = 0;
     loop {
-        let deleted = sqlx::query(
-            "DELETE FROM recs_activity WHERE id IN \
-             (SELECT id FROM recs_activity WHERE at < $1 LIMIT 5000)",
-        )
-        .bind(before)
-        .execute(db.writer())
-        .await?
-        .rows_affected();
-        gone += deleted;
-        if deleted == 0 {
+        let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(at) FROM recs_activity")
+            .fetch_one(db.reader())
+            .await?;
+        let Some(oldest) = oldest.filter(|at| *at < before) else {
             return Ok(gone);
-        }
+        };
+        gone += sqlx::query("DELETE FROM recs_activity WHERE at < $1")
+            .bind(oldest.saturating_add(SLICE).min(before))
+            .execute(db.writer())
+            .await?
+            .rows_affected();
     }
 }

@@ -7,11 +7,15 @@ use serde_json::json;
 
 use super::{activity, ids, run_batch, two_groups};
 use crate::helpers::{Backend, one_line, spawn_app};
+use matsuri_core::Clock;
+use matsuri_module::ActivityKind;
+use matsuri_recs::Event;
 
 crate::coord_backend_tests!(
     an_unknown_user_gets_popular_products,
     the_shop_records_what_users_do,
-    bad_activity_is_refused_after_authentication
+    bad_activity_is_refused_after_authentication,
+    old_activity_is_deleted
 );
 
 async fn an_unknown_user_gets_popular_products(backend: Backend) {
@@ -141,4 +145,26 @@ async fn bad_activity_is_refused_after_authentication(backend: Backend) {
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     let res = app.get("/recommendations/me", None).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn old_activity_is_deleted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let now = app.clock.now_ms();
+    let day = 86_400_000;
+    let event = |days_ago: i64| Event {
+        at: now - days_ago * day,
+        user_id: "someone".into(),
+        kind: ActivityKind::View,
+        product_id: Some("a-product".into()),
+        query: None,
+    };
+    let events: Vec<Event> = [45, 40, 31, 29, 1].into_iter().map(event).collect();
+    matsuri_recs::append(&app.components.db, &events)
+        .await
+        .unwrap();
+    let retention = i64::from(app.components.recs.settings().retention_days);
+    assert_eq!(retention, 30);
+    assert_eq!(app.components.recs.prune_old_activity().await.unwrap(), 3);
+    assert_eq!(app.count("SELECT COUNT(*) FROM recs_activity").await, 2);
+    assert_eq!(app.components.recs.prune_old_activity().await.unwrap(), 0);
 }

@@ -1,14 +1,3 @@
--- The activity log: append-only, read by the batch in (at, id) order, pruned by day.
-CREATE TABLE recs_activity (
-    id         TEXT PRIMARY KEY,
-    at         BIGINT NOT NULL,
-    user_id    TEXT NOT NULL,
-    kind       TEXT NOT NULL,
-    product_id TEXT,
-    query      TEXT
-);
-CREATE INDEX recs_activity_at ON recs_activity (at, id);
-
 -- One row per batch run, with its counts, timings and offline evaluation.
 CREATE TABLE recs_runs (
     id          TEXT PRIMARY KEY,
