@@ -286,6 +286,16 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     }
 }
 
+/// `Option<AuthUser>`: the signed-in user when the request carries a valid token, `None`
+/// otherwise, for routes anyone may call that do a little more for a known user.
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for AuthUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(identity_of(parts).ok().map(AuthUser))
+    }
+}
+
 /// A signed-in staff member; 401 without a valid token, 403 for other roles.
 #[derive(Debug, Clone)]
 pub struct StaffUser(pub Identity);

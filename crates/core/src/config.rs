@@ -90,6 +90,7 @@ pub struct Settings {
     pub realtime: RealtimeSettings,
     pub live: LiveSettings,
     pub media: MediaSettings,
+    pub recs: RecsSettings,
     pub log: LogSettings,
 }
 
@@ -121,6 +122,7 @@ impl Default for Settings {
             realtime: RealtimeSettings::default(),
             live: LiveSettings::default(),
             media: MediaSettings::default(),
+            recs: RecsSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -318,6 +320,71 @@ impl Default for InventorySettings {
             channel_interval_ms: 1_000,
             channel_buffer: 2,
             channel_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecsSettings {
+    /// When the batch runs: `minute hour * * *` (cron-style; day fields must be `*`).
+    pub schedule: String,
+    /// The zone `schedule` is read in: `UTC`, a fixed offset such as `+09:00`, or one of
+    /// the zones without daylight saving time the recommender knows (`Asia/Tokyo`, …).
+    pub timezone: String,
+    /// Days of activity a run reads (purchases are read for the whole retention).
+    pub days: u32,
+    /// Recommendations kept per user and related items per product.
+    pub top_n: usize,
+    /// Neighbours kept per item.
+    pub neighbours: usize,
+    /// Neighbours kept per user.
+    pub user_neighbours: usize,
+    /// Share of the user-user score in a user's recommendations (0 to 1).
+    pub user_share: f64,
+    /// Added to the denominator of the cosine, so pairs with little overlap count less.
+    pub shrinkage: f64,
+    /// BM25's term-frequency saturation.
+    pub bm25_k1: f64,
+    /// BM25's length normalisation (0 to 1).
+    pub bm25_b: f64,
+    /// Weights of the kinds of activity.
+    pub view_weight: f64,
+    pub cart_add_weight: f64,
+    pub purchase_weight: f64,
+    /// Days whose activity the popular items are counted over.
+    pub popular_days: u32,
+    /// Days of activity kept; older days are deleted by a job.
+    pub retention_days: u32,
+    /// Events written per statement by the activity log's flusher.
+    pub flush_batch: usize,
+    /// Events the activity log holds before it drops new ones.
+    pub queue_capacity: usize,
+    /// How long a run's lease lasts without being renewed.
+    pub lease_seconds: u64,
+}
+
+impl Default for RecsSettings {
+    fn default() -> Self {
+        Self {
+            schedule: "0 2 * * *".into(),
+            timezone: "Asia/Tokyo".into(),
+            days: 7,
+            top_n: 20,
+            neighbours: 50,
+            user_neighbours: 30,
+            user_share: 0.3,
+            shrinkage: 10.0,
+            bm25_k1: 1.2,
+            bm25_b: 0.75,
+            view_weight: 1.0,
+            cart_add_weight: 3.0,
+            purchase_weight: 5.0,
+            popular_days: 3,
+            retention_days: 30,
+            flush_batch: 500,
+            queue_capacity: 65_536,
+            lease_seconds: 300,
         }
     }
 }

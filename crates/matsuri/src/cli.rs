@@ -163,6 +163,9 @@ enum BatchCommand {
     /// Train a new live-comment spam model from the shipped corpus and the moderators'
     /// review decisions; every node takes it up within `live.model_reload_seconds`.
     TrainSpam(BackendArgs),
+    /// Compute every user's recommendations and every product's related items now, with
+    /// the offline evaluation; the result is served as soon as it is complete.
+    Recommend(crate::recs_cli::RecommendArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,8 +270,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Batch(BatchCommand::Recommend(args)) => {
+            crate::recs_cli::recommend(config, args).await
+        }
         Command::Inventory(command) => crate::inventory_cli::run(config, command).await,
-        Command::Dev(command) => crate::dev_cli::run(command).await,
+        Command::Dev(command) => crate::dev_cli::run(config, command).await,
         Command::Loadtest(scenario) => loadtest::run(scenario).await,
     }
 }

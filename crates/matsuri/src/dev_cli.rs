@@ -1,6 +1,7 @@
 //! `matsuri dev …`: tools for development and demos. `dev marketplace` runs a simulated
 //! marketplace speaking the channel protocol (`docs/marketplace.md`), with shoppers buying
-//! from what it was given to list.
+//! from what it was given to list; `dev gen-activity` writes a synthetic shop's activity
+//! (`recs_cli.rs`).
 
 use std::process::ExitCode;
 
@@ -13,6 +14,8 @@ use matsuri_inventory::simulated::SimulatedMarketplace;
 pub enum DevCommand {
     /// Run a simulated marketplace for `POST /api/v1/admin/channels`.
     Marketplace(MarketplaceArgs),
+    /// Write a synthetic shop's activity into the activity log (and as CSV).
+    GenActivity(crate::recs_cli::GenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -31,8 +34,14 @@ pub struct MarketplaceArgs {
     seed: u64,
 }
 
-pub async fn run(command: DevCommand) -> anyhow::Result<ExitCode> {
-    let DevCommand::Marketplace(args) = command;
+pub async fn run(
+    config: Option<&std::path::Path>,
+    command: DevCommand,
+) -> anyhow::Result<ExitCode> {
+    let args = match command {
+        DevCommand::Marketplace(args) => args,
+        DevCommand::GenActivity(args) => return crate::recs_cli::gen_activity(config, args).await,
+    };
     let market = SimulatedMarketplace::new(&args.token);
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await

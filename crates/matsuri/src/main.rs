@@ -4,6 +4,7 @@ mod cli;
 mod dev_cli;
 mod inventory_cli;
 mod loadtest;
+mod recs_cli;
 
 use std::process::ExitCode;
 

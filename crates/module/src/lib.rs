@@ -34,6 +34,67 @@ pub trait Pictures: Send + Sync {
     async fn attachable(&self, owner: &str, image_id: &str) -> anyhow::Result<bool>;
 }
 
+/// What a user did, as the recommender hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    View,
+    Search,
+    CartAdd,
+    Purchase,
+}
+
+impl ActivityKind {
+    /// The kind's name in the API: `view`, `search`, `cart_add`, `purchase`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::View => "view",
+            ActivityKind::Search => "search",
+            ActivityKind::CartAdd => "cart_add",
+            ActivityKind::Purchase => "purchase",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "view" => Some(ActivityKind::View),
+            "search" => Some(ActivityKind::Search),
+            "cart_add" => Some(ActivityKind::CartAdd),
+            "purchase" => Some(ActivityKind::Purchase),
+            _ => None,
+        }
+    }
+}
+
+/// Where a domain reports what users do (the shop's views, cart adds and purchases): the
+/// port recs fills in. Recording never waits on the database; under overload an event
+/// may be dropped rather than slow the request down.
+pub trait Activity: Send + Sync {
+    fn record(
+        &self,
+        user_id: &str,
+        kind: ActivityKind,
+        product_id: Option<&str>,
+        query: Option<&str>,
+    );
+}
+
+/// A product as a domain that shows products (recommendations) needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogEntry {
+    pub name: String,
+    pub price: i64,
+}
+
+/// Product names and prices: the port the shop fills in.
+#[async_trait::async_trait]
+pub trait Catalog: Send + Sync {
+    /// The entry of each id that is a product; others are left out.
+    async fn entries(
+        &self,
+        ids: &[String],
+    ) -> anyhow::Result<std::collections::HashMap<String, CatalogEntry>>;
+}
+
 /// A domain as the server sees it. Every method has a default, so a module says only
 /// what it has.
 pub trait Module: Send + Sync {

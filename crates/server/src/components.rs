@@ -20,10 +20,11 @@ use matsuri_inventory::{Channels, InventoryModule, Stock, TakeRefusal};
 use matsuri_live::{LiveModule, LiveService};
 use matsuri_mail::SharedMailer;
 use matsuri_media::{MediaModule, MediaService};
-use matsuri_module::{Module, People, Pictures};
+use matsuri_module::{Catalog, CatalogEntry, Module, People, Pictures};
 use matsuri_payments::{SharedGateway, SimulatedGateway};
 use matsuri_push::{Actor, Notice, NotificationKind, PushModule, PushService, Urgency};
 use matsuri_realtime::{Realtime, RealtimeModule};
+use matsuri_recs::{ActivityLog, Recommender, RecsModule};
 use matsuri_shop::{Allocator, Contact, Customers, MailPorts, Refusal, ShopModule, ShopService};
 use matsuri_social::{LikeNotifier, Liked, SocialModule, SocialService};
 use matsuri_tickets::{TicketService, TicketsModule};
@@ -44,6 +45,7 @@ pub struct Components {
     pub live: Arc<LiveService>,
     pub media: Arc<MediaService>,
     pub push: Arc<PushService>,
+    pub recs: Arc<Recommender>,
     pub realtime: Arc<Realtime>,
     pub mailer: SharedMailer,
     pub gateway: SharedGateway,
@@ -88,13 +90,27 @@ impl Components {
             settings.inventory.clone(),
         ));
         let channels = Arc::new(Channels::new(stock.clone()));
+        let activity = Arc::new(ActivityLog::new(
+            db.clone(),
+            clock.clone(),
+            settings.recs.queue_capacity,
+            settings.recs.flush_batch,
+        ));
         let shop = ShopService::new(
             db.clone(),
             clock.clone(),
             gateway.clone(),
             Arc::new(StockAllocator(stock.clone())),
+            activity.clone(),
             settings.shop.clone(),
         );
+        let recs = Recommender::new(
+            db.clone(),
+            clock.clone(),
+            settings.recs.clone(),
+            activity,
+            Arc::new(ShopCatalog(shop.clone())),
+        )?;
         let tickets = TicketService::new(
             db.clone(),
             coord.clone(),
@@ -184,6 +200,7 @@ impl Components {
             )),
             Arc::new(LiveModule(live.clone())),
             Arc::new(MediaModule(media.clone())),
+            Arc::new(RecsModule(recs.clone())),
             Arc::new(RealtimeModule::new(realtime.clone(), frames)),
         ];
         let subscriptions: Vec<Subscription> = modules
@@ -222,6 +239,7 @@ impl Components {
             live,
             media,
             push,
+            recs,
             realtime,
             mailer,
             gateway,
@@ -248,6 +266,7 @@ impl Components {
             &matsuri_social::MIGRATIONS,
             &matsuri_live::MIGRATIONS,
             &matsuri_media::MIGRATIONS,
+            &matsuri_recs::MIGRATIONS,
         ])
         .await
         .context("applying migrations")
@@ -322,6 +341,22 @@ impl Allocator for StockAllocator {
 
     async fn set_book(&self, product_id: &str, sku: &str, quantity: i64) -> anyhow::Result<i64> {
         self.0.set_book(product_id, sku, quantity).await
+    }
+}
+
+/// Lets recommendations show products' names and prices.
+struct ShopCatalog(Arc<ShopService>);
+
+#[async_trait::async_trait]
+impl Catalog for ShopCatalog {
+    async fn entries(&self, ids: &[String]) -> anyhow::Result<HashMap<String, CatalogEntry>> {
+        Ok(self
+            .0
+            .names_and_prices(ids)
+            .await?
+            .into_iter()
+            .map(|(id, name, price)| (id, CatalogEntry { name, price }))
+            .collect())
     }
 }
 

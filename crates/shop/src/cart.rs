@@ -117,6 +117,12 @@ impl ShopService {
                 ),
             ));
         }
+        self.activity.record(
+            user.as_str(),
+            matsuri_module::ActivityKind::CartAdd,
+            Some(&id),
+            None,
+        );
         self.cart(user).await
     }
 

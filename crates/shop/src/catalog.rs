@@ -184,6 +184,27 @@ impl ShopService {
             .ok_or_else(|| ShopError::ProductNotFound(product_id.to_owned()))
     }
 
+    /// The name and price of each id that is a product, `(id, name, price)`; others are
+    /// left out.
+    pub async fn names_and_prices(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String, i64)>, ShopError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(matsuri_db::rows_per_statement(1)) {
+            let sql = format!(
+                "SELECT id, name, price FROM products WHERE id IN ({})",
+                matsuri_db::parameter_list(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            found.extend(query.fetch_all(self.db.reader()).await?);
+        }
+        Ok(found)
+    }
+
     /// Products in creation order, `limit + 1` of them from after `cursor`; a catalog
     /// page, so from the read replica when there is one.
     pub async fn products_after(

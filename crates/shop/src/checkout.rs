@@ -460,6 +460,7 @@ impl ShopService {
             None => load_lines(&mut tx, order_id).await?,
         };
         let order = order_of(row, lines);
+        let order_user = user_id.clone();
         let mut gave_back = false;
         // The rest needs nothing back: it goes to the database in one request.
         let mut write = Together::new();
@@ -494,6 +495,16 @@ impl ShopService {
         )?;
         write.run(&mut tx).await?;
         tx.commit().await?;
+        if !gave_back {
+            for line in &order.items {
+                self.activity.record(
+                    &order_user,
+                    matsuri_module::ActivityKind::Purchase,
+                    Some(&line.product_id),
+                    None,
+                );
+            }
+        }
         if gave_back && let Err(e) = self.allocator.give_back(order_id).await {
             // The delta lapses and the sync hands its units out again.
             tracing::warn!(order_number = %order.number, error = %e, "stock of a failed order not given back yet");

@@ -33,6 +33,7 @@ pub use routes::routes;
 use matsuri_core::SharedClock;
 use matsuri_core::config::ShopSettings;
 use matsuri_db::{Db, IdempotencyStore, Migration, MigrationSet};
+use matsuri_module::{Activity, ActivityKind};
 use matsuri_payments::SharedGateway;
 
 pub use catalog::NewProduct;
@@ -121,6 +122,7 @@ pub struct ShopService {
     settings: ShopSettings,
     numbers: numbers::OrderNumbers,
     allocator: SharedAllocator,
+    activity: Arc<dyn Activity>,
 }
 
 impl ShopService {
@@ -129,12 +131,14 @@ impl ShopService {
         clock: SharedClock,
         gateway: SharedGateway,
         allocator: SharedAllocator,
+        activity: Arc<dyn Activity>,
         settings: ShopSettings,
     ) -> Arc<Self> {
         Arc::new(Self {
             idempotency: IdempotencyStore::new(db.clone(), clock.clone()),
             numbers: numbers::OrderNumbers::default(),
             allocator,
+            activity,
             db,
             clock,
             gateway,
@@ -148,6 +152,12 @@ impl ShopService {
 
     pub fn idempotency(&self) -> &IdempotencyStore {
         &self.idempotency
+    }
+
+    /// Tells the activity port that `user_id` looked at a product.
+    pub fn record_view(&self, user_id: &str, product_id: &str) {
+        self.activity
+            .record(user_id, ActivityKind::View, Some(product_id), None);
     }
 }
 

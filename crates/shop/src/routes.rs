@@ -161,9 +161,14 @@ async fn list_products(
     responses((status = 200, body = Product), (status = 404, description = "product_not_found", body = Problem)))]
 async fn get_product(
     State(shop): State<Arc<ShopService>>,
+    user: Option<AuthUser>,
     Path(id): Path<String>,
 ) -> Result<Json<Product>, ApiError> {
-    Ok(Json(shop.product(&id).await?))
+    let product = shop.product(&id).await?;
+    if let Some(AuthUser(identity)) = user {
+        shop.record_view(identity.user_id.as_str(), &product.id);
+    }
+    Ok(Json(product))
 }
 
 /// The caller's cart.

@@ -43,6 +43,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/inventory.js"),
     ),
     (
+        "js/recs.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/js/recs.js"),
+    ),
+    (
         "js/header.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/js/header.js"),

@@ -7,6 +7,7 @@ mod chat;
 mod inventory;
 mod live;
 mod media;
+mod recs;
 mod social;
 mod tickets;
 
@@ -124,6 +125,7 @@ fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'s
         .iter()
         .chain(chat::TEXTS)
         .chain(inventory::TEXTS)
+        .chain(recs::TEXTS)
         .chain(social::TEXTS)
         .chain(live::TEXTS)
         .chain(media::TEXTS)
@@ -588,6 +590,7 @@ mod tests {
             include_str!("../assets/js/tickets.js"),
             include_str!("../assets/js/staff.js"),
             include_str!("../assets/js/inventory.js"),
+            include_str!("../assets/js/recs.js"),
             include_str!("../templates/chat.html"),
             include_str!("../assets/js/chat.js"),
             include_str!("../assets/js/push.js"),

@@ -323,7 +323,7 @@ pub async fn my_tickets(
     )
 }
 
-/// `/staff/{view}`: products, inventory, events, consumers, invoices, mails, gate.
+/// `/staff/{view}`: products, inventory, recommendations, events, consumers, invoices, mails, gate.
 pub async fn staff(
     State(keys): State<Arc<TokenKeys>>,
     headers: HeaderMap,
@@ -333,6 +333,7 @@ pub async fn staff(
     let view = match view.as_str() {
         "products" => "staff-products",
         "inventory" => "staff-inventory",
+        "recommendations" => "staff-recommendations",
         "events" => "staff-events",
         "consumers" => "staff-consumers",
         "invoices" => "staff-invoices",

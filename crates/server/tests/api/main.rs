@@ -19,6 +19,7 @@ mod live;
 mod media;
 mod ops;
 mod recovery;
+mod recs;
 mod social;
 mod storm;
 mod tickets;

@@ -2,6 +2,7 @@
 // thank-you page and the caller's orders. Each draws itself from the public API.
 
 import { api, el, loadInto, problemText, refreshCartBadge, show, t, when, yen } from './app.js';
+import { recommended, related } from './recs.js';
 
 const views = { home, product, cart, checkout, orders, order };
 const view = document.body.dataset.view;
@@ -12,6 +13,7 @@ function done(node) {
 }
 
 async function home() {
+  recommended();
   const list = document.getElementById('products');
   const page = await loadInto(list, '/products?limit=100', 'li');
   if (!page) return;
@@ -35,6 +37,7 @@ function stockText(available) {
 async function product() {
   const box = document.getElementById('product');
   const id = box.dataset.id;
+  related(id);
   const res = await api('GET', `/products/${encodeURIComponent(id)}`);
   done(box);
   if (!res.ok) {

@@ -3,10 +3,12 @@
 
 import { api, el, problemText, show, t, when, yen } from './app.js';
 import { inventory } from './inventory.js';
+import { recsStaff } from './recs.js';
 
 const views = {
   'staff-products': products,
   'staff-inventory': inventory,
+  'staff-recommendations': recsStaff,
   'staff-events': eventsPage,
   'staff-consumers': consumers,
   'staff-invoices': invoices,
