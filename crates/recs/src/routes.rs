@@ -46,6 +46,31 @@ async fn record_activity(
     AuthUser(who): AuthUser,
     Json(body): Json<NewActivity>,
 ) -> Result<StatusCode, ApiError> {
+    // The document's limits hold whatever the kind, even on a field the kind ignores.
+    let mut errors = Vec::new();
+    if body
+        .query
+        .as_deref()
+        .is_some_and(|q| q.chars().count() > 200)
+    {
+        errors.push(matsuri_core::FieldError::new(
+            "query",
+            "at most 200 characters",
+        ));
+    }
+    if body
+        .product_id
+        .as_deref()
+        .is_some_and(|p| p.chars().count() > 64)
+    {
+        errors.push(matsuri_core::FieldError::new(
+            "product_id",
+            "at most 64 characters",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
     recs.record(
         who.user_id.as_str(),
         &body.kind,
