@@ -1,4 +1,5 @@
-// The storefront (seed 000 §1): register, buy two items, see the order; a declined card.
+// The storefront (seed 000 §1): register, buy two items, see the order; a declined card;
+// an order cancelled before it ships.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -83,6 +84,52 @@ test('a declined card shows its message and keeps the cart', async () => {
   await page.goto(`${base}/cart`);
   await page.locator('#cart-total', { hasText: '¥2,000' }).waitFor();
   await page.locator('#cart-badge', { hasText: '1' }).waitFor();
+  noProblems(page);
+  await context.close();
+});
+
+test('a customer cancels an order before it ships: the units go back on sale and the payment is refunded', async () => {
+  const { context, page } = await open(browser, { locale: 'en' });
+  await register(page, { name: 'Kenji', email: uniqueEmail('cancel') });
+  await page.goto(`${base}/`);
+  await page.getByRole('link', { name: 'Penlight', exact: true }).click();
+  const stock = page.locator('#product-stock');
+  await stock.filter({ hasText: /In stock/ }).waitFor();
+  const before = await stock.innerText();
+  await page.getByRole('button', { name: 'Add to cart' }).click();
+  await page.getByRole('status').filter({ hasText: 'Added to your cart' }).waitFor();
+  await page.goto(`${base}/checkout`);
+  await page.getByLabel('Name', { exact: true }).fill('Kenji Sato');
+  await page.getByLabel('Postal code').fill('150-0001');
+  await page.getByLabel('Address').fill('Jingumae, Shibuya, Tokyo');
+  await page.getByRole('button', { name: 'Place the order' }).click();
+  await page.waitForURL(/\/orders\/\d{8}-\d+\?thanks=1$/);
+  const status = page.locator('#order-status');
+  await status.filter({ hasText: 'Paid' }).waitFor();
+
+  // The first button asks; the second cancels.
+  await page.getByRole('button', { name: 'Cancel this order' }).click();
+  await page.locator('#cancel-question', { hasText: 'The payment will be refunded' }).waitFor();
+  await look(page, 'en-order-cancel-confirm');
+  await page.locator('#cancel-confirm').click();
+  await status.filter({ hasText: 'Cancelled' }).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Cancel this order' }).count(), 0);
+  // The refund follows from the event; the page shows it once it is made.
+  await assert.doesNotReject(async () => {
+    for (let i = 0; i < 50; i += 1) {
+      await page.reload();
+      await status.filter({ hasText: 'Cancelled' }).waitFor();
+      if ((await page.locator('#order-refund').innerText()).startsWith('Refunded')) return;
+      await page.waitForTimeout(200);
+    }
+    throw new Error('no refund');
+  });
+  await look(page, 'en-order-cancelled');
+
+  await page.goto(`${base}/`);
+  await page.getByRole('link', { name: 'Penlight', exact: true }).click();
+  await stock.filter({ hasText: /In stock/ }).waitFor();
+  assert.equal(await stock.innerText(), before, 'the unit is on sale again');
   noProblems(page);
   await context.close();
 });

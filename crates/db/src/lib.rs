@@ -376,8 +376,12 @@ pub fn value_rows(dialect: Dialect, rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
-/// `count` numbered parameters from `$first` on, for an `IN (…)` list: `$2, $3, $4`.
+/// `count` numbered parameters from `$first` on, for an `IN (…)` list: `$2, $3, $4`. An
+/// empty list is `NULL`, which matches nothing: PostgreSQL refuses `IN ()`.
 pub fn parameter_list(first: usize, count: usize) -> String {
+    if count == 0 {
+        return "NULL".to_owned();
+    }
     (first..first + count)
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
@@ -604,6 +608,6 @@ mod tests {
         assert_eq!(rows_per_message(1, 4), 1_000);
         assert_eq!(rows_per_message(2, 100_000), 1);
         assert_eq!(parameter_list(2, 3), "$2, $3, $4");
-        assert_eq!(parameter_list(1, 0), "");
+        assert_eq!(parameter_list(1, 0), "NULL");
     }
 }

@@ -535,8 +535,9 @@ impl Stock {
     }
 }
 
-/// Closes each shipped order's lines; a reference with no order of that channel refuses
-/// the file (the caller rolls it back). An order shipped before stays as it was.
+/// Closes each shipped order's lines; a reference with no order of that channel, or of an
+/// order cancelled, refuses the file (the caller rolls it back). An order shipped before
+/// stays as it was.
 async fn ship_rows(
     tx: &mut matsuri_db::Tx,
     rows: &[Row],
@@ -552,25 +553,31 @@ async fn ship_rows(
         else {
             continue;
         };
-        let known: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM inventory_orders WHERE channel = $1 AND reference = $2",
+        let (known, cancelled): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COUNT(cancelled_at) FROM inventory_orders \
+             WHERE channel = $1 AND reference = $2",
         )
         .bind(channel)
         .bind(reference)
         .fetch_one(&mut **tx)
         .await?;
-        if known == 0 {
+        let refusal = match (known, cancelled) {
+            (0, _) => Some(format!("no order {reference:?} of channel {channel:?}")),
+            (_, 1..) => Some(format!(
+                "order {reference:?} of channel {channel:?} was cancelled"
+            )),
+            _ => None,
+        };
+        if let Some(message) = refusal {
             if refused.len() < MAX_LISTED_ERRORS {
-                refused.push(RowError {
-                    line,
-                    message: format!("no order {reference:?} of channel {channel:?}"),
-                });
+                refused.push(RowError { line, message });
             }
             continue;
         }
+        // A cancel that commits while this file applies leaves its order unshipped.
         sqlx::query(
             "UPDATE inventory_orders SET shipped_at = $1 WHERE channel = $2 AND reference = $3 \
-             AND shipped_at IS NULL",
+             AND shipped_at IS NULL AND cancelled_at IS NULL",
         )
         .bind(*at)
         .bind(channel)

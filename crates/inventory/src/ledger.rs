@@ -33,6 +33,7 @@ pub async fn figures(
     skus: Option<&[String]>,
 ) -> Result<HashMap<String, Figures>, sqlx::Error> {
     let (filter, first) = match skus {
+        Some([]) => return Ok(HashMap::new()),
         Some(list) => (
             format!(
                 " AND i.sku IN ({})",
@@ -60,7 +61,7 @@ pub async fn figures(
            CAST(COALESCE((SELECT SUM(a.quantity) FROM inventory_adjustments a WHERE a.store = $1 \
              AND a.sku = i.sku), 0) AS BIGINT), \
            CAST(COALESCE((SELECT SUM(o.quantity) FROM inventory_orders o WHERE o.sku = i.sku \
-             AND o.shipped_at IS NULL), 0) AS BIGINT) \
+             AND o.shipped_at IS NULL AND o.cancelled_at IS NULL), 0) AS BIGINT) \
          FROM inventory_items i LEFT JOIN latest l ON l.sku = i.sku WHERE 1 = 1{filter}"
     );
     let mut query =

@@ -4,6 +4,7 @@
 //! the ledger without handing out stock twice, marketplace channels that sell units granted
 //! out of that store, and flash-sale mode.
 
+mod cancel;
 mod channel_cycle;
 mod channels;
 mod error;
@@ -92,6 +93,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             version: 3,
             name: "marketplace channels, their grants and adjustments",
             sql: include_str!("../migrations/0003_channels.sql"),
+            postgres_sql: None,
+        },
+        Migration {
+            version: 4,
+            name: "cancelled orders",
+            sql: include_str!("../migrations/0004_cancelled.sql"),
             postgres_sql: None,
         },
     ],

@@ -231,7 +231,7 @@ impl Stock {
     }
 
     /// Sets each item's count from the ledger (only those without one, `only_absent`).
-    async fn sync_items(
+    pub(crate) async fn sync_items(
         &self,
         items: Vec<(String, String)>,
         only_absent: bool,

@@ -342,6 +342,19 @@ impl Allocator for StockAllocator {
     async fn set_book(&self, product_id: &str, sku: &str, quantity: i64) -> anyhow::Result<i64> {
         self.0.set_book(product_id, sku, quantity).await
     }
+
+    async fn cancel(
+        &self,
+        conn: &mut matsuri_db::Conn,
+        order_id: &str,
+        lines: &[(String, i64)],
+    ) -> anyhow::Result<bool> {
+        Ok(self.0.cancel_in(conn, order_id, lines).await?)
+    }
+
+    async fn restock(&self, order_id: &str, product_ids: &[String]) -> anyhow::Result<()> {
+        self.0.restock(order_id, product_ids).await
+    }
 }
 
 /// Lets recommendations show products' names and prices.

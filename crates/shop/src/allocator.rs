@@ -1,9 +1,12 @@
 //! The port through which the shop takes stock (seed 002): the shop owns it, inventory
 //! implements it, the server wires the two. Every checkout takes its units here before it
 //! writes the order, keyed by the order, and gives back exactly them when the payment
-//! fails; a product's `available` is what this port can still hand out.
+//! fails or the order is cancelled; a product's `available` is what this port can still
+//! hand out.
 
 use std::sync::Arc;
+
+use matsuri_db::Conn;
 
 /// Why units were not taken.
 #[derive(Debug)]
@@ -30,6 +33,17 @@ pub trait Allocator: Send + Sync + 'static {
     /// Records `quantity` as the product's stock counted today in the store that feeds
     /// the shop; answers what can be handed out now.
     async fn set_book(&self, product_id: &str, sku: &str, quantity: i64) -> anyhow::Result<i64>;
+    /// Cancels the paid order's stock on `conn`, the shop's transaction that cancels the
+    /// order: its lines `(sku, quantity)` are no longer owed. False when a line has
+    /// shipped already; the shop then rolls back.
+    async fn cancel(
+        &self,
+        conn: &mut Conn,
+        order_id: &str,
+        lines: &[(String, i64)],
+    ) -> anyhow::Result<bool>;
+    /// After the cancel committed: the order's units go back to what can be handed out.
+    async fn restock(&self, order_id: &str, product_ids: &[String]) -> anyhow::Result<()>;
 }
 
 pub type SharedAllocator = Arc<dyn Allocator>;

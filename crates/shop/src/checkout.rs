@@ -394,6 +394,8 @@ impl ShopService {
             shipping_address: shipping.clone(),
             created_at: rfc3339(now),
             paid_at: None,
+            cancelled_at: None,
+            refunded_at: None,
             failure_reason: None,
         };
         matsuri_bus::publish_with(
@@ -534,7 +536,7 @@ fn overflow() -> ShopError {
 /// The answer a settled order gives: the order, or why its payment failed.
 fn order_result(order: Order) -> Result<Order, ShopError> {
     match order.status {
-        OrderStatus::Paid | OrderStatus::PendingPayment => Ok(order),
+        OrderStatus::Paid | OrderStatus::PendingPayment | OrderStatus::Cancelled => Ok(order),
         OrderStatus::PaymentFailed => Err(failure_of(&order, None)),
     }
 }

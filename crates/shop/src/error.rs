@@ -22,6 +22,10 @@ pub enum ShopError {
     SkuTaken,
     #[error("no such order")]
     OrderNotFound,
+    #[error("the order has shipped and can no longer be cancelled")]
+    OrderShipped,
+    #[error("an order that is {} cannot be cancelled", .0.as_str())]
+    NotCancellable(crate::OrderStatus),
     #[error("the payment was declined: {reason}")]
     PaymentDeclined {
         order_number: String,
@@ -76,6 +80,11 @@ impl From<ShopError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cart_empty", detail)
             }
             ShopError::SkuTaken => ApiError::new(StatusCode::CONFLICT, "sku_taken", detail),
+            ShopError::OrderShipped => ApiError::new(StatusCode::CONFLICT, "order_shipped", detail),
+            ShopError::NotCancellable(status) => {
+                ApiError::new(StatusCode::CONFLICT, "order_not_cancellable", detail)
+                    .with("status", status.as_str())
+            }
             ShopError::PaymentDeclined { order_number, .. } => {
                 ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", detail)
                     .with("order_number", order_number)

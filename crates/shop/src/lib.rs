@@ -9,6 +9,7 @@
 
 mod allocator;
 mod billing;
+mod cancel;
 mod cart;
 mod catalog;
 mod checkout;
@@ -18,6 +19,7 @@ mod model;
 mod numbers;
 mod orders;
 mod recovery;
+mod refunds;
 mod routes;
 
 use std::sync::Arc;
@@ -28,6 +30,7 @@ pub use billing::{BILLING_GROUP, Billing, Invoice, SentMail};
 pub use error::ShopError;
 pub use mails::{Contact, Customers, NOTIFICATION_GROUP, OrderMailer};
 pub use model::*;
+pub use refunds::{REFUND_GROUP, Refunds};
 pub use routes::routes;
 
 use matsuri_core::SharedClock;
@@ -49,7 +52,7 @@ pub struct MailPorts {
 }
 
 /// The shop as the server composes it: its routes, the order mails and invoices that
-/// `order.paid` fans out to, and the recovery sweep.
+/// `order.paid` fans out to, the refunds of `order.cancelled`, and the recovery sweep.
 pub struct ShopModule {
     shop: Arc<ShopService>,
     mails: MailPorts,
@@ -95,6 +98,15 @@ impl matsuri_module::Module for ShopModule {
                 BILLING_GROUP,
                 Arc::new(Billing::new(db.clone(), clock.clone())),
             ),
+            matsuri_bus::Subscription::new(
+                topics::ORDER_CANCELLED,
+                REFUND_GROUP,
+                Arc::new(Refunds::new(
+                    db.clone(),
+                    clock.clone(),
+                    self.shop.gateway.clone(),
+                )),
+            ),
         ]
     }
 
@@ -111,6 +123,7 @@ pub mod topics {
     pub const ORDER_PLACED: &str = "order.placed";
     pub const ORDER_PAID: &str = "order.paid";
     pub const ORDER_PAYMENT_FAILED: &str = "order.payment_failed";
+    pub const ORDER_CANCELLED: &str = "order.cancelled";
 }
 
 /// The shop's business logic; no HTTP types.
@@ -182,6 +195,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             version: 3,
             name: "invoices",
             sql: include_str!("../migrations/0003_billing.sql"),
+            postgres_sql: None,
+        },
+        Migration {
+            version: 4,
+            name: "cancelled and refunded orders",
+            sql: include_str!("../migrations/0004_cancel.sql"),
             postgres_sql: None,
         },
     ],

@@ -61,6 +61,8 @@ pub enum OrderStatus {
     PendingPayment,
     Paid,
     PaymentFailed,
+    /// Cancelled by the customer before it shipped; its payment is refunded.
+    Cancelled,
 }
 
 impl OrderStatus {
@@ -69,6 +71,7 @@ impl OrderStatus {
             OrderStatus::PendingPayment => "pending_payment",
             OrderStatus::Paid => "paid",
             OrderStatus::PaymentFailed => "payment_failed",
+            OrderStatus::Cancelled => "cancelled",
         }
     }
 
@@ -76,6 +79,7 @@ impl OrderStatus {
         match text {
             "paid" => OrderStatus::Paid,
             "payment_failed" => OrderStatus::PaymentFailed,
+            "cancelled" => OrderStatus::Cancelled,
             _ => OrderStatus::PendingPayment,
         }
     }
@@ -94,6 +98,9 @@ pub struct Order {
     pub shipping_address: ShippingAddress,
     pub created_at: String,
     pub paid_at: Option<String>,
+    pub cancelled_at: Option<String>,
+    /// When the payment of a cancelled order was refunded.
+    pub refunded_at: Option<String>,
     /// Why the payment failed; kept for the staff, not shown to the customer.
     #[serde(skip)]
     pub failure_reason: Option<String>,
@@ -102,7 +109,7 @@ pub struct Order {
 /// The consumption tax rate, in percent.
 pub const TAX_PERCENT: i64 = 10;
 
-/// Payload of `order.paid` (and `order.placed`, `order.payment_failed`).
+/// Payload of `order.paid` (and `order.placed`, `order.payment_failed`, `order.cancelled`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrderEvent {
     pub order_id: String,

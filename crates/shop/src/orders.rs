@@ -22,8 +22,8 @@ pub(crate) fn order_line(
     }
 }
 
-/// An order's columns, in the order of [`ORDER_COLUMNS`]; the last two are its owner and
-/// whether it was ordered from the cart.
+/// An order's columns, in the order of [`ORDER_COLUMNS`]; the 13th and 14th are its owner
+/// and whether it was ordered from the cart.
 pub(crate) type OrderRow = (
     String,
     String,
@@ -39,10 +39,13 @@ pub(crate) type OrderRow = (
     Option<String>,
     String,
     i64,
+    Option<i64>,
+    Option<i64>,
 );
 
 pub(crate) const ORDER_COLUMNS: &str = "number, status, subtotal, tax, total, currency, \
-    ship_name, ship_postal_code, ship_address, created_at, paid_at, failure_reason, user_id, from_cart";
+    ship_name, ship_postal_code, ship_address, created_at, paid_at, failure_reason, user_id, from_cart, \
+    cancelled_at, refunded_at";
 
 /// Loads an order with its lines on `conn` (inside a transaction, or on the reader).
 pub(crate) async fn load_order(conn: &mut Conn, order_id: &str) -> Result<Order, sqlx::Error> {
@@ -87,6 +90,8 @@ pub(crate) fn order_of(row: OrderRow, items: Vec<OrderLine>) -> Order {
         failure_reason,
         _user_id,
         _from_cart,
+        cancelled_at,
+        refunded_at,
     ) = row;
     Order {
         number,
@@ -103,6 +108,8 @@ pub(crate) fn order_of(row: OrderRow, items: Vec<OrderLine>) -> Order {
         },
         created_at: rfc3339(created_at),
         paid_at: paid_at.map(rfc3339),
+        cancelled_at: cancelled_at.map(rfc3339),
+        refunded_at: refunded_at.map(rfc3339),
         failure_reason,
     }
 }

@@ -31,6 +31,7 @@ pub fn routes(shop: Arc<ShopService>) -> OpenApiRouter {
         .routes(routes!(update_cart_item, remove_cart_item))
         .routes(routes!(create_order, list_orders))
         .routes(routes!(get_order))
+        .routes(routes!(cancel_order))
         .routes(routes!(list_invoices))
         .routes(routes!(list_mails))
         .with_state(shop)
@@ -322,6 +323,19 @@ async fn get_order(
     Path(number): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
     Ok(Json(shop.order_of(&who.user_id, &number).await?))
+}
+
+/// Cancels one of the caller's paid orders before it ships: its units go back on sale and
+/// its payment is refunded. Cancelling it again answers it as it is.
+#[utoipa::path(post, path = "/orders/{number}/cancel", tag = "shop", security(("bearer" = [])), params(("number" = String, Path)),
+    responses((status = 200, body = Order), (status = 404, body = Problem),
+        (status = 409, description = "order_shipped, order_not_cancellable", body = Problem)))]
+async fn cancel_order(
+    State(shop): State<Arc<ShopService>>,
+    AuthUser(who): AuthUser,
+    Path(number): Path<String>,
+) -> Result<Json<Order>, ApiError> {
+    Ok(Json(shop.cancel_order(&who.user_id, &number).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

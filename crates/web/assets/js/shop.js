@@ -201,17 +201,27 @@ async function order() {
   }
   const o = await loadInto(box, `/orders/${encodeURIComponent(number)}`);
   if (!o) return;
+  drawOrder(box, o);
+}
+
+// An order's facts and lines, and while it is paid (not shipped) the way to cancel it.
+function drawOrder(box, o) {
+  const facts = [
+    el('dt', { text: t('js.order_number') }),
+    el('dd', { id: 'order-number', text: o.number }),
+    el('dt', { text: t('js.order_status') }),
+    el('dd', { id: 'order-status', text: statusText(o.status) }),
+    el('dt', { text: t('js.order_date') }),
+    el('dd', { text: when(o.created_at) }),
+  ];
+  if (o.status === 'cancelled') {
+    facts.push(
+      el('dt', { text: t('js.refund') }),
+      el('dd', { id: 'order-refund', text: o.refunded_at ? `${t('js.refund_done')} (${when(o.refunded_at)})` : t('js.refund_pending') }),
+    );
+  }
   box.replaceChildren(
-    el(
-      'dl',
-      { class: 'facts' },
-      el('dt', { text: t('js.order_number') }),
-      el('dd', { id: 'order-number', text: o.number }),
-      el('dt', { text: t('js.order_status') }),
-      el('dd', { text: statusText(o.status) }),
-      el('dt', { text: t('js.order_date') }),
-      el('dd', { text: when(o.created_at) }),
-    ),
+    el('dl', { class: 'facts' }, ...facts),
     el(
       'table',
       { class: 'lines' },
@@ -225,4 +235,30 @@ async function order() {
       ),
     ),
   );
+  if (o.status === 'paid') box.append(cancelBox(box, o));
+}
+
+// Cancelling asks once more before it goes: the button shows the question and a second
+// button that cancels.
+function cancelBox(box, o) {
+  const error = el('p', { class: 'error', id: 'cancel-error', role: 'alert' });
+  const confirm = el('button', { type: 'button', id: 'cancel-confirm', class: 'danger', text: t('js.cancel_order') });
+  const question = el('div', { id: 'cancel-question', hidden: '' }, el('p', { text: t('js.cancel_confirm') }), confirm);
+  const start = el('button', { type: 'button', id: 'cancel-order', class: 'secondary', text: t('js.cancel_order') });
+  start.addEventListener('click', () => {
+    start.hidden = true;
+    question.hidden = false;
+  });
+  confirm.addEventListener('click', async () => {
+    confirm.disabled = true;
+    error.textContent = '';
+    const res = await api('POST', `/orders/${encodeURIComponent(o.number)}/cancel`);
+    confirm.disabled = false;
+    if (res.ok) {
+      drawOrder(box, res.body);
+      return;
+    }
+    error.textContent = problemText(res.body);
+  });
+  return el('div', { class: 'cancel' }, start, question, error);
 }

@@ -1,10 +1,16 @@
 //! Inventory (seed 002): imports into the ledger, net stock, the allocation store under a
-//! stampede with the sync running, give-backs that count once, flash-sale mode.
+//! stampede with the sync running, give-backs that count once, cancelled orders,
+//! flash-sale mode.
 
+mod cancel;
 mod channels;
 mod flash;
 mod imports;
 mod storm;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -62,4 +68,34 @@ pub async fn stock(app: &TestApp, token: &str, sku: &str) -> Value {
 pub fn today(app: &TestApp) -> String {
     let day = matsuri_core::timefmt::yyyymmdd(matsuri_core::Clock::now_ms(app.clock.as_ref()));
     format!("{}-{}-{}", &day[0..4], &day[4..6], &day[6..8])
+}
+
+/// The sync and the bus, every 10 ms, beside a test's requests until stopped.
+pub struct Background {
+    running: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    pub fn start(app: &TestApp) -> Self {
+        let running = Arc::new(AtomicBool::new(true));
+        let (stock, bus, flag) = (
+            app.components.stock.clone(),
+            app.components.bus.clone(),
+            running.clone(),
+        );
+        let task = tokio::spawn(async move {
+            while flag.load(Ordering::Relaxed) {
+                stock.sync().await.unwrap();
+                bus.run_once().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        Self { running, task }
+    }
+
+    pub async fn stop(self) {
+        self.running.store(false, Ordering::Relaxed);
+        self.task.await.unwrap();
+    }
 }

@@ -1,8 +1,6 @@
 //! The allocation store under a stampede while the sync runs, give-backs that count once
 //! (also across a restart), and the rollback that a naive sync would cause.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -23,21 +21,7 @@ async fn five_hundred_buyers_while_the_sync_runs(backend: Backend) {
     let tokens = app.register_crowd("rush", 500).await;
 
     // The sync every 10 ms and the ledger recording sales, beside the buyers.
-    let running = Arc::new(AtomicBool::new(true));
-    let background = {
-        let (stock, bus, running) = (
-            app.components.stock.clone(),
-            app.components.bus.clone(),
-            running.clone(),
-        );
-        tokio::spawn(async move {
-            while running.load(Ordering::Relaxed) {
-                stock.sync().await.unwrap();
-                bus.run_once().await.unwrap();
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-    };
+    let background = super::Background::start(&app);
     let answers = futures::future::join_all(tokens.iter().enumerate().map(|(i, token)| {
         let card = if i % 10 == 0 {
             "tok_declined"
@@ -48,8 +32,7 @@ async fn five_hundred_buyers_while_the_sync_runs(backend: Backend) {
         async move { app.post("/orders", Some(token), body).await }
     }))
     .await;
-    running.store(false, Ordering::Relaxed);
-    background.await.unwrap();
+    background.stop().await;
     while app.components.bus.run_once().await.unwrap() > 0 {}
     app.components.stock.sync().await.unwrap();
 
