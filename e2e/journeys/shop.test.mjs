@@ -15,7 +15,7 @@ after(async () => {
 
 async function addToCart(page, productName, expectedBadge) {
   await page.goto(`${base}/`);
-  await page.getByRole('link', { name: productName, exact: true }).click();
+  await page.locator('#products').getByRole('link', { name: productName, exact: true }).click();
   await page.getByRole('button', { name: /カートに入れる|Add to cart/ }).click();
   await page.getByRole('status').filter({ hasText: /カートに追加しました|Added to your cart/ }).waitFor();
   // The badge counts without a reload.
@@ -92,7 +92,7 @@ test('a customer cancels an order before it ships: the units go back on sale and
   const { context, page } = await open(browser, { locale: 'en' });
   await register(page, { name: 'Kenji', email: uniqueEmail('cancel') });
   await page.goto(`${base}/`);
-  await page.getByRole('link', { name: 'Penlight', exact: true }).click();
+  await page.locator('#products').getByRole('link', { name: 'Penlight', exact: true }).click();
   const stock = page.locator('#product-stock');
   await stock.filter({ hasText: /In stock/ }).waitFor();
   const before = await stock.innerText();
@@ -127,7 +127,7 @@ test('a customer cancels an order before it ships: the units go back on sale and
   await look(page, 'en-order-cancelled');
 
   await page.goto(`${base}/`);
-  await page.getByRole('link', { name: 'Penlight', exact: true }).click();
+  await page.locator('#products').getByRole('link', { name: 'Penlight', exact: true }).click();
   await stock.filter({ hasText: /In stock/ }).waitFor();
   assert.equal(await stock.innerText(), before, 'the unit is on sale again');
   noProblems(page);
