@@ -31,7 +31,7 @@ fresh_database() {
     postgres)
       db_name="matsuri_bench_$$"
       psql "$admin_url" -qc "CREATE DATABASE $db_name" >/dev/null
-      database_url="${admin_url%/*}/$db_name"
+      database_url="${admin_url%/*}/$db_name${DATABASE_URL_QUERY:-}"
       ;;
     *) return 1 ;;
   esac
