@@ -268,8 +268,16 @@ impl Channels {
             .map(|p| p.sku)
             .collect();
         let buffer = i64::try_from(stock.settings().channel_buffer).unwrap_or(i64::MAX);
+        // Every item's count in one round trip; a grant is taken atomically, so a count
+        // that moved since only makes the grant smaller.
+        let counts = if withdraw {
+            vec![None; items.len()]
+        } else {
+            let product_ids: Vec<String> = items.iter().map(|(id, _)| id.clone()).collect();
+            stock.coord().alloc_counts(&product_ids).await?
+        };
         let mut adjustments = Vec::new();
-        for (product_id, sku) in items {
+        for ((product_id, sku), count) in items.into_iter().zip(counts) {
             if waiting.contains(&sku) {
                 continue;
             }
@@ -277,10 +285,10 @@ impl Channels {
             let target = if withdraw {
                 0
             } else {
-                let Some(allocation) = stock.coord().alloc_state(&product_id).await? else {
+                let Some(allocatable) = count else {
                     continue;
                 };
-                let free = allocation.allocatable.max(0) + everyone.get(&sku).copied().unwrap_or(0);
+                let free = allocatable.max(0) + everyone.get(&sku).copied().unwrap_or(0);
                 (free / (channels + 1) - buffer).max(0)
             };
             let wanted = target - granted;

@@ -96,22 +96,22 @@ impl Channels {
     }
 
     pub async fn list(&self) -> Result<Vec<Channel>, InventoryError> {
-        let rows: Vec<ChannelListRow> = sqlx::query_as(
-            "SELECT c.id, c.name, c.base_url, c.status, c.last_error, c.last_pull_at, \
-             c.last_push_at, CAST(COALESCE((SELECT SUM(s.listed) FROM inventory_channel_stock s \
-             WHERE s.channel_id = c.id), 0) AS BIGINT) AS listed \
-             FROM inventory_channels c ORDER BY c.name",
-        )
+        let rows: Vec<ChannelListRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{CHANNEL_SELECT} ORDER BY c.name"
+        )))
         .fetch_all(self.stock.db().reader())
         .await?;
         Ok(rows.into_iter().map(Channel::from).collect())
     }
 
     async fn get(&self, id: &str) -> Result<Channel, InventoryError> {
-        self.list()
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
+        let row: Option<ChannelListRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{CHANNEL_SELECT} WHERE c.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.stock.db().reader())
+        .await?;
+        row.map(Channel::from)
             .ok_or_else(|| InventoryError::UnknownChannel(id.to_owned()))
     }
 
@@ -394,6 +394,12 @@ fn check(new: &NewChannel) -> Vec<FieldError> {
     }
     errors
 }
+
+/// A channel as the staff see it, with what it lists in all.
+const CHANNEL_SELECT: &str = "SELECT c.id, c.name, c.base_url, c.status, c.last_error, \
+    c.last_pull_at, c.last_push_at, CAST(COALESCE((SELECT SUM(s.listed) \
+    FROM inventory_channel_stock s WHERE s.channel_id = c.id), 0) AS BIGINT) AS listed \
+    FROM inventory_channels c";
 
 /// id, name, base_url, status, last_error, last_pull_at, last_push_at, listed.
 type ChannelListRow = (

@@ -101,38 +101,51 @@ pub async fn known_orders(
 ) -> Result<Vec<String>, sqlx::Error> {
     let (grants, own): (Vec<&String>, Vec<&String>) =
         orders.iter().partition(|o| o.starts_with(GRANT_PREFIX));
-    let mut known = Vec::new();
-    let per_statement = matsuri_db::rows_per_statement(1).saturating_sub(1).max(1);
-    for chunk in own.chunks(per_statement) {
-        let sql = format!(
-            "SELECT reference FROM inventory_orders WHERE channel = 'own' AND sku = $1 \
-             AND reference IN ({})",
-            matsuri_db::parameter_list(2, chunk.len())
-        );
-        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(sku);
-        for order in chunk {
-            query = query.bind(*order);
-        }
-        known.extend(query.fetch_all(db.reader()).await?);
-    }
-    for chunk in grants.chunks(per_statement) {
-        let sql = format!(
-            "SELECT id FROM inventory_channel_pushes WHERE sku = $1 AND id IN ({})",
-            matsuri_db::parameter_list(2, chunk.len())
-        );
-        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(sku);
-        for grant in chunk {
-            query = query.bind(grant.trim_start_matches(GRANT_PREFIX));
-        }
-        known.extend(
-            query
-                .fetch_all(db.reader())
-                .await?
-                .into_iter()
-                .map(|id| format!("{GRANT_PREFIX}{id}")),
-        );
-    }
+    let own: Vec<&str> = own.into_iter().map(String::as_str).collect();
+    let grants: Vec<&str> = grants
+        .into_iter()
+        .map(|g| g.trim_start_matches(GRANT_PREFIX))
+        .collect();
+    let mut known = texts_in(
+        db,
+        "SELECT reference FROM inventory_orders WHERE channel = 'own' AND sku = $1 AND reference",
+        sku,
+        &own,
+    )
+    .await?;
+    known.extend(
+        texts_in(
+            db,
+            "SELECT id FROM inventory_channel_pushes WHERE sku = $1 AND id",
+            sku,
+            &grants,
+        )
+        .await?
+        .into_iter()
+        .map(|id| format!("{GRANT_PREFIX}{id}")),
+    );
     Ok(known)
+}
+
+/// The one text column `head` selects, with `sku` as `$1` and `head` ending where `IN (…)`
+/// over `values` goes; a statement per chunk of values.
+async fn texts_in(
+    db: &Db,
+    head: &str,
+    sku: &str,
+    values: &[&str],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut found = Vec::new();
+    let per_statement = matsuri_db::rows_per_statement(1).saturating_sub(1).max(1);
+    for chunk in values.chunks(per_statement) {
+        let sql = format!("{head} IN ({})", matsuri_db::parameter_list(2, chunk.len()));
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(sku);
+        for value in chunk {
+            query = query.bind(*value);
+        }
+        found.extend(query.fetch_all(db.reader()).await?);
+    }
+    Ok(found)
 }
 
 /// The units granted to channels per SKU, over every channel.
