@@ -550,6 +550,9 @@ pub struct LiveSettings {
     pub train_every_hours: u64,
     /// Comments written per transaction at most.
     pub write_batch: usize,
+    /// A comment that reaches this many likes is sent to every viewer of its room, also
+    /// those whose sample left it out (0: never).
+    pub highlight_likes: i64,
 }
 
 impl Default for LiveSettings {
@@ -563,6 +566,7 @@ impl Default for LiveSettings {
             model_reload_seconds: 30,
             train_every_hours: 24,
             write_batch: 512,
+            highlight_likes: 10,
         }
     }
 }

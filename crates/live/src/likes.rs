@@ -94,6 +94,13 @@ impl LiveService {
                 .zincr(&ranking(&live_id), comment_id, -step)
                 .await?;
             self.stage.likes(&live_id, comment_id, likes);
+            if liked && likes == self.settings.highlight_likes {
+                // Liked this much, it passes the sample: every viewer gets it once.
+                let ids = [comment_id.to_owned()];
+                for comment in self.comments_by_id(&live_id, &ids).await? {
+                    self.stage.highlight(comment);
+                }
+            }
         }
         Ok(CommentLikes {
             comment_id: comment_id.to_owned(),

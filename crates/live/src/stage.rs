@@ -6,8 +6,10 @@
 //! moderators' comments, then a fair sample of the rest (one per commenter before anyone
 //! gets a second, in a random order), and one `comments_skipped` frame with how many were
 //! left out. A comment left out still reaches its author's own sockets. Like counts go
-//! out once per comment and tick, with the latest count. The archive and the top
-//! comments keep everything.
+//! out once per comment and tick, with the latest count. A comment that reaches
+//! `live.highlight_likes` goes to every viewer at the next tick, outside the share: a
+//! viewer whose sample left it out sees it then, one who saw it is not sent it again. The
+//! archive and the top comments keep everything.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +32,8 @@ struct RoomStage {
     comments: Vec<Staged>,
     /// comment → its like count, the latest known.
     likes: HashMap<String, i64>,
+    /// Comments liked enough to reach every viewer.
+    highlighted: Vec<Comment>,
     display_per_second: i64,
     /// The part of a comment the last ticks were owed.
     carry: f64,
@@ -70,6 +74,7 @@ struct Outgoing {
     shown: Vec<Staged>,
     skipped: Vec<Staged>,
     likes: Vec<(String, i64)>,
+    highlighted: Vec<Comment>,
 }
 
 impl Stage {
@@ -102,6 +107,13 @@ impl Stage {
         let mut rooms = self.lock();
         let room = rooms.entry(live_id.to_owned()).or_default();
         room.likes.insert(comment_id.to_owned(), likes);
+    }
+
+    /// A comment liked enough to pass every viewer's sample.
+    pub(crate) fn highlight(&self, comment: Comment) {
+        let mut rooms = self.lock();
+        let room = rooms.entry(comment.live_id.clone()).or_default();
+        room.highlighted.push(comment);
     }
 
     /// Starts the ticks, once per node however often it is asked (the workers and the
@@ -137,7 +149,9 @@ impl Stage {
         };
         let outgoing: Vec<Outgoing> = {
             let mut rooms = self.lock();
-            rooms.retain(|_, room| !room.comments.is_empty() || !room.likes.is_empty());
+            rooms.retain(|_, room| {
+                !room.comments.is_empty() || !room.likes.is_empty() || !room.highlighted.is_empty()
+            });
             metrics::gauge!("matsuri_live_staged_rooms").set(rooms.len() as f64);
             rooms
                 .iter_mut()
@@ -157,6 +171,7 @@ impl Stage {
                         shown,
                         skipped,
                         likes: room.likes.drain().collect(),
+                        highlighted: std::mem::take(&mut room.highlighted),
                     }
                 })
                 .collect()
@@ -180,6 +195,13 @@ impl Stage {
                 .await?;
         }
         metrics::counter!("matsuri_live_comments_shown_total").increment(out.shown.len() as u64);
+        for comment in &out.highlighted {
+            self.realtime
+                .to_topic(&room, &comment_frame(comment)?)
+                .await?;
+        }
+        metrics::counter!("matsuri_live_comments_highlighted_total")
+            .increment(out.highlighted.len() as u64);
         if !out.skipped.is_empty() {
             metrics::counter!("matsuri_live_comments_skipped_total")
                 .increment(out.skipped.len() as u64);

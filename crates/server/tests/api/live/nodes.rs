@@ -208,10 +208,14 @@ async fn a_burst_is_sampled_and_the_rest_counted(backend: Backend) {
     }))
     .await;
     let (mut comments, mut skipped) = (0, 0);
+    let mut seen = std::collections::HashSet::new();
     while comments + skipped < 200 {
         let frame = ws.next().await;
         match frame["type"].as_str() {
-            Some("comment") => comments += 1,
+            Some("comment") => {
+                comments += 1;
+                seen.insert(frame["id"].as_str().unwrap().to_owned());
+            }
             Some("comments_skipped") => skipped += frame["count"].as_i64().unwrap(),
             _ => {}
         }
@@ -230,4 +234,30 @@ async fn a_burst_is_sampled_and_the_rest_counted(backend: Backend) {
         }
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM live_comments").await, 200);
+
+    // A comment the sample left out, liked ten times (`live.highlight_likes`), reaches
+    // the watcher after all.
+    let left_out = posted
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .find(|id| !seen.contains(id))
+        .unwrap();
+    for fan in &crowd[..10] {
+        let res = app
+            .request(
+                Method::PUT,
+                &format!("/comments/{left_out}/like"),
+                Some(&fan.token),
+                None,
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+    let highlighted = loop {
+        let frame = ws.next_of("comment").await;
+        if frame["id"] == left_out.as_str() {
+            break frame;
+        }
+    };
+    assert_eq!(highlighted["likes"], 10);
 }
