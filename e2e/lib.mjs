@@ -129,6 +129,17 @@ export async function signIn(page, who, next, { redirected = false } = {}) {
   await page.waitForURL(`${base}${next}`);
 }
 
+// Calls the API straight from the test, as a bearer of `token` (or nobody): set-up and
+// checks that no page shows.
+export async function call(method, path, token, body) {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
 // Calls the API from the page as its scripts do: the session cookie and the page's CSRF
 // token (the session token itself is out of the script's reach).
 export function apiFrom(page, method, path, body) {

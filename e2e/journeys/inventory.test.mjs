@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { base, demo, launch, look, noProblems, open, signIn } from '../lib.mjs';
+import { base, call, demo, launch, look, noProblems, open, signIn } from '../lib.mjs';
 
 let browser;
 before(async () => {
@@ -13,15 +13,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-async function call(method, path, token, body) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
 
 for (const locale of ['ja', 'en']) {
   test(`staff fix a refused stock file and the storefront follows (${locale})`, async () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { base, demo, launch, look, noProblems, open, register, signIn, uniqueEmail } from '../lib.mjs';
+import { base, call, demo, launch, look, noProblems, open, register, signIn, uniqueEmail } from '../lib.mjs';
 
 let browser;
 before(async () => {
@@ -14,15 +14,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-async function call(method, path, token, body) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
 
 const ITEMS = 8;
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { base, demo, launch, look, noProblems, open, signIn, uniqueEmail } from '../lib.mjs';
+import { base, call, demo, launch, look, noProblems, open, signIn, uniqueEmail } from '../lib.mjs';
 import { startSmtp } from '../smtp.mjs';
 
 let browser;
@@ -13,15 +13,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-async function call(method, path, token, body) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
 
 test('staff retries a dead letter once the mail server is back, and it leaves the list', async () => {
   // An order whose mails cannot go out: the mail server is down, so the notification
