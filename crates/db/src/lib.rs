@@ -377,7 +377,8 @@ pub fn value_rows(dialect: Dialect, rows: usize, columns: usize) -> String {
 }
 
 /// `count` numbered parameters from `$first` on, for an `IN (…)` list: `$2, $3, $4`. An
-/// empty list is `NULL`, which matches nothing: PostgreSQL refuses `IN ()`.
+/// empty list is `NULL`, which matches nothing: PostgreSQL refuses `IN ()`. `NOT IN (NULL)`
+/// matches nothing either, so an empty `NOT IN` is the caller's to leave out.
 pub fn parameter_list(first: usize, count: usize) -> String {
     if count == 0 {
         return "NULL".to_owned();
