@@ -26,7 +26,7 @@ pub use log::{ActivityLog, Event, append};
 pub use model::{Metrics, Reason};
 pub use routes::routes;
 pub use schedule::Schedule;
-pub use serve::{Recommendation, Recommendations, Related, RelatedItems, Run};
+pub use serve::{Recommendation, Recommendations, RelatedItems, Run};
 
 use matsuri_core::SharedClock;
 use matsuri_core::config::RecsSettings;

@@ -18,7 +18,7 @@ use crate::model::{Metrics, Reason};
 use crate::store::{self, Listed};
 use crate::{DAY_MS, Recommender};
 
-/// One recommended product.
+/// One recommended product, or one related to another (bought or viewed together).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Recommendation {
     pub product_id: String,
@@ -36,19 +36,9 @@ pub struct Recommendations {
     pub generated_at: Option<String>,
 }
 
-/// A product related to another: bought or viewed together.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Related {
-    pub product_id: String,
-    pub name: String,
-    pub price: i64,
-    pub score: f64,
-    pub reason: Reason,
-}
-
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RelatedItems {
-    pub items: Vec<Related>,
+    pub items: Vec<Recommendation>,
 }
 
 /// A batch run as staff see it.
@@ -83,20 +73,8 @@ impl Recommender {
         limit: usize,
     ) -> Result<Recommendations, RecsError> {
         let (finished, listed) = self.list_or_popular(&store::user_owner(user_id)).await?;
-        let items = self
-            .named(&listed, limit, None)
-            .await?
-            .into_iter()
-            .map(|(l, name, price)| Recommendation {
-                product_id: l.product_id,
-                name,
-                price,
-                score: l.score,
-                reason: l.reason,
-            })
-            .collect();
         Ok(Recommendations {
-            items,
+            items: self.named(&listed, limit, None).await?,
             generated_at: finished.map(rfc3339),
         })
     }
@@ -110,19 +88,9 @@ impl Recommender {
         let (_, listed) = self
             .list_or_popular(&store::product_owner(product_id))
             .await?;
-        let items = self
-            .named(&listed, limit, Some(product_id))
-            .await?
-            .into_iter()
-            .map(|(l, name, price)| Related {
-                product_id: l.product_id,
-                name,
-                price,
-                score: l.score,
-                reason: l.reason,
-            })
-            .collect();
-        Ok(RelatedItems { items })
+        Ok(RelatedItems {
+            items: self.named(&listed, limit, Some(product_id)).await?,
+        })
     }
 
     /// The current run's list of `owner`, or its popular items (counted on the log before
@@ -157,7 +125,7 @@ impl Recommender {
         listed: &[Listed],
         limit: usize,
         leave_out: Option<&str>,
-    ) -> Result<Vec<(Listed, String, i64)>, RecsError> {
+    ) -> Result<Vec<Recommendation>, RecsError> {
         let ids: Vec<String> = listed
             .iter()
             .filter(|l| Some(l.product_id.as_str()) != leave_out)
@@ -169,9 +137,13 @@ impl Recommender {
             .iter()
             .filter(|l| Some(l.product_id.as_str()) != leave_out)
             .filter_map(|l| {
-                entries
-                    .get(&l.product_id)
-                    .map(|e| (l.clone(), e.name.clone(), e.price))
+                entries.get(&l.product_id).map(|e| Recommendation {
+                    product_id: l.product_id.clone(),
+                    name: e.name.clone(),
+                    price: e.price,
+                    score: l.score,
+                    reason: l.reason,
+                })
             })
             .take(limit)
             .collect())
