@@ -8,6 +8,7 @@
 //! known ones. An order recorded between the two reads is subtracted twice (the count is
 //! low until the next sync), never not at all.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -336,38 +337,51 @@ impl Stock {
                 .fetch_optional(self.db.reader())
                 .await?;
         let product_id = product_id.ok_or_else(|| InventoryError::UnknownSku(sku.to_owned()))?;
-        let skus = [sku.to_owned()];
-        let figures = ledger::figures(&self.db, &self.settings.online_store, Some(&skus))
+        self.views(vec![(product_id, sku.to_owned())])
             .await?
-            .remove(sku)
-            .unwrap_or_default();
-        let channels = ledger::granted(&self.db, &skus)
-            .await?
-            .remove(sku)
-            .unwrap_or(0);
-        let allocation = self.coord.alloc_state(&product_id).await?;
-        let synced_at: Option<i64> =
-            sqlx::query_scalar("SELECT synced_at FROM inventory_synced WHERE sku = $1")
-                .bind(sku)
-                .fetch_optional(self.db.reader())
-                .await?;
-        Ok(StockView {
-            sku: sku.to_owned(),
-            product_id,
-            net: figures.net(),
-            figures,
-            allocatable: allocation.map_or(0, |a| a.allocatable.max(0)),
-            reserved: allocation.map_or(0, |a| a.reserved),
-            channels,
-            synced_at: synced_at.map(rfc3339),
-        })
+            .pop()
+            .ok_or_else(|| InventoryError::UnknownSku(sku.to_owned()))
     }
 
     /// Every SKU's stock, by SKU.
     pub async fn all_stock(&self) -> Result<Vec<StockView>, InventoryError> {
-        let mut views = Vec::new();
-        for (_, sku) in self.items().await? {
-            views.push(self.stock(&sku).await?);
+        let items = self.items().await?;
+        self.views(items).await
+    }
+
+    /// The stock of each `(product id, SKU)`, in the order given: the ledger's figures,
+    /// the grants and the synced times read once for all of them.
+    async fn views(&self, items: Vec<(String, String)>) -> Result<Vec<StockView>, InventoryError> {
+        let skus: Vec<String> = items.iter().map(|(_, sku)| sku.clone()).collect();
+        let mut figures =
+            ledger::figures(&self.db, &self.settings.online_store, Some(&skus)).await?;
+        let granted = ledger::granted(&self.db, &skus).await?;
+        let mut synced: HashMap<String, i64> = HashMap::new();
+        for chunk in skus.chunks(rows_per_statement(1)) {
+            let sql = format!(
+                "SELECT sku, synced_at FROM inventory_synced WHERE sku IN ({})",
+                matsuri_db::parameter_list(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+            for sku in chunk {
+                query = query.bind(sku);
+            }
+            synced.extend(query.fetch_all(self.db.reader()).await?);
+        }
+        let mut views = Vec::with_capacity(items.len());
+        for (product_id, sku) in items {
+            let figures = figures.remove(&sku).unwrap_or_default();
+            let allocation = self.coord.alloc_state(&product_id).await?;
+            views.push(StockView {
+                net: figures.net(),
+                figures,
+                allocatable: allocation.map_or(0, |a| a.allocatable.max(0)),
+                reserved: allocation.map_or(0, |a| a.reserved),
+                channels: granted.get(&sku).copied().unwrap_or(0),
+                synced_at: synced.get(&sku).copied().map(rfc3339),
+                sku,
+                product_id,
+            });
         }
         Ok(views)
     }
