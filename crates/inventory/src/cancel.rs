@@ -53,19 +53,18 @@ impl Stock {
     }
 
     /// After a cancel committed: gives back the order's delta if it is still live, then
-    /// syncs its items, so their count holds the units the ledger no longer owes. In
-    /// flash-sale mode the sync waits for the mode to end (its reconciliation).
-    pub async fn restock(&self, order_id: &str, product_ids: &[String]) -> anyhow::Result<()> {
+    /// syncs its items `(product id, SKU)`, so their count holds the units the ledger no
+    /// longer owes. In flash-sale mode the sync waits for the mode to end (its
+    /// reconciliation).
+    pub async fn restock(
+        &self,
+        order_id: &str,
+        items: Vec<(String, String)>,
+    ) -> anyhow::Result<()> {
         self.give_back(order_id).await?;
         if self.flash_sale().await?.enabled {
             return Ok(());
         }
-        let items = self
-            .items()
-            .await?
-            .into_iter()
-            .filter(|(product_id, _)| product_ids.contains(product_id))
-            .collect();
         self.sync_items(items, false).await?;
         Ok(())
     }

@@ -352,8 +352,8 @@ impl Allocator for StockAllocator {
         Ok(self.0.cancel_in(conn, order_id, lines).await?)
     }
 
-    async fn restock(&self, order_id: &str, product_ids: &[String]) -> anyhow::Result<()> {
-        self.0.restock(order_id, product_ids).await
+    async fn restock(&self, order_id: &str, items: Vec<(String, String)>) -> anyhow::Result<()> {
+        self.0.restock(order_id, items).await
     }
 }
 

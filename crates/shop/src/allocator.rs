@@ -42,8 +42,9 @@ pub trait Allocator: Send + Sync + 'static {
         order_id: &str,
         lines: &[(String, i64)],
     ) -> anyhow::Result<bool>;
-    /// After the cancel committed: the order's units go back to what can be handed out.
-    async fn restock(&self, order_id: &str, product_ids: &[String]) -> anyhow::Result<()>;
+    /// After the cancel committed: the order's units go back to what can be handed out;
+    /// `items` are its lines' `(product id, SKU)`.
+    async fn restock(&self, order_id: &str, items: Vec<(String, String)>) -> anyhow::Result<()>;
 }
 
 pub type SharedAllocator = Arc<dyn Allocator>;

@@ -59,12 +59,12 @@ impl ShopService {
         .await?;
         tx.commit().await?;
         tracing::info!(order_number = number, "order cancelled");
-        let product_ids: Vec<String> = order
+        let items = order
             .items
             .iter()
-            .map(|line| line.product_id.clone())
+            .map(|line| (line.product_id.clone(), line.sku.clone()))
             .collect();
-        if let Err(e) = self.allocator.restock(&order_id, &product_ids).await {
+        if let Err(e) = self.allocator.restock(&order_id, items).await {
             tracing::warn!(order_number = number, error = %e, "a cancelled order's units wait for the next sync");
         }
         Ok(order)
