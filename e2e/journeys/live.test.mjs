@@ -28,14 +28,16 @@ const DEMO_ROOM = 'Matsuri Live: opening night';
 // What this run writes is marked, so a run again within a minute finds its own.
 const tag = String(Date.now()).slice(-5);
 // Nine comments the fan sends after the first, unlike each other (so none is a repeat).
+// The default spam model passes each of them with any five-digit tag (checked for all
+// 100,000): the journey is about the page, not about where the model draws its line.
 const CHEERS = [
   'ギターソロすごい',
   '次の曲なにかな',
   '照明がきれい',
   'アンコール待ってます',
-  'ドラムかっこいい',
-  '声がよく出てる',
-  '会場の一体感',
+  '今日の衣装かわいい',
+  'セトリ最高',
+  'バンドの音が好き',
   'この曲大好き',
   '今夜来てよかった',
 ].map((cheer) => `${cheer} ${tag}`);

@@ -298,17 +298,34 @@ def mixed_sentence():
     return base
 
 
+# Viewers write numbers too: counts, years, seat and song numbers, a number to tell their
+# own comments apart. Without these a number alone would read as a phone number or a code.
+def number():
+    digits = rng.randint(1, 6)
+    value = str(rng.randint(10 ** (digits - 1), 10 ** digits - 1))
+    if rng.random() < 0.3:
+        value = value[0] + "0" * (len(value) - 1)
+    return pick([value, value, value, f"#{value}", f"{value}回目", f"{value}人", f"{value}年",
+                 f"{value}番", f"No.{value}", f"{value}曲目", f"({value})"])
+
+
+def numbered(text):
+    if rng.random() < 0.12:
+        return pick([f"{text} {number()}", f"{number()} {text}", f"{text}{number()}"])
+    return text
+
+
 def ham():
     kind = rng.random()
     if kind < 0.22:
-        return ja_reaction()
+        return numbered(ja_reaction())
     if kind < 0.37:
-        return en_reaction()
+        return numbered(en_reaction())
     if kind < 0.45:
         return applause()
     if kind < 0.52:
         return laugh()
-    return mixed_sentence()
+    return numbered(mixed_sentence())
 
 
 # --- spam -----------------------------------------------------------------------------------
