@@ -13,6 +13,7 @@ use matsuri_core::clock::Millis;
 use matsuri_core::extract::integer;
 use matsuri_core::timefmt::{parse_rfc3339, rfc3339};
 use matsuri_core::{CURRENCY, FieldError};
+use matsuri_db::Dialect;
 
 use crate::{Event, Seat, SeatList, SeatStatus, Section, TicketError, TicketService};
 
@@ -343,7 +344,23 @@ impl TicketService {
         }
         tx.commit().await?;
         tracing::info!(event_id = %id, seats = new.seat_count, "event created");
+        self.refresh_seat_statistics().await;
         self.event(&id).await
+    }
+
+    /// Has PostgreSQL count the seats again once an event's are in. An event goes on sale
+    /// soon after it is created, before autovacuum looks at the table; with statistics
+    /// that have not seen its seats the planner takes the event for a few dozen rows and
+    /// runs the best-available search over every free seat before sorting (50 ms a hold
+    /// against 2 ms in position order, measured in a 10,000-seat rush). A failure leaves
+    /// the event as created.
+    async fn refresh_seat_statistics(&self) {
+        if self.db.dialect() != Dialect::Postgres {
+            return;
+        }
+        if let Err(e) = sqlx::query("ANALYZE seats").execute(self.db.writer()).await {
+            tracing::warn!(error = %e, "the seat statistics were not refreshed");
+        }
     }
 
     /// The event, from the in-process cache when it was read before: an event never
