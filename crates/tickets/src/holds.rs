@@ -448,9 +448,14 @@ pub(crate) fn start_holding(
     max_holds_per_admission: i64,
 ) -> mpsc::Sender<PendingHold> {
     let lanes = batches::lanes_for(&db);
+    let picking = Arc::new(tokio::sync::Mutex::new(()));
     batches::start("seat_holds", HOLDS_PER_BATCH, lanes, move |batch| {
         let (db, clock, feed) = (db.clone(), clock.clone(), feed.clone());
-        async move { hold_batch(&db, &clock, &feed, max_holds_per_admission.max(1), batch).await }
+        let picking = picking.clone();
+        async move {
+            let max_holds = max_holds_per_admission.max(1);
+            hold_batch(&db, &clock, &feed, &picking, max_holds, batch).await
+        }
     })
 }
 
@@ -458,10 +463,16 @@ pub(crate) fn start_holding(
 /// access token (each counts against the token's limit) or a seat with one before it in
 /// the batch waits for the next batch, where it goes first: so the batch's holds never
 /// cross, and the outcome is the one they would have had one after another.
+///
+/// A batch with best-available holds first takes `picking`, the node's turn to pick
+/// blocks, and only then a connection: the event's lock in the database lets one
+/// transaction pick at a time, and lanes waiting for it inside the database would each
+/// hold a connection of the pool, which the payments and the queue need meanwhile.
 async fn hold_batch(
     db: &Db,
     clock: &SharedClock,
     feed: &SeatFeed,
+    picking: &tokio::sync::Mutex<()>,
     max_holds: i64,
     batch: Vec<PendingHold>,
 ) -> Vec<PendingHold> {
@@ -477,6 +488,14 @@ async fn hold_batch(
         }
         apart
     });
+    let picks = holds
+        .iter()
+        .any(|hold| matches!(hold.want, Want::Best { .. }));
+    let _turn = if picks {
+        Some(picking.lock().await)
+    } else {
+        None
+    };
     let mut attempt = 1;
     let outcomes = loop {
         match write_holds(db, clock.now_ms(), max_holds, &holds).await {
