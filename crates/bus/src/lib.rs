@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use matsuri_core::clock::Millis;
-use matsuri_db::{Conn, Migration, MigrationSet, Param, Together};
+use matsuri_db::{Conn, Migration, MigrationSet, Param, Statements};
 
 pub use admin::{BusAdmin, ConsumerStats, DeadLetter};
 pub use nats::NatsLink;
@@ -74,7 +74,7 @@ pub async fn publish(
     key: Option<&str>,
     payload: &impl Serialize,
 ) -> anyhow::Result<String> {
-    let mut write = Together::new();
+    let mut write = Statements::new();
     let id = publish_with(&mut write, now, topic, key, payload)?;
     write.run(conn).await?;
     Ok(id)
@@ -83,7 +83,7 @@ pub async fn publish(
 /// [`publish`] as one of statements sent together: the event is written when they run,
 /// on the connection of the transaction that causes it. Returns the event id.
 pub fn publish_with(
-    write: &mut Together,
+    write: &mut Statements,
     now: Millis,
     topic: &str,
     key: Option<&str>,

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Conn, Db, Param, Together};
+use crate::{Conn, Db, Param, Statements};
 use matsuri_core::SharedClock;
 use matsuri_core::error::StoredResponse;
 
@@ -42,13 +42,13 @@ pub struct KeyLink<'a> {
 impl KeyLink<'_> {
     /// Ties the resource the work creates to the key, inside the creating transaction.
     pub async fn link(&self, conn: &mut Conn, resource_id: &str) -> Result<(), sqlx::Error> {
-        let mut write = Together::new();
+        let mut write = Statements::new();
         self.link_with(&mut write, resource_id);
         write.run(conn).await
     }
 
     /// [`Self::link`] as one of statements sent together.
-    pub fn link_with(&self, write: &mut Together, resource_id: &str) {
+    pub fn link_with(&self, write: &mut Statements, resource_id: &str) {
         write.add(
             "UPDATE idempotency_keys SET resource_id = $4 \
              WHERE user_id = $1 AND scope = $2 AND idem_key = $3",
@@ -239,7 +239,7 @@ impl IdempotencyStore {
     /// answer yet; used by whoever settles a resource its request left unfinished. Added
     /// to statements sent together, inside the settling transaction.
     pub fn complete_for_resource(
-        write: &mut Together,
+        write: &mut Statements,
         resource_id: &str,
         response: &StoredResponse,
         now: i64,

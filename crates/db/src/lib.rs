@@ -11,7 +11,7 @@ pub mod batches;
 mod idempotency;
 mod migrate;
 mod replica;
-mod together;
+mod statements;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -25,7 +25,7 @@ use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 pub use idempotency::{IdempotencyStore, KeyLink, KeyState, NewKey, fingerprint};
 pub use migrate::{Migration, MigrationSet};
 pub use sqlx::AnyConnection as Conn;
-pub use together::{Param, Together};
+pub use statements::{Param, Statements};
 
 /// A transaction on the writer.
 pub type Tx = sqlx::Transaction<'static, Any>;
@@ -526,7 +526,7 @@ mod tests {
             vec![Param::from(id), Param::from(body), Param::from(n)]
         };
         let mut tx = db.begin().await.unwrap();
-        let mut write = Together::new();
+        let mut write = Statements::new();
         write
             .add(NOTE, note("a", Some("first"), 1))
             .add(NOTE, note("b", None, 2))
@@ -551,7 +551,7 @@ mod tests {
 
         // A statement that fails fails the lot, and the transaction rolls back.
         let mut tx = db.begin().await.unwrap();
-        let mut write = Together::new();
+        let mut write = Statements::new();
         write
             .add(NOTE, note("c", Some("third"), 3))
             .add(NOTE, note("a", Some("again"), 4));

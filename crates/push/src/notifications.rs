@@ -16,7 +16,7 @@ use matsuri_core::clock::Millis;
 use matsuri_core::ids::UserId;
 use matsuri_core::page::Page;
 use matsuri_core::timefmt;
-use matsuri_db::{Together, Tx};
+use matsuri_db::{Statements, Tx};
 
 use crate::sender::{QUEUED_TOPIC, QueuedPush};
 use crate::{
@@ -92,7 +92,7 @@ impl PushService {
         let mut users: Vec<&str> = recorded.iter().map(|(n, _)| n.user_id.as_str()).collect();
         users.dedup();
         let subscriptions = subscriptions_of(&mut tx, &users).await?;
-        let mut write = Together::new();
+        let mut write = Statements::new();
         let mut queued = 0_u64;
         for (notice, notification_id) in recorded.iter().filter(|(n, _)| n.web_push) {
             for subscription_id in subscriptions

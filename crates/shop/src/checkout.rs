@@ -9,7 +9,7 @@ use matsuri_core::error::StoredResponse;
 use matsuri_core::ids::{UserId, parse_uuid};
 use matsuri_core::timefmt::rfc3339;
 use matsuri_core::{ApiError, CURRENCY, FieldError, Yen};
-use matsuri_db::{IdempotencyStore, KeyLink, Param, Together, parameter_list};
+use matsuri_db::{IdempotencyStore, KeyLink, Param, Statements, parameter_list};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
 use crate::allocator::{Refusal, Taken};
@@ -342,7 +342,7 @@ impl ShopService {
         let order_id = taken.order_id().to_owned();
         let charge_key = format!("order-{order_id}");
         // The rest needs nothing back: it goes to the database in one request.
-        let mut write = Together::new();
+        let mut write = Statements::new();
         write.add(
             "INSERT INTO orders (id, number, user_id, status, subtotal, tax, total, currency, \
              ship_name, ship_postal_code, ship_address, from_cart, charge_key, created_at, updated_at) \
@@ -465,7 +465,7 @@ impl ShopService {
         let order_user = user_id.clone();
         let mut gave_back = false;
         // The rest needs nothing back: it goes to the database in one request.
-        let mut write = Together::new();
+        let mut write = Statements::new();
         let topic = match settlement {
             Settlement::Paid { .. } => {
                 if from_cart == 1 {

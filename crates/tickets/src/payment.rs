@@ -14,7 +14,7 @@ use matsuri_core::ApiError;
 use matsuri_core::clock::Millis;
 use matsuri_core::error::StoredResponse;
 use matsuri_core::timefmt::rfc3339;
-use matsuri_db::{IdempotencyStore, KeyLink, Param, Together, Tx};
+use matsuri_db::{IdempotencyStore, KeyLink, Param, Statements, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
 
 use crate::holds::{ReservationRow, end_holds};
@@ -236,7 +236,7 @@ impl TicketService {
                 // Final for the key that paid, whether its request is still there or not.
                 let answer =
                     StoredResponse::refusal(&ApiError::from(TicketError::ReservationExpired));
-                let mut write = Together::new();
+                let mut write = Statements::new();
                 IdempotencyStore::complete_for_resource(&mut write, &row.id, &answer, now);
                 write.run(&mut tx).await?;
                 tx.commit().await?;
@@ -290,7 +290,7 @@ impl TicketService {
         let sold = sold_changes(&seats);
         let purchase = issue(&self.signer, row, seats, now)?;
         insert_tickets(tx, &[(row, &purchase)], now).await?;
-        let mut write = Together::new();
+        let mut write = Statements::new();
         record_purchase(&mut write, row, &purchase, "card", now)?;
         write.run(tx).await?;
         Ok((purchase, sold))
@@ -386,7 +386,7 @@ pub(crate) async fn insert_tickets(
 /// access token released, `ticket.purchased` written, and the answer stored for the
 /// `Idempotency-Key` that paid.
 pub(crate) fn record_purchase(
-    write: &mut Together,
+    write: &mut Statements,
     row: &ReservationRow,
     purchase: &Purchase,
     method: &str,

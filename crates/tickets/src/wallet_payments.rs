@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use matsuri_core::SharedClock;
 use matsuri_core::clock::Millis;
-use matsuri_db::{Db, KeyLink, Together, batches};
+use matsuri_db::{Db, KeyLink, Statements, batches};
 
 use crate::holds::ReservationRow;
 use crate::payment::{SoldSeat, insert_tickets, issue, record_purchase, sold_changes};
@@ -304,7 +304,7 @@ impl Payer {
             .map(|(i, purchase)| (&payments[*i].row, purchase))
             .collect();
         insert_tickets(&mut tx, &issued, now).await?;
-        let mut write = Together::new();
+        let mut write = Statements::new();
         for (i, purchase) in &purchases {
             let payment = &payments[*i];
             if let Some((user_id, scope, key)) = &payment.key {

@@ -50,11 +50,11 @@ impl From<i64> for Param {
 /// another. Each statement numbers its own parameters from `$1`, and none may hold a `$`
 /// other than its parameters.
 #[derive(Debug, Default)]
-pub struct Together {
+pub struct Statements {
     statements: Vec<(String, Vec<Param>)>,
 }
 
-impl Together {
+impl Statements {
     pub fn new() -> Self {
         Self::default()
     }
