@@ -456,7 +456,7 @@ impl ShopService {
             let mut conn = self.db.reader().acquire().await?;
             return Ok(load_order(&mut conn, order_id).await?);
         };
-        let (user_id, from_cart) = (row.12.clone(), row.13);
+        let (user_id, from_cart) = (row.user_id.clone(), row.from_cart);
         let lines = match known {
             Some(Known { lines }) => lines,
             None => load_lines(&mut tx, order_id).await?,

@@ -3,6 +3,8 @@
 use matsuri_core::ids::UserId;
 use matsuri_core::timefmt::rfc3339;
 use matsuri_db::Conn;
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::{Order, OrderLine, OrderStatus, ShippingAddress, ShopError, ShopService};
 
@@ -22,26 +24,50 @@ pub(crate) fn order_line(
     }
 }
 
-/// An order's columns, in the order of [`ORDER_COLUMNS`]; the 13th and 14th are its owner
-/// and whether it was ordered from the cart.
-pub(crate) type OrderRow = (
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-);
+/// An order as stored, read by column name from a `SELECT` (or `RETURNING`) of
+/// [`ORDER_COLUMNS`].
+pub(crate) struct OrderRow {
+    pub number: String,
+    pub status: String,
+    pub subtotal: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub currency: String,
+    pub ship_name: String,
+    pub ship_postal_code: String,
+    pub ship_address: String,
+    pub created_at: i64,
+    pub paid_at: Option<i64>,
+    pub failure_reason: Option<String>,
+    pub user_id: String,
+    /// Whether it was ordered from the cart (1) or from lines in the request (0).
+    pub from_cart: i64,
+    pub cancelled_at: Option<i64>,
+    pub refunded_at: Option<i64>,
+}
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for OrderRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            number: row.try_get("number")?,
+            status: row.try_get("status")?,
+            subtotal: row.try_get("subtotal")?,
+            tax: row.try_get("tax")?,
+            total: row.try_get("total")?,
+            currency: row.try_get("currency")?,
+            ship_name: row.try_get("ship_name")?,
+            ship_postal_code: row.try_get("ship_postal_code")?,
+            ship_address: row.try_get("ship_address")?,
+            created_at: row.try_get("created_at")?,
+            paid_at: row.try_get("paid_at")?,
+            failure_reason: row.try_get("failure_reason")?,
+            user_id: row.try_get("user_id")?,
+            from_cart: row.try_get("from_cart")?,
+            cancelled_at: row.try_get("cancelled_at")?,
+            refunded_at: row.try_get("refunded_at")?,
+        })
+    }
+}
 
 pub(crate) const ORDER_COLUMNS: &str = "number, status, subtotal, tax, total, currency, \
     ship_name, ship_postal_code, ship_address, created_at, paid_at, failure_reason, user_id, from_cart, \
@@ -75,42 +101,24 @@ pub(crate) async fn load_lines(
 }
 
 pub(crate) fn order_of(row: OrderRow, items: Vec<OrderLine>) -> Order {
-    let (
-        number,
-        status,
-        subtotal,
-        tax,
-        total,
-        currency,
-        name,
-        postal_code,
-        address,
-        created_at,
-        paid_at,
-        failure_reason,
-        _user_id,
-        _from_cart,
-        cancelled_at,
-        refunded_at,
-    ) = row;
     Order {
-        number,
-        status: OrderStatus::parse(&status),
+        number: row.number,
+        status: OrderStatus::parse(&row.status),
         items,
-        subtotal,
-        tax,
-        total,
-        currency,
+        subtotal: row.subtotal,
+        tax: row.tax,
+        total: row.total,
+        currency: row.currency,
         shipping_address: ShippingAddress {
-            name,
-            postal_code,
-            address,
+            name: row.ship_name,
+            postal_code: row.ship_postal_code,
+            address: row.ship_address,
         },
-        created_at: rfc3339(created_at),
-        paid_at: paid_at.map(rfc3339),
-        cancelled_at: cancelled_at.map(rfc3339),
-        refunded_at: refunded_at.map(rfc3339),
-        failure_reason,
+        created_at: rfc3339(row.created_at),
+        paid_at: row.paid_at.map(rfc3339),
+        cancelled_at: row.cancelled_at.map(rfc3339),
+        refunded_at: row.refunded_at.map(rfc3339),
+        failure_reason: row.failure_reason,
     }
 }
 

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use serde::Deserialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use tokio::sync::OnceCell;
 
 use matsuri_core::clock::Millis;
@@ -219,22 +221,18 @@ pub(crate) struct EventRow {
     pub sections: String,
 }
 
-type EventTuple = (String, String, i64, Option<i64>, i64, i64, i64, String);
-
-impl From<EventTuple> for EventRow {
-    fn from(t: EventTuple) -> Self {
-        let (id, name, starts_at, sale_starts_at, hold_seconds, max_active, seat_count, sections) =
-            t;
-        Self {
-            id,
-            name,
-            starts_at,
-            sale_starts_at,
-            hold_seconds,
-            max_active,
-            seat_count,
-            sections,
-        }
+impl<'r> sqlx::FromRow<'r, AnyRow> for EventRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            starts_at: row.try_get("starts_at")?,
+            sale_starts_at: row.try_get("sale_starts_at")?,
+            hold_seconds: row.try_get("hold_seconds")?,
+            max_active: row.try_get("max_active")?,
+            seat_count: row.try_get("seat_count")?,
+            sections: row.try_get("sections")?,
+        })
     }
 }
 
@@ -369,13 +367,12 @@ impl TicketService {
         if let Some(row) = self.event_cache.get(id) {
             return Ok(row);
         }
-        let row = sqlx::query_as::<_, EventTuple>(sqlx::AssertSqlSafe(format!(
+        let row = sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(self.db.reader())
         .await?
-        .map(EventRow::from)
         .ok_or(TicketError::EventNotFound)?;
         Ok(self.event_cache.insert(row))
     }
@@ -393,7 +390,7 @@ impl TicketService {
         let rows = self
             .db
             .read_lagging(|pool| async move {
-                sqlx::query_as::<_, EventTuple>(sqlx::AssertSqlSafe(format!(
+                sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(format!(
                     "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id > $1 ORDER BY id LIMIT $2"
                 )))
                 .bind(cursor.unwrap_or(""))
@@ -402,26 +399,19 @@ impl TicketService {
                 .await
             })
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| EventRow::from(row).into_event())
-            .collect())
+        Ok(rows.into_iter().map(EventRow::into_event).collect())
     }
 
     /// Events whose sale is open now (the admission scheduler's work list).
     pub(crate) async fn events_on_sale(&self) -> Result<Vec<EventRow>, TicketError> {
         let now = self.clock.now_ms();
-        let rows = sqlx::query_as::<_, EventTuple>(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE starts_at > $1"
         )))
         .bind(now)
         .fetch_all(self.db.reader())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(EventRow::from)
-            .filter(|e| e.on_sale(now))
-            .collect())
+        Ok(rows.into_iter().filter(|e| e.on_sale(now)).collect())
     }
 
     /// The seat map as answered, `{"items": [...]}` in section, row, seat order; only the

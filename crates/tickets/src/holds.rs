@@ -11,6 +11,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use tokio::sync::{mpsc, oneshot};
 
 use matsuri_core::clock::Millis;
@@ -51,48 +53,21 @@ pub(crate) struct ReservationRow {
 pub(crate) const RESERVATION_COLUMNS: &str = "id, event_id, user_id, status, seat_ids, seat_count, amount, expires_at, \
      access_token, charging_since, charge_key";
 
-pub(crate) type ReservationTuple = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-);
-
-impl From<ReservationTuple> for ReservationRow {
-    fn from(t: ReservationTuple) -> Self {
-        let (
-            id,
-            event_id,
-            user_id,
-            status,
-            seat_ids,
-            seat_count,
-            amount,
-            expires_at,
-            access_token,
-            charging_since,
-            charge_key,
-        ) = t;
-        Self {
-            id,
-            event_id,
-            user_id,
-            status,
-            seat_ids,
-            seat_count,
-            amount,
-            expires_at,
-            access_token,
-            charging_since,
-            charge_key,
-        }
+impl<'r> sqlx::FromRow<'r, AnyRow> for ReservationRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            event_id: row.try_get("event_id")?,
+            user_id: row.try_get("user_id")?,
+            status: row.try_get("status")?,
+            seat_ids: row.try_get("seat_ids")?,
+            seat_count: row.try_get("seat_count")?,
+            amount: row.try_get("amount")?,
+            expires_at: row.try_get("expires_at")?,
+            access_token: row.try_get("access_token")?,
+            charging_since: row.try_get("charging_since")?,
+            charge_key: row.try_get("charge_key")?,
+        })
     }
 }
 
@@ -303,14 +278,13 @@ impl TicketService {
         user: &str,
         id: &str,
     ) -> Result<ReservationRow, TicketError> {
-        sqlx::query_as::<_, ReservationTuple>(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as::<_, ReservationRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1 AND user_id = $2"
         )))
         .bind(id)
         .bind(user)
         .fetch_optional(self.db.reader())
         .await?
-        .map(ReservationRow::from)
         .ok_or(TicketError::ReservationNotFound)
     }
 

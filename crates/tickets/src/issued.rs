@@ -1,42 +1,61 @@
 //! Issued tickets: the owner lists and shows them (with the QR image), and staff at the
 //! gate verify a scanned payload, which marks the ticket used exactly once.
 
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
 use crate::qr::qr_url;
 use crate::{Ticket, TicketError, TicketService, TicketStatus, Verification};
 
-type TicketRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    String,
-    String,
-);
+/// A ticket as stored (the columns of [`TICKET_COLUMNS`]).
+pub(crate) struct TicketRow {
+    pub id: String,
+    pub event_id: String,
+    pub seat_id: String,
+    pub section: String,
+    pub row_no: i64,
+    pub seat_no: i64,
+    pub price: i64,
+    pub status: String,
+    pub qr_payload: String,
+}
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for TicketRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            event_id: row.try_get("event_id")?,
+            seat_id: row.try_get("seat_id")?,
+            section: row.try_get("section")?,
+            row_no: row.try_get("row_no")?,
+            seat_no: row.try_get("seat_no")?,
+            price: row.try_get("price")?,
+            status: row.try_get("status")?,
+            qr_payload: row.try_get("qr_payload")?,
+        })
+    }
+}
 
 const TICKET_COLUMNS: &str =
     "id, event_id, seat_id, section, row_no, seat_no, price, status, qr_payload";
 
 /// The ticket a stored row (or one about to be stored) describes.
 pub(crate) fn ticket_of(row: TicketRow) -> Ticket {
-    let (id, event_id, seat_id, section, row_no, seat_no, price, status, qr_payload) = row;
     Ticket {
-        qr_url: qr_url(&id),
-        id,
-        event_id,
-        seat_id,
-        section,
-        row: row_no,
-        number: seat_no,
-        price,
-        status: if status == "used" {
+        qr_url: qr_url(&row.id),
+        id: row.id,
+        event_id: row.event_id,
+        seat_id: row.seat_id,
+        section: row.section,
+        row: row.row_no,
+        number: row.seat_no,
+        price: row.price,
+        status: if row.status == "used" {
             TicketStatus::Used
         } else {
             TicketStatus::Valid
         },
-        qr_payload,
+        qr_payload: row.qr_payload,
     }
 }
 

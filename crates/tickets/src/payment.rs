@@ -16,9 +16,11 @@ use matsuri_core::error::StoredResponse;
 use matsuri_core::timefmt::rfc3339;
 use matsuri_db::{IdempotencyStore, KeyLink, Param, Statements, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::holds::{ReservationRow, end_holds};
-use crate::issued::ticket_of;
+use crate::issued::{TicketRow, ticket_of};
 use crate::qr::Signer;
 use crate::seat_feed::SeatChange;
 use crate::{Purchase, SeatStatus, TicketError, TicketPurchased, TicketService, topics};
@@ -275,11 +277,10 @@ impl TicketService {
         if paid == 0 {
             return Err(TicketError::ReservationExpired);
         }
-        let seats: Vec<SoldSeat> = sqlx::query_as(
+        let seats: Vec<SoldSeat> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $2, version = version + 1 \
-             WHERE reservation_id = $1 AND status = 'held' \
-             RETURNING id, section, row_no, seat_no, price, position, version",
-        )
+             WHERE reservation_id = $1 AND status = 'held' RETURNING {SOLD_SEAT_COLUMNS}"
+        )))
         .bind(&row.id)
         .bind(now)
         .fetch_all(&mut **tx)
@@ -304,23 +305,23 @@ pub(crate) fn issue(
     mut seats: Vec<SoldSeat>,
     now: Millis,
 ) -> Result<Purchase, TicketError> {
-    seats.sort_by_key(|seat| seat.5);
+    seats.sort_by_key(|seat| seat.position);
     let mut tickets = Vec::with_capacity(seats.len());
-    for (seat_id, section, row_no, seat_no, price, _, _) in seats {
+    for seat in seats {
         let id = matsuri_core::ids::new_uuid_v7();
-        let label = format!("{section} {row_no}-{seat_no}");
-        let payload = signer.sign(&id, &row.event_id, &seat_id, &label, now)?;
-        tickets.push(ticket_of((
+        let label = format!("{} {}-{}", seat.section, seat.row_no, seat.seat_no);
+        let qr_payload = signer.sign(&id, &row.event_id, &seat.id, &label, now)?;
+        tickets.push(ticket_of(TicketRow {
             id,
-            row.event_id.clone(),
-            seat_id,
-            section,
-            row_no,
-            seat_no,
-            price,
-            "valid".to_owned(),
-            payload,
-        )));
+            event_id: row.event_id.clone(),
+            seat_id: seat.id,
+            section: seat.section,
+            row_no: seat.row_no,
+            seat_no: seat.seat_no,
+            price: seat.price,
+            status: "valid".to_owned(),
+            qr_payload,
+        }));
     }
     Ok(Purchase {
         reservation_id: row.id.clone(),
@@ -328,17 +329,41 @@ pub(crate) fn issue(
     })
 }
 
-/// A seat as selling it returns it: id, section, row, number, price, position, version.
-pub(crate) type SoldSeat = (String, String, i64, i64, i64, i64, i64);
+/// A seat as selling it returns it (`RETURNING` [`SOLD_SEAT_COLUMNS`]).
+pub(crate) struct SoldSeat {
+    pub id: String,
+    pub section: String,
+    pub row_no: i64,
+    pub seat_no: i64,
+    pub price: i64,
+    pub position: i64,
+    pub version: i64,
+}
+
+pub(crate) const SOLD_SEAT_COLUMNS: &str = "id, section, row_no, seat_no, price, position, version";
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for SoldSeat {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            section: row.try_get("section")?,
+            row_no: row.try_get("row_no")?,
+            seat_no: row.try_get("seat_no")?,
+            price: row.try_get("price")?,
+            position: row.try_get("position")?,
+            version: row.try_get("version")?,
+        })
+    }
+}
 
 /// The seat map's changes for seats just sold.
 pub(crate) fn sold_changes(seats: &[SoldSeat]) -> Vec<SeatChange> {
     seats
         .iter()
         .map(|seat| SeatChange {
-            seat_id: seat.0.clone(),
+            seat_id: seat.id.clone(),
             status: SeatStatus::Sold,
-            version: seat.6,
+            version: seat.version,
         })
         .collect()
 }

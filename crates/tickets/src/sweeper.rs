@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use matsuri_payments::ChargeOutcome;
 
-use crate::holds::{RESERVATION_COLUMNS, ReservationRow, ReservationTuple, end_holds};
+use crate::holds::{RESERVATION_COLUMNS, ReservationRow, end_holds};
 use crate::payment::KeyOfCharge;
 use crate::{SeatStatus, TicketError, TicketService};
 
@@ -69,7 +69,7 @@ impl TicketService {
     /// then confirm or end the hold's charge.
     async fn settle_stale_charges(&self) -> Result<u64, TicketError> {
         let cutoff = self.clock.now_ms() - self.settings.charge_grace_seconds.max(1) * 1000;
-        let stale = sqlx::query_as::<_, ReservationTuple>(sqlx::AssertSqlSafe(format!(
+        let stale = sqlx::query_as::<_, ReservationRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {RESERVATION_COLUMNS} FROM reservations \
              WHERE status = 'held' AND charging_since IS NOT NULL AND charging_since <= $1 LIMIT 100"
         )))
@@ -77,7 +77,7 @@ impl TicketService {
         .fetch_all(self.db.reader())
         .await?;
         let mut settled = 0;
-        for row in stale.into_iter().map(ReservationRow::from) {
+        for row in stale {
             let Some(charge_key) = row.charge_key.clone() else {
                 continue;
             };

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use sqlx::{FromRow, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use matsuri_core::SharedClock;
@@ -17,7 +18,9 @@ use matsuri_core::clock::Millis;
 use matsuri_db::{Db, KeyLink, Statements, batches};
 
 use crate::holds::ReservationRow;
-use crate::payment::{SoldSeat, insert_tickets, issue, record_purchase, sold_changes};
+use crate::payment::{
+    SOLD_SEAT_COLUMNS, SoldSeat, insert_tickets, issue, record_purchase, sold_changes,
+};
 use crate::seat_feed::SeatFeed;
 use crate::{Purchase, TicketError, TicketService, qr};
 
@@ -238,22 +241,19 @@ impl Payer {
         let sql = format!(
             "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $1, version = version + 1 \
              WHERE status = 'held' AND reservation_id IN ({}) \
-             RETURNING id, section, row_no, seat_no, price, position, version, reservation_id",
+             RETURNING {SOLD_SEAT_COLUMNS}, reservation_id",
             matsuri_db::parameter_list(2, open.len())
         );
-        let mut query = sqlx::query_as::<_, (String, String, i64, i64, i64, i64, i64, String)>(
-            sqlx::AssertSqlSafe(sql),
-        )
-        .bind(now);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
         for &i in &open {
             query = query.bind(payments[i].row.id.as_str());
         }
         let mut sold: HashMap<String, Vec<SoldSeat>> = HashMap::new();
-        for (id, section, row_no, seat_no, price, position, version, reservation) in
-            query.fetch_all(&mut *tx).await?
-        {
-            let seat = (id, section, row_no, seat_no, price, position, version);
-            sold.entry(reservation).or_default().push(seat);
+        for row in query.fetch_all(&mut *tx).await? {
+            let reservation: String = row.try_get("reservation_id")?;
+            sold.entry(reservation)
+                .or_default()
+                .push(SoldSeat::from_row(&row)?);
         }
         // A hold whose seats are no longer all its own has ended (the single path's
         // answer for it); the batch goes again without it.
