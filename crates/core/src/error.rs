@@ -259,6 +259,17 @@ impl StoredResponse {
         }
     }
 
+    /// A created resource (201) as stored for its key, for the services that store their
+    /// answer in the transaction that makes it.
+    pub fn created(value: &impl Serialize) -> Self {
+        Self::json(StatusCode::CREATED, value)
+    }
+
+    /// A plain success (200) as stored for its key.
+    pub fn ok(value: &impl Serialize) -> Self {
+        Self::json(StatusCode::OK, value)
+    }
+
     /// A refusal as stored for its key: the problem document the client was given.
     pub fn refusal(err: &ApiError) -> Self {
         Self {

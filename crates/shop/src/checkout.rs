@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use axum::http::StatusCode;
 use tracing::Instrument;
 
 use matsuri_core::error::StoredResponse;
@@ -559,6 +558,6 @@ fn stored_response(order: &Order, reason: Option<&str>) -> StoredResponse {
         OrderStatus::PaymentFailed => {
             StoredResponse::refusal(&ApiError::from(failure_of(order, reason)))
         }
-        _ => StoredResponse::json(StatusCode::CREATED, order),
+        _ => StoredResponse::created(order),
     }
 }

@@ -8,8 +8,6 @@
 //! key, and then a confirming transaction does the same — or, if the seats are somehow
 //! gone, the charge is refunded. The sweeper settles charges a crash interrupted.
 
-use axum::http::StatusCode;
-
 use matsuri_core::ApiError;
 use matsuri_core::clock::Millis;
 use matsuri_core::error::StoredResponse;
@@ -434,7 +432,7 @@ pub(crate) fn record_purchase(
         paid_at: rfc3339(now),
     };
     matsuri_bus::publish_with(write, now, topics::TICKET_PURCHASED, Some(&row.id), &event)?;
-    let answer = StoredResponse::json(StatusCode::CREATED, purchase);
+    let answer = StoredResponse::created(purchase);
     IdempotencyStore::complete_for_resource(write, &row.id, &answer, now);
     Ok(())
 }

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use axum::http::StatusCode;
 use tokio::sync::{mpsc, oneshot};
 
 use matsuri_core::SharedClock;
@@ -244,7 +243,7 @@ async fn apply_charges(
     entries.execute(&mut *tx).await?;
     let answers: Vec<StoredResponse> = wallets
         .iter()
-        .map(|wallet| StoredResponse::json(StatusCode::OK, wallet))
+        .map(|wallet| StoredResponse::ok(wallet))
         .collect();
     // The keyed charges, by their place in `charges`, and their keys.
     let (keyed, keys): (Vec<usize>, Vec<NewKey<'_>>) = charges
