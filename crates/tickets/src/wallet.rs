@@ -241,10 +241,7 @@ async fn apply_charges(
             .bind(now);
     }
     entries.execute(&mut *tx).await?;
-    let answers: Vec<StoredResponse> = wallets
-        .iter()
-        .map(|wallet| StoredResponse::ok(wallet))
-        .collect();
+    let answers: Vec<StoredResponse> = wallets.iter().map(StoredResponse::ok).collect();
     // The keyed charges, by their place in `charges`, and their keys.
     let (keyed, keys): (Vec<usize>, Vec<NewKey<'_>>) = charges
         .iter()
