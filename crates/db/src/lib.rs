@@ -231,7 +231,8 @@ impl Db {
     /// lock, never rolled back); on SQLite, whose writes are serial anyway, a counter row,
     /// or a value kept in memory by [`Self::prefetch_sequence`]. Call it inside the
     /// transaction that uses the value. Values rise in the order they are drawn, within a
-    /// process; a transaction that rolls back leaves a gap.
+    /// process. A value a rolled-back transaction drew was never used: it leaves a gap,
+    /// or, drawn from SQLite's counter row, may be drawn again.
     pub async fn next_in_sequence(&self, conn: &mut Conn, name: &str) -> Result<i64, sqlx::Error> {
         match self.inner.dialect {
             Dialect::Postgres => {
