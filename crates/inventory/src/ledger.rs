@@ -150,18 +150,45 @@ async fn texts_in(
 
 /// The units granted to channels per SKU, over every channel.
 pub async fn granted(db: &Db, skus: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let mut granted = HashMap::new();
+    per_sku(
+        db,
+        "SELECT sku, CAST(SUM(granted) AS BIGINT) FROM inventory_channel_stock WHERE sku",
+        "GROUP BY sku",
+        skus,
+    )
+    .await
+}
+
+/// When each SKU's count was last synced, for the SKUs that ever were.
+pub async fn synced_at(db: &Db, skus: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
+    per_sku(
+        db,
+        "SELECT sku, synced_at FROM inventory_synced WHERE sku",
+        "",
+        skus,
+    )
+    .await
+}
+
+/// The `(sku, number)` rows a statement selects for `skus`: `head` ends where
+/// `IN (…)` over them goes and `tail` follows it; a statement per chunk of SKUs.
+async fn per_sku(
+    db: &Db,
+    head: &str,
+    tail: &str,
+    skus: &[String],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let mut found = HashMap::new();
     for chunk in skus.chunks(matsuri_db::rows_per_statement(1).max(1)) {
         let sql = format!(
-            "SELECT sku, CAST(SUM(granted) AS BIGINT) FROM inventory_channel_stock \
-             WHERE sku IN ({}) GROUP BY sku",
+            "{head} IN ({}) {tail}",
             matsuri_db::parameter_list(1, chunk.len())
         );
         let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
         for sku in chunk {
             query = query.bind(sku);
         }
-        granted.extend(query.fetch_all(db.reader()).await?);
+        found.extend(query.fetch_all(db.reader()).await?);
     }
-    Ok(granted)
+    Ok(found)
 }

@@ -8,7 +8,6 @@
 //! known ones. An order recorded between the two reads is subtracted twice (the count is
 //! low until the next sync), never not at all.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -356,18 +355,7 @@ impl Stock {
         let mut figures =
             ledger::figures(&self.db, &self.settings.online_store, Some(&skus)).await?;
         let granted = ledger::granted(&self.db, &skus).await?;
-        let mut synced: HashMap<String, i64> = HashMap::new();
-        for chunk in skus.chunks(rows_per_statement(1)) {
-            let sql = format!(
-                "SELECT sku, synced_at FROM inventory_synced WHERE sku IN ({})",
-                matsuri_db::parameter_list(1, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
-            for sku in chunk {
-                query = query.bind(sku);
-            }
-            synced.extend(query.fetch_all(self.db.reader()).await?);
-        }
+        let synced = ledger::synced_at(&self.db, &skus).await?;
         let mut views = Vec::with_capacity(items.len());
         for (product_id, sku) in items {
             let figures = figures.remove(&sku).unwrap_or_default();
