@@ -102,17 +102,6 @@ async fn likes_at_once_keep_counts_and_the_top_ten_right(backend: Backend) {
     for n in 0..20 {
         fans.push(viewer(&app, &format!("fan{n}@top.test")).await);
     }
-    async fn like(app: &TestApp, token: String, id: String) {
-        let res = app
-            .request(
-                Method::PUT,
-                &format!("/comments/{id}/like"),
-                Some(&token),
-                None,
-            )
-            .await;
-        assert_eq!(res.status, 200, "{}", res.text);
-    }
     let mut likes = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         for fan in &fans[..wanted(i)] {
@@ -182,6 +171,19 @@ async fn likes_at_once_keep_counts_and_the_top_ten_right(backend: Backend) {
     assert!(listed.iter().all(|c| c["id"] != ids[0].as_str()));
 }
 
+/// Likes comment `id` as the holder of `token`, and checks it was taken.
+async fn like(app: &TestApp, token: String, id: String) {
+    let res = app
+        .request(
+            Method::PUT,
+            &format!("/comments/{id}/like"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+}
+
 async fn a_burst_is_sampled_and_the_rest_counted(backend: Backend) {
     let app = spawn_app(backend).await;
     let _bus = run_bus(&app);
@@ -243,15 +245,7 @@ async fn a_burst_is_sampled_and_the_rest_counted(backend: Backend) {
         .find(|id| !seen.contains(id))
         .unwrap();
     for fan in &crowd[..10] {
-        let res = app
-            .request(
-                Method::PUT,
-                &format!("/comments/{left_out}/like"),
-                Some(&fan.token),
-                None,
-            )
-            .await;
-        assert_eq!(res.status, 200, "{}", res.text);
+        like(&app, fan.token.clone(), left_out.clone()).await;
     }
     let highlighted = loop {
         let frame = ws.next_of("comment").await;
