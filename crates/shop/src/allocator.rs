@@ -75,6 +75,14 @@ impl Taken {
     pub(crate) fn reserved(mut self) {
         self.armed = false;
     }
+
+    /// Gives the units back now, for a request that ends without writing its order.
+    pub(crate) async fn give_back(mut self) {
+        self.armed = false;
+        if let Err(e) = self.allocator.give_back(&self.order_id).await {
+            tracing::warn!(order_id = self.order_id, error = %e, "units of an unwritten order not given back; they lapse");
+        }
+    }
 }
 
 impl Drop for Taken {

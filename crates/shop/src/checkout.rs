@@ -144,6 +144,14 @@ pub struct CheckedLines {
     taken: Taken,
 }
 
+impl CheckedLines {
+    /// Gives the units back before the request is answered, when it writes no order: an
+    /// earlier request with its `Idempotency-Key` answered it.
+    pub async fn give_back(self) {
+        self.taken.give_back().await;
+    }
+}
+
 impl ShopService {
     /// Places an order for `user` and pays for it. `checked` are the lines a
     /// [`Self::precheck`] of this request found, so they are not looked up again.

@@ -280,10 +280,10 @@ async fn create_order(
             }
         }
     }
-    let (shop, user) = (&shop, &who.user_id);
-    keyed
+    let (shop, user, unused) = (&shop, &who.user_id, &mut checked);
+    let answer = keyed
         .run(StatusCode::CREATED, |link| async move {
-            shop.checkout(user, request, checked, link)
+            shop.checkout(user, request, unused.take(), link)
                 .await
                 .map_err(|e| {
                     // A payment failure stored its answer for the key while settling the
@@ -296,7 +296,13 @@ async fn create_order(
                     }
                 })
         })
-        .await
+        .await;
+    // Answered from the key's earlier use, this request wrote no order: the units its
+    // precheck took go back before it is answered, so no retry holds stock a moment.
+    if let Some(unused) = checked {
+        unused.give_back().await;
+    }
+    answer
 }
 
 /// The caller's orders, newest first.
