@@ -17,20 +17,10 @@ fn stores(name: &str) -> Vec<(&'static str, Blobs, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let folder = format!("file://{}", dir.path().join("blobs").display());
     let mut stores = vec![("file", Blobs::open(&folder).expect("a folder store"), dir)];
-    match std::env::var("MATSURI_TEST_S3_URL") {
-        Ok(url) if !url.is_empty() => {
-            let run = std::env::var("MATSURI_TEST_RUN_ID").unwrap_or_else(|_| "local".into());
-            let url = child_url(&url, &format!("{run}-{name}-{}", std::process::id()));
-            let dir = tempfile::tempdir().expect("a temporary folder");
-            stores.push(("s3", Blobs::open(&url).expect("an S3 store"), dir));
-        }
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "MATSURI_TEST_S3_URL must be set in CI"
-            );
-            eprintln!("MATSURI_TEST_S3_URL is not set: skipping the S3 run");
-        }
+    if let Some(url) = matsuri_testkit::service_url("MATSURI_TEST_S3_URL") {
+        let url = child_url(&url, &format!("{name}-{}", matsuri_testkit::unique_name()));
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        stores.push(("s3", Blobs::open(&url).expect("an S3 store"), dir));
     }
     stores
 }

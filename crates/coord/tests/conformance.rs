@@ -425,22 +425,10 @@ async fn memory_counters_under_concurrency() {
 
 #[tokio::test]
 async fn redis_backend() {
-    let url = match std::env::var("MATSURI_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "MATSURI_TEST_REDIS_URL must be set in CI"
-            );
-            eprintln!("MATSURI_TEST_REDIS_URL is not set: skipping the Redis run");
-            return;
-        }
+    let Some(url) = matsuri_testkit::service_url("MATSURI_TEST_REDIS_URL") else {
+        return;
     };
-    let prefix = format!(
-        "{}:{}",
-        std::env::var("MATSURI_TEST_RUN_ID").unwrap_or_else(|_| "test".into()),
-        uuid::Uuid::now_v7().simple()
-    );
+    let prefix = matsuri_testkit::unique_name();
     let coord = RedisCoord::connect(&url, &prefix).await.unwrap();
     allocation_story(&coord, "r").await;
     let coord = Arc::new(coord);

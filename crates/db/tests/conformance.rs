@@ -237,46 +237,14 @@ async fn sqlite_backend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_backend() {
-    let admin = match std::env::var("MATSURI_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "MATSURI_TEST_POSTGRES_URL must be set in CI"
-            );
-            eprintln!("MATSURI_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
-            return;
-        }
+    let Some(admin) = matsuri_testkit::service_url("MATSURI_TEST_POSTGRES_URL") else {
+        return;
     };
-    let run = std::env::var("MATSURI_TEST_RUN_ID").unwrap_or_else(|_| "test".into());
-    let run: String = run
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let name = format!("matsuri_dbstory_{run}_{}", std::process::id());
-    let settings = DatabaseSettings::default();
-    let server = Db::connect(&admin, &settings).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(server.writer())
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(server.writer())
-        .await
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    let db = Db::connect(&format!("{base}/{name}"), &settings)
+    let (url, dropped) = matsuri_testkit::scratch_database(&admin).await;
+    let db = Db::connect(&url, &DatabaseSettings::default())
         .await
         .unwrap();
     story(db.clone()).await;
     db.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(server.writer())
-    .await
-    .unwrap();
+    drop(dropped);
 }

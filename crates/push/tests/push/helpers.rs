@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use sqlx::Connection;
-
 use matsuri_bus::Bus;
 use matsuri_core::config::{DatabaseSettings, PushSettings};
 use matsuri_core::ids::UserId;
@@ -13,6 +11,7 @@ use matsuri_core::{ManualClock, SharedClock};
 use matsuri_db::Db;
 use matsuri_module::Module;
 use matsuri_push::{Actor, Notice, NotificationKind, PushModule, PushService, Urgency};
+use matsuri_testkit::{Cleanup, scratch_database};
 
 /// The database a test runs on.
 #[derive(Debug, Clone)]
@@ -25,17 +24,7 @@ pub enum Backend {
 impl Backend {
     /// PostgreSQL when `MATSURI_TEST_POSTGRES_URL` is set; in CI its absence is a failure.
     pub fn postgres() -> Option<Backend> {
-        match std::env::var("MATSURI_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
-            _ => {
-                assert!(
-                    std::env::var("CI").is_err(),
-                    "MATSURI_TEST_POSTGRES_URL must be set in CI"
-                );
-                eprintln!("MATSURI_TEST_POSTGRES_URL is not set: skipping PostgreSQL");
-                None
-            }
-        }
+        matsuri_testkit::service_url("MATSURI_TEST_POSTGRES_URL").map(Backend::Postgres)
     }
 }
 
@@ -64,57 +53,6 @@ macro_rules! backend_tests {
     };
 }
 
-/// A PostgreSQL database made for one test and dropped after it.
-struct ScratchDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl ScratchDatabase {
-    async fn create(admin_url: &str) -> (Self, String) {
-        let name = format!(
-            "matsuri_push_test_{}",
-            matsuri_core::ids::new_uuid_v7().replace('-', "")
-        );
-        let mut conn = sqlx::PgConnection::connect(admin_url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(admin_url).unwrap();
-        url.set_path(&name);
-        let scratch = Self {
-            admin_url: admin_url.to_owned(),
-            name,
-        };
-        (scratch, url.to_string())
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop may run inside the test's runtime, which must not block: a thread with a
-        // runtime of its own does the work, and the test waits for it.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 /// A push service with its database, bus and clock.
 pub struct TestPush {
     pub push: Arc<PushService>,
@@ -123,7 +61,7 @@ pub struct TestPush {
     pub clock: Arc<ManualClock>,
     pub settings: PushSettings,
     _data_dir: tempfile::TempDir,
-    _database: Option<ScratchDatabase>,
+    _database: Option<Cleanup>,
 }
 
 impl TestPush {
@@ -141,8 +79,8 @@ impl TestPush {
                 format!("sqlite://{}", data_dir.path().join("push.db").display()),
             ),
             Backend::Postgres(admin) => {
-                let (database, url) = ScratchDatabase::create(admin).await;
-                (Some(database), url)
+                let (url, dropped) = scratch_database(admin).await;
+                (Some(dropped), url)
             }
         };
         let settings = DatabaseSettings {

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use matsuri_core::config::Secret;
 use matsuri_core::{ManualClock, Settings};
 use matsuri_server::{Application, Components};
+pub use matsuri_testkit::service_url;
+use matsuri_testkit::{Cleanup, scratch_database, unique_name};
 
 pub const STAFF_EMAIL: &str = "staff@test.localhost";
 pub const STAFF_PASSWORD: &str = "staff-password";
@@ -42,18 +43,6 @@ impl Backend {
     /// JetStream when `MATSURI_TEST_NATS_URL` is set; in CI its absence is a failure.
     pub fn nats() -> Option<Backend> {
         service_url("MATSURI_TEST_NATS_URL").map(Backend::Nats)
-    }
-}
-
-/// The URL of a test service from `var`; `None` (the run is skipped) outside CI.
-pub fn service_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(std::env::var("CI").is_err(), "{var} must be set in CI");
-            eprintln!("{var} is not set: skipping this backend");
-            None
-        }
     }
 }
 
@@ -127,107 +116,35 @@ macro_rules! coord_backend_tests {
     };
 }
 
-/// Runs async clean-up from `Drop`, which may run inside a runtime that must not be
-/// blocked: on a thread with a runtime of its own, waiting for it to finish.
-fn clean_up(work: impl std::future::Future<Output = ()> + Send + 'static) {
-    let _ = std::thread::spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            rt.block_on(work);
+/// Deletes the JetStream stream of `prefix` when the test ends.
+fn scratch_stream(url: &str, prefix: &str) -> Cleanup {
+    let (url, prefix) = (url.to_owned(), prefix.to_owned());
+    Cleanup::new(async move {
+        if let Ok(link) = matsuri_bus::NatsLink::connect(&url, &prefix).await {
+            let _ = link.delete_stream().await;
         }
     })
-    .join();
 }
 
-/// A JetStream stream made for one test and deleted after it.
-struct ScratchStream {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for ScratchStream {
-    fn drop(&mut self) {
-        let (url, prefix) = (self.url.clone(), self.prefix.clone());
-        clean_up(async move {
-            if let Ok(link) = matsuri_bus::NatsLink::connect(&url, &prefix).await {
-                let _ = link.delete_stream().await;
-            }
-        });
-    }
-}
-
-/// Redis keys under a prefix made for one test, deleted after it.
-struct ScratchKeys {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for ScratchKeys {
-    fn drop(&mut self) {
-        let (url, pattern) = (self.url.clone(), format!("{}:*", self.prefix));
-        clean_up(async move {
-            let Ok(client) = redis::Client::open(url) else {
-                return;
-            };
-            let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-                return;
-            };
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(&pattern)
-                .query_async(&mut conn)
-                .await
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-            }
-        });
-    }
-}
-
-/// A PostgreSQL database made for one test and dropped after it.
-struct ScratchDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl ScratchDatabase {
-    async fn create(admin_url: &str) -> (Self, String) {
-        let name = format!("matsuri_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(admin_url)
+/// Deletes the Redis keys under `prefix` when the test ends.
+fn scratch_keys(url: &str, prefix: &str) -> Cleanup {
+    let (url, pattern) = (url.to_owned(), format!("{prefix}:*"));
+    Cleanup::new(async move {
+        let Ok(client) = redis::Client::open(url) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut conn)
             .await
-            .expect("connecting to MATSURI_TEST_POSTGRES_URL");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("creating a test database");
-        let mut url = url::Url::parse(admin_url).expect("MATSURI_TEST_POSTGRES_URL is a URL");
-        url.set_path(&name);
-        (
-            Self {
-                admin_url: admin_url.to_owned(),
-                name,
-            },
-            url.to_string(),
-        )
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        clean_up(async move {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
-        });
-    }
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+        }
+    })
 }
 
 pub struct TestApp {
@@ -240,9 +157,7 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pub settings: Settings,
     _dir: Option<tempfile::TempDir>,
-    _database: Option<ScratchDatabase>,
-    _stream: Option<ScratchStream>,
-    _keys: Option<ScratchKeys>,
+    _cleanups: Vec<Cleanup>,
 }
 
 /// Starts matsuri on port 0 with a fresh database. Background workers are off: tests run
@@ -258,35 +173,14 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     });
     let dir = tempfile::tempdir().expect("a temporary folder");
     let sqlite_url = format!("sqlite://{}", dir.path().join("matsuri.db").display());
-    let mut stream = None;
-    let (database, url) = match &backend {
-        Backend::Sqlite => (None, sqlite_url),
-        Backend::Nats(nats) => {
-            stream = Some(ScratchStream {
-                url: nats.clone(),
-                prefix: format!(
-                    "{}_{}",
-                    std::env::var("MATSURI_TEST_RUN_ID").unwrap_or_else(|_| "test".into()),
-                    uuid::Uuid::new_v4().simple()
-                ),
-            });
-            (None, sqlite_url)
-        }
+    let mut cleanups = Vec::new();
+    let url = match &backend {
+        Backend::Sqlite | Backend::Nats(_) => sqlite_url,
         Backend::Postgres(admin) | Backend::PostgresRedis(admin, _) => {
-            let (db, url) = ScratchDatabase::create(admin).await;
-            (Some(db), url)
+            let (url, dropped) = scratch_database(admin).await;
+            cleanups.push(dropped);
+            url
         }
-    };
-    let keys = match &backend {
-        Backend::PostgresRedis(_, redis) => Some(ScratchKeys {
-            url: redis.clone(),
-            prefix: format!(
-                "{}:{}",
-                std::env::var("MATSURI_TEST_RUN_ID").unwrap_or_else(|_| "test".into()),
-                uuid::Uuid::new_v4().simple()
-            ),
-        }),
-        _ => None,
     };
     let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
@@ -304,13 +198,20 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     settings.database.max_connections = 8;
     // Tests read the seat map right after changing it.
     settings.tickets.seat_map_max_age_ms = 0;
-    if let Some(stream) = &stream {
-        settings.bus_url = stream.url.clone();
-        settings.bus.nats_prefix = stream.prefix.clone();
-    }
-    if let Some(keys) = &keys {
-        settings.coord_url = keys.url.clone();
-        settings.coord_prefix = keys.prefix.clone();
+    match &backend {
+        Backend::Nats(nats) => {
+            let prefix = unique_name();
+            cleanups.push(scratch_stream(nats, &prefix));
+            settings.bus_url = nats.clone();
+            settings.bus.nats_prefix = prefix;
+        }
+        Backend::PostgresRedis(_, redis) => {
+            let prefix = unique_name();
+            cleanups.push(scratch_keys(redis, &prefix));
+            settings.coord_url = redis.clone();
+            settings.coord_prefix = prefix;
+        }
+        Backend::Sqlite | Backend::Postgres(_) => {}
     }
     tweak(&mut settings);
 
@@ -323,9 +224,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         ));
     }
     app._dir = Some(dir);
-    app._database = database;
-    app._stream = stream;
-    app._keys = keys;
+    app._cleanups = cleanups;
     app
 }
 
@@ -354,9 +253,7 @@ async fn start(settings: Settings, clock: Arc<ManualClock>) -> TestApp {
         shutdown: Some(tx),
         server: Some(server),
         _dir: None,
-        _database: None,
-        _stream: None,
-        _keys: None,
+        _cleanups: Vec::new(),
     }
 }
 

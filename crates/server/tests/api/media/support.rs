@@ -6,26 +6,16 @@ use std::path::PathBuf;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, Backend, TestApp, spawn_app_with};
+use matsuri_testkit::unique_name;
+
+use crate::helpers::{Answer, Backend, TestApp, service_url, spawn_app_with};
 
 /// The S3 store for one test: `MATSURI_TEST_S3_URL` with a prefix of the test's own;
 /// `None` (the run is skipped) outside CI.
 pub fn s3_url(test: &str) -> Option<String> {
-    match std::env::var("MATSURI_TEST_S3_URL") {
-        Ok(url) if !url.is_empty() => {
-            let run = std::env::var("MATSURI_TEST_RUN_ID").unwrap_or_else(|_| "local".into());
-            let prefix = format!("{run}-{test}-{}", uuid::Uuid::new_v4().simple());
-            Some(matsuri_core::config::child_url(&url, &prefix))
-        }
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "MATSURI_TEST_S3_URL must be set in CI"
-            );
-            eprintln!("MATSURI_TEST_S3_URL is not set: skipping the S3 run");
-            None
-        }
-    }
+    let url = service_url("MATSURI_TEST_S3_URL")?;
+    let prefix = format!("{test}-{}", unique_name());
+    Some(matsuri_core::config::child_url(&url, &prefix))
 }
 
 /// An app on `backend` with its blobs in the S3 store at `s3`, or in its folder.
