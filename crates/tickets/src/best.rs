@@ -115,14 +115,7 @@ pub(crate) async fn take_block(
             }
             continue;
         }
-        sqlx::query(
-            "UPDATE seats SET status = 'available', reservation_id = NULL, held_until = NULL, \
-             updated_at = $2, version = version + 1 WHERE reservation_id = $1",
-        )
-        .bind(block.reservation_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        crate::holds::release_seats(tx, &[block.reservation_id], now).await?;
     }
     Ok(Vec::new())
 }

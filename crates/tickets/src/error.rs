@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 
-use matsuri_core::{ApiError, FieldError};
+use matsuri_core::{ApiError, FieldError, Yen};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TicketError {
@@ -35,7 +35,7 @@ pub enum TicketError {
     #[error("the payment gateway failed; nothing was charged")]
     GatewayFailed,
     #[error("the wallet balance is too low: {balance} available, {amount} needed")]
-    InsufficientBalance { balance: i64, amount: i64 },
+    InsufficientBalance { balance: Yen, amount: Yen },
     #[error("the waiting room is unavailable; try again shortly")]
     QueueUnavailable,
     #[error("the request breaks one or more rules")]
@@ -91,8 +91,8 @@ impl From<TicketError> for ApiError {
             TicketError::GatewayFailed => status(StatusCode::BAD_GATEWAY, "payment_gateway_error"),
             TicketError::InsufficientBalance { balance, amount } => {
                 status(StatusCode::PAYMENT_REQUIRED, "insufficient_balance")
-                    .with("balance", balance)
-                    .with("amount", amount)
+                    .with("balance", balance.0)
+                    .with("amount", amount.0)
             }
             TicketError::QueueUnavailable => {
                 status(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable").with_retry_after(1)

@@ -16,10 +16,10 @@ use sqlx::any::AnyRow;
 use tokio::sync::{mpsc, oneshot};
 
 use matsuri_core::clock::Millis;
-use matsuri_core::ids::parse_uuid;
+use matsuri_core::ids::{UserId, parse_uuid};
 use matsuri_core::timefmt::rfc3339;
-use matsuri_core::{CURRENCY, FieldError, SharedClock};
-use matsuri_db::{Db, batches};
+use matsuri_core::{CURRENCY, FieldError, SharedClock, Yen};
+use matsuri_db::{Conn, Db, batches};
 
 use crate::best::{Block, pick_alone, take_block};
 use crate::seat_feed::{SeatChange, SeatFeed, by_event};
@@ -43,7 +43,7 @@ pub(crate) struct ReservationRow {
     pub status: String,
     pub seat_ids: String,
     pub seat_count: i64,
-    pub amount: i64,
+    pub amount: Yen,
     pub expires_at: i64,
     pub access_token: Option<String>,
     pub charging_since: Option<i64>,
@@ -62,7 +62,7 @@ impl<'r> sqlx::FromRow<'r, AnyRow> for ReservationRow {
             status: row.try_get("status")?,
             seat_ids: row.try_get("seat_ids")?,
             seat_count: row.try_get("seat_count")?,
-            amount: row.try_get("amount")?,
+            amount: Yen(row.try_get("amount")?),
             expires_at: row.try_get("expires_at")?,
             access_token: row.try_get("access_token")?,
             charging_since: row.try_get("charging_since")?,
@@ -102,7 +102,7 @@ impl ReservationRow {
             event_id: self.event_id.clone(),
             status: self.status_at(now),
             seat_ids: serde_json::from_str(&self.seat_ids).unwrap_or_default(),
-            amount: self.amount,
+            amount: self.amount.0,
             currency: CURRENCY.to_owned(),
             expires_at: rfc3339(self.expires_at),
         }
@@ -174,9 +174,10 @@ impl TicketService {
     pub async fn admit_hold(
         &self,
         event_id: &str,
-        user: &str,
+        user: &UserId,
         access_token: Option<&str>,
     ) -> Result<HoldPass, TicketError> {
+        let user = user.as_str();
         let event = self.event_row(event_id).await?;
         if !event.on_sale(self.clock.now_ms()) {
             return Err(TicketError::SaleClosed);
@@ -266,7 +267,7 @@ impl TicketService {
             event_id: event_id.to_owned(),
             status: ReservationStatus::Held,
             seat_ids,
-            amount,
+            amount: amount.0,
             currency: CURRENCY.to_owned(),
             expires_at: rfc3339(expires_at),
         })
@@ -288,15 +289,15 @@ impl TicketService {
         .ok_or(TicketError::ReservationNotFound)
     }
 
-    pub async fn reservation(&self, user: &str, id: &str) -> Result<Reservation, TicketError> {
-        let row = self.reservation_row(user, id).await?;
+    pub async fn reservation(&self, user: &UserId, id: &str) -> Result<Reservation, TicketError> {
+        let row = self.reservation_row(user.as_str(), id).await?;
         Ok(row.to_reservation(self.clock.now_ms()))
     }
 
     /// Cancels a hold and releases its seats. Cancelling one that has already ended
     /// changes nothing; a paid one cannot be cancelled.
-    pub async fn cancel_reservation(&self, user: &str, id: &str) -> Result<(), TicketError> {
-        let row = self.reservation_row(user, id).await?;
+    pub async fn cancel_reservation(&self, user: &UserId, id: &str) -> Result<(), TicketError> {
+        let row = self.reservation_row(user.as_str(), id).await?;
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
         let cancelled = sqlx::query(
@@ -334,6 +335,31 @@ impl TicketService {
     }
 }
 
+/// Makes the seats the reservations still hold available again; returns them as
+/// `event_id, seat_id, version`. Every way seats are let go comes here: a hold cancelled
+/// or lapsed, a batch's hold short of a seat, a best-available block given up.
+pub(crate) async fn release_seats(
+    conn: &mut Conn,
+    reservation_ids: &[&str],
+    now: Millis,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let mut released = Vec::new();
+    for chunk in reservation_ids.chunks(500) {
+        let sql = format!(
+            "UPDATE seats SET status = 'available', reservation_id = NULL, held_until = NULL, \
+             updated_at = $1, version = version + 1 \
+             WHERE status = 'held' AND reservation_id IN ({}) RETURNING event_id, id, version",
+            matsuri_db::parameter_list(2, chunk.len())
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        released.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(released)
+}
+
 /// Ends holds (already marked expired or cancelled): their seats still held by them are
 /// available again, and their access tokens may hold again. Returns the seats released,
 /// as `event_id, seat_id, version`.
@@ -342,20 +368,8 @@ pub(crate) async fn end_holds(
     holds: &[(String, Option<String>)],
     now: Millis,
 ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    let mut released = Vec::new();
-    for batch in holds.chunks(500) {
-        let sql = format!(
-            "UPDATE seats SET status = 'available', reservation_id = NULL, held_until = NULL, \
-             updated_at = $1, version = version + 1 \
-             WHERE status = 'held' AND reservation_id IN ({}) RETURNING event_id, id, version",
-            matsuri_db::parameter_list(2, batch.len())
-        );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
-        for (id, _) in batch {
-            query = query.bind(id);
-        }
-        released.extend(query.fetch_all(&mut **tx).await?);
-    }
+    let ids: Vec<&str> = holds.iter().map(|(id, _)| id.as_str()).collect();
+    let released = release_seats(tx, &ids, now).await?;
     let mut per_token: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
     for token in holds.iter().filter_map(|(_, token)| token.as_deref()) {
         *per_token.entry(token).or_default() += 1;
@@ -396,7 +410,7 @@ impl Want {
 /// What a hold got: its amount and its seats, in seat id order.
 #[derive(Debug)]
 pub(crate) struct Held {
-    amount: i64,
+    amount: Yen,
     seat_ids: Vec<String>,
 }
 
@@ -629,9 +643,11 @@ async fn write_holds(
                 .map(|got| got.iter().map(|(seat, _, _)| seat.clone()).collect())
                 .unwrap_or_default();
             seat_ids.sort();
-            let amount = got.map_or(0, |got| {
-                got.iter()
-                    .fold(0i64, |sum, (_, price, _)| sum.saturating_add(*price))
+            // Prices are at most MAX_PRICE and a hold's seats few: the sum cannot overflow.
+            let amount = got.map_or(Yen::ZERO, |got| {
+                got.iter().fold(Yen::ZERO, |sum, (_, price, _)| {
+                    sum.plus(Yen(*price)).unwrap_or(Yen(i64::MAX))
+                })
             });
             Held { amount, seat_ids }
         }));
@@ -645,16 +661,8 @@ async fn write_holds(
         .map(|(hold, _)| hold)
         .collect();
     if !short.is_empty() {
-        let sql = format!(
-            "UPDATE seats SET status = 'available', reservation_id = NULL, held_until = NULL, \
-             updated_at = $1, version = version + 1 WHERE reservation_id IN ({})",
-            matsuri_db::parameter_list(2, short.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-        for hold in &short {
-            query = query.bind(hold.reservation_id.as_str());
-        }
-        query.execute(&mut *tx).await?;
+        let ids: Vec<&str> = short.iter().map(|h| h.reservation_id.as_str()).collect();
+        release_seats(&mut tx, &ids, now).await?;
         let sql = format!(
             "UPDATE access_tokens SET live_holds = live_holds - 1 \
              WHERE live_holds > 0 AND token IN ({})",
@@ -689,7 +697,7 @@ async fn write_holds(
                 .bind("held")
                 .bind(seat_list)
                 .bind(i64::try_from(held.seat_ids.len()).unwrap_or(i64::MAX))
-                .bind(held.amount)
+                .bind(held.amount.0)
                 .bind(hold.expires_at)
                 .bind(hold.token.as_str())
                 .bind(now)

@@ -4,6 +4,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use matsuri_core::ids::UserId;
+
 use crate::qr::qr_url;
 use crate::{Ticket, TicketError, TicketService, TicketStatus, Verification};
 
@@ -63,14 +65,14 @@ impl TicketService {
     /// The user's tickets after `cursor` (a ticket id); `limit + 1` rows.
     pub async fn tickets_of(
         &self,
-        user: &str,
+        user: &UserId,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Ticket>, TicketError> {
         let rows: Vec<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         )))
-        .bind(user)
+        .bind(user.as_str())
         .bind(cursor.unwrap_or(""))
         .bind(i64::from(limit) + 1)
         .fetch_all(self.db.reader())
@@ -79,19 +81,19 @@ impl TicketService {
     }
 
     /// One of the user's tickets; another user's answers as missing.
-    pub async fn ticket(&self, user: &str, id: &str) -> Result<Ticket, TicketError> {
+    pub async fn ticket(&self, user: &UserId, id: &str) -> Result<Ticket, TicketError> {
         let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1 AND user_id = $2"
         )))
         .bind(id)
-        .bind(user)
+        .bind(user.as_str())
         .fetch_optional(self.db.reader())
         .await?;
         row.map(ticket_of).ok_or(TicketError::TicketNotFound)
     }
 
     /// The ticket's QR code as SVG.
-    pub async fn ticket_qr_svg(&self, user: &str, id: &str) -> Result<String, TicketError> {
+    pub async fn ticket_qr_svg(&self, user: &UserId, id: &str) -> Result<String, TicketError> {
         let ticket = self.ticket(user, id).await?;
         crate::qr::qr_svg(&ticket.qr_payload)
     }

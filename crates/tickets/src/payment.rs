@@ -8,14 +8,17 @@
 //! key, and then a confirming transaction does the same — or, if the seats are somehow
 //! gone, the charge is refunded. The sweeper settles charges a crash interrupted.
 
+use std::collections::HashMap;
+
 use matsuri_core::ApiError;
 use matsuri_core::clock::Millis;
 use matsuri_core::error::StoredResponse;
+use matsuri_core::ids::UserId;
 use matsuri_core::timefmt::rfc3339;
-use matsuri_db::{IdempotencyStore, KeyLink, Param, Statements, Tx};
+use matsuri_db::{Conn, IdempotencyStore, KeyLink, Param, Statements, Tx};
 use matsuri_payments::{ChargeOutcome, ChargeRequest};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 use crate::holds::{ReservationRow, end_holds};
 use crate::issued::{TicketRow, ticket_of};
@@ -45,12 +48,12 @@ impl TicketService {
     /// Pays for the user's held reservation and returns its tickets.
     pub async fn pay(
         &self,
-        user: &str,
+        user: &UserId,
         reservation_id: &str,
         method: PaymentMethod,
         key: Option<KeyLink<'_>>,
     ) -> Result<Purchase, TicketError> {
-        let row = self.reservation_row(user, reservation_id).await?;
+        let row = self.reservation_row(user.as_str(), reservation_id).await?;
         row.payable(self.clock.now_ms())?;
         let outcome = match method {
             PaymentMethod::Wallet => self.pay_by_wallet(&row, key).await,
@@ -98,7 +101,7 @@ impl TicketService {
             .gateway
             .charge(&ChargeRequest {
                 idempotency_key: &charge_key,
-                amount: matsuri_core::Yen(row.amount),
+                amount: row.amount,
                 card_token,
             })
             .await;
@@ -275,14 +278,10 @@ impl TicketService {
         if paid == 0 {
             return Err(TicketError::ReservationExpired);
         }
-        let seats: Vec<SoldSeat> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $2, version = version + 1 \
-             WHERE reservation_id = $1 AND status = 'held' RETURNING {SOLD_SEAT_COLUMNS}"
-        )))
-        .bind(&row.id)
-        .bind(now)
-        .fetch_all(&mut **tx)
-        .await?;
+        let seats = sell_held_seats(tx, &[&row.id], now)
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
         if i64::try_from(seats.len()).unwrap_or(-1) != row.seat_count {
             return Err(TicketError::ReservationExpired);
         }
@@ -294,6 +293,36 @@ impl TicketService {
         write.run(tx).await?;
         Ok((purchase, sold))
     }
+}
+
+/// Sells the seats the reservations still hold, in one statement a few hundred at a
+/// time; returns each reservation's sold seats. A card payment sells one reservation's,
+/// a batch of wallet payments many.
+pub(crate) async fn sell_held_seats(
+    conn: &mut Conn,
+    reservation_ids: &[&str],
+    now: Millis,
+) -> Result<HashMap<String, Vec<SoldSeat>>, sqlx::Error> {
+    let mut sold: HashMap<String, Vec<SoldSeat>> = HashMap::new();
+    for chunk in reservation_ids.chunks(500) {
+        let sql = format!(
+            "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $1, version = version + 1 \
+             WHERE status = 'held' AND reservation_id IN ({}) \
+             RETURNING {SOLD_SEAT_COLUMNS}, reservation_id",
+            matsuri_db::parameter_list(2, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let reservation: String = row.try_get("reservation_id")?;
+            sold.entry(reservation)
+                .or_default()
+                .push(SoldSeat::from_row(&row)?);
+        }
+    }
+    Ok(sold)
 }
 
 /// The signed tickets for a paid reservation's seats, in seat order.
@@ -338,7 +367,7 @@ pub(crate) struct SoldSeat {
     pub version: i64,
 }
 
-pub(crate) const SOLD_SEAT_COLUMNS: &str = "id, section, row_no, seat_no, price, position, version";
+const SOLD_SEAT_COLUMNS: &str = "id, section, row_no, seat_no, price, position, version";
 
 impl<'r> sqlx::FromRow<'r, AnyRow> for SoldSeat {
     fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
@@ -425,7 +454,7 @@ pub(crate) fn record_purchase(
         reservation_id: row.id.clone(),
         event_id: row.event_id.clone(),
         user_id: row.user_id.clone(),
-        amount: row.amount,
+        amount: row.amount.0,
         payment_method: method.to_owned(),
         ticket_ids: purchase.tickets.iter().map(|t| t.id.clone()).collect(),
         seat_ids: purchase.tickets.iter().map(|t| t.seat_id.clone()).collect(),

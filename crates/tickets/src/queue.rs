@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use matsuri_core::clock::Millis;
+use matsuri_core::ids::UserId;
 use matsuri_core::timefmt::rfc3339;
 
 use crate::events::EventRow;
@@ -179,8 +180,9 @@ impl TicketService {
     pub async fn join_queue(
         &self,
         event_id: &str,
-        user: &str,
+        user: &UserId,
     ) -> Result<(QueueEntry, bool), TicketError> {
+        let user = user.as_str();
         let event = self.event_row(event_id).await?;
         let now = self.clock.now_ms();
         if now >= event.starts_at {
@@ -320,7 +322,7 @@ impl TicketService {
         let user = self.queue_user(event_id, queue_token)?;
         let event = self.event_row(event_id).await?;
         if self.is_sold_out(event_id).await {
-            self.leave_queue(event_id, &user).await?;
+            self.leave(event_id, &user).await?;
             return Ok(QueueStatus {
                 state: QueueState::SoldOut,
                 position: None,
@@ -593,7 +595,11 @@ impl TicketService {
     /// Takes the user out of the event's waiting room: out of the queue, or, when
     /// admitted, their access token ends and the slot goes to the next in line. Holds
     /// already made stay until paid, cancelled or ended.
-    pub async fn leave_queue(&self, event_id: &str, user: &str) -> Result<(), TicketError> {
+    pub async fn leave_queue(&self, event_id: &str, user: &UserId) -> Result<(), TicketError> {
+        self.leave(event_id, user.as_str()).await
+    }
+
+    async fn leave(&self, event_id: &str, user: &str) -> Result<(), TicketError> {
         self.event_row(event_id).await?;
         self.coord
             .zrem(&queue_key(event_id), user)

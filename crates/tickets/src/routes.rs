@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use matsuri_core::extract::integer;
 use matsuri_core::page::{Page, PageQuery};
-use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser};
+use matsuri_core::{ApiError, AuthUser, IdempotencyKey, Json, Problem, Query, StaffUser, Yen};
 use matsuri_db::fingerprint;
 use matsuri_module::idempotency::{Keyed, Refused, earlier_answer};
 
@@ -224,7 +224,7 @@ async fn join_queue(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<QueueEntry>), ApiError> {
-    let (entry, new) = tickets.join_queue(&id, who.user_id.as_str()).await?;
+    let (entry, new) = tickets.join_queue(&id, &who.user_id).await?;
     let status = if new {
         StatusCode::CREATED
     } else {
@@ -241,7 +241,7 @@ async fn leave_queue(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    tickets.leave_queue(&id, who.user_id.as_str()).await?;
+    tickets.leave_queue(&id, &who.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -306,9 +306,7 @@ async fn hold_seats(
 ) -> Result<(StatusCode, Json<Reservation>), ApiError> {
     let access = header_text(&headers, "x-access-token");
     // Who may hold is decided before the body is looked at.
-    let pass = tickets
-        .admit_hold(&id, who.user_id.as_str(), access)
-        .await?;
+    let pass = tickets.admit_hold(&id, &who.user_id, access).await?;
     let Json(body) = body?;
     let reservation = match body {
         HoldRequest::Seats(named) => {
@@ -331,7 +329,7 @@ async fn get_reservation(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Reservation>, ApiError> {
-    Ok(Json(tickets.reservation(who.user_id.as_str(), &id).await?))
+    Ok(Json(tickets.reservation(&who.user_id, &id).await?))
 }
 
 /// Cancel a hold and release its seats.
@@ -342,9 +340,7 @@ async fn cancel_reservation(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    tickets
-        .cancel_reservation(who.user_id.as_str(), &id)
-        .await?;
+    tickets.cancel_reservation(&who.user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -372,12 +368,12 @@ async fn pay_reservation(
         },
         _ => return field_error("method", "must be \"card\" or \"wallet\"").into_response(),
     };
-    let (tickets, user, id) = (&tickets, who.user_id.as_str(), id.as_str());
+    let (tickets, user, id) = (&tickets, &who.user_id, id.as_str());
     // The same reservation, method and card make the same request.
     let request = (&id, &body.method, &body.card_token);
     Keyed::new(
         tickets.idempotency(),
-        user,
+        user.as_str(),
         PAYMENT_SCOPE,
         key.as_deref(),
         &request,
@@ -415,7 +411,7 @@ async fn charge_wallet(
         fingerprint: &print,
     });
     match tickets
-        .charge_wallet(who.user_id.as_str(), body.amount, key)
+        .charge_wallet(&who.user_id, Yen(body.amount), key)
         .await
     {
         Ok(Charged::Done(wallet)) => Json(wallet).into_response(),
@@ -431,7 +427,7 @@ async fn get_wallet(
     State(tickets): State<Arc<TicketService>>,
     AuthUser(who): AuthUser,
 ) -> Result<Json<Wallet>, ApiError> {
-    Ok(Json(tickets.wallet(who.user_id.as_str()).await?))
+    Ok(Json(tickets.wallet(&who.user_id).await?))
 }
 
 /// The caller's tickets.
@@ -444,7 +440,7 @@ async fn list_tickets(
 ) -> Result<Json<Page<Ticket>>, ApiError> {
     let limit = page.limit()?;
     let rows = tickets
-        .tickets_of(who.user_id.as_str(), page.cursor.as_deref(), limit)
+        .tickets_of(&who.user_id, page.cursor.as_deref(), limit)
         .await?;
     Ok(Json(Page::from_rows(rows, limit, |t| t.id.clone())))
 }
@@ -463,7 +459,7 @@ async fn get_ticket(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Ticket>, ApiError> {
-    Ok(Json(tickets.ticket(who.user_id.as_str(), &id).await?))
+    Ok(Json(tickets.ticket(&who.user_id, &id).await?))
 }
 
 /// The ticket's QR code.
@@ -474,7 +470,7 @@ async fn ticket_qr(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let svg = tickets.ticket_qr_svg(who.user_id.as_str(), &id).await?;
+    let svg = tickets.ticket_qr_svg(&who.user_id, &id).await?;
     let mut res = svg.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

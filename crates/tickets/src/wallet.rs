@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tokio::sync::{mpsc, oneshot};
 
-use matsuri_core::SharedClock;
 use matsuri_core::error::StoredResponse;
+use matsuri_core::ids::UserId;
+use matsuri_core::{SharedClock, Yen};
 use matsuri_db::{Db, IdempotencyStore, KeyState, NewKey, batches};
 
 use crate::{TicketError, TicketService, Wallet};
@@ -30,11 +31,11 @@ pub enum Charged {
 }
 
 impl TicketService {
-    pub async fn wallet(&self, user: &str) -> Result<Wallet, TicketError> {
+    pub async fn wallet(&self, user: &UserId) -> Result<Wallet, TicketError> {
         let row: Option<(i64, i64, i64)> = sqlx::query_as(
             "SELECT balance, charged_total, paid_total FROM wallets WHERE user_id = $1",
         )
-        .bind(user)
+        .bind(user.as_str())
         .fetch_optional(self.db.reader())
         .await?;
         let (balance, charged_total, paid_total) = row.unwrap_or_default();
@@ -50,19 +51,19 @@ impl TicketService {
     /// together are made together, in one transaction (see [`write_charges`]).
     pub async fn charge_wallet(
         &self,
-        user: &str,
-        amount: i64,
+        user: &UserId,
+        amount: Yen,
         key: Option<ChargeKey<'_>>,
     ) -> Result<Charged, TicketError> {
         let max = self.settings.max_wallet_charge;
-        if !(1..=max).contains(&amount) {
+        if !(1..=max).contains(&amount.0) {
             return Err(TicketError::invalid(
                 "amount",
                 format!("must be between 1 and {max}"),
             ));
         }
         let charged = batches::submit(&self.charges, "wallet writer", |done| PendingCharge {
-            user: user.to_owned(),
+            user: user.as_str().to_owned(),
             amount,
             key: key.map(|k| OwnedKey {
                 scope: k.scope.to_owned(),
@@ -78,7 +79,7 @@ impl TicketService {
                 let earlier = match key {
                     Some(key) => self
                         .idempotency
-                        .find(user, key.scope, key.key, key.fingerprint)
+                        .find(user.as_str(), key.scope, key.key, key.fingerprint)
                         .await?
                         .unwrap_or(KeyState::InProgress),
                     None => KeyState::InProgress,
@@ -94,7 +95,7 @@ impl TicketService {
 /// right after it, `None` when its key was used before, or why it failed.
 pub(crate) struct PendingCharge {
     user: String,
-    amount: i64,
+    amount: Yen,
     key: Option<OwnedKey>,
     done: oneshot::Sender<Result<Option<Wallet>, String>>,
 }
@@ -179,9 +180,12 @@ async fn apply_charges(
 ) -> Result<Result<Vec<Wallet>, Vec<usize>>, sqlx::Error> {
     let dialect = db.dialect();
     // Users in one order, so that batches of several processes never deadlock.
-    let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut totals: BTreeMap<&str, Yen> = BTreeMap::new();
     for charge in charges {
-        *totals.entry(charge.user.as_str()).or_default() += charge.amount;
+        let total = totals.entry(charge.user.as_str()).or_default();
+        *total = total
+            .plus(charge.amount)
+            .ok_or_else(|| sqlx::Error::Protocol("a wallet's charges overflow".into()))?;
     }
     let mut tx = db.begin().await?;
     let sql = format!(
@@ -197,8 +201,8 @@ async fn apply_charges(
     for (user, total) in &totals {
         upsert = upsert
             .bind(*user)
-            .bind(*total)
-            .bind(*total)
+            .bind(total.0)
+            .bind(total.0)
             .bind(0_i64)
             .bind(1_i64)
             .bind(now);
@@ -224,8 +228,8 @@ async fn apply_charges(
             .get_mut(&charge.user)
             .ok_or_else(|| sqlx::Error::Protocol("a charged wallet did not come back".into()))?;
         wallets[i] = *wallet;
-        wallet.balance -= charge.amount;
-        wallet.charged_total -= charge.amount;
+        wallet.balance -= charge.amount.0;
+        wallet.charged_total -= charge.amount.0;
     }
     let sql = format!(
         "INSERT INTO wallet_entries (id, user_id, kind, amount, created_at) VALUES {}",
@@ -237,7 +241,7 @@ async fn apply_charges(
             .bind(matsuri_core::ids::new_uuid_v7())
             .bind(charge.user.as_str())
             .bind("charge")
-            .bind(charge.amount)
+            .bind(charge.amount.0)
             .bind(now);
     }
     entries.execute(&mut *tx).await?;

@@ -10,17 +10,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use sqlx::{FromRow, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use matsuri_core::SharedClock;
 use matsuri_core::clock::Millis;
+use matsuri_core::{SharedClock, Yen};
 use matsuri_db::{Db, KeyLink, Statements, batches};
 
 use crate::holds::ReservationRow;
-use crate::payment::{
-    SOLD_SEAT_COLUMNS, SoldSeat, insert_tickets, issue, record_purchase, sold_changes,
-};
+use crate::payment::{insert_tickets, issue, record_purchase, sell_held_seats, sold_changes};
 use crate::seat_feed::SeatFeed;
 use crate::{Purchase, TicketError, TicketService, qr};
 
@@ -176,6 +173,7 @@ impl Payer {
             .collect();
         for (payment, result) in payments.iter().zip(&mut results) {
             let (balance, _) = wallets.get(&payment.row.user_id).copied().unwrap_or((0, 0));
+            let balance = Yen(balance);
             if balance < payment.row.amount {
                 let amount = payment.row.amount;
                 *result = Some(Err(TicketError::InsufficientBalance { balance, amount }));
@@ -212,7 +210,7 @@ impl Payer {
         let debits: Vec<&PendingPayment> = open
             .iter()
             .map(|&i| &payments[i])
-            .filter(|p| p.row.amount > 0)
+            .filter(|p| p.row.amount > Yen::ZERO)
             .collect();
         if !debits.is_empty() {
             let sql = format!(
@@ -228,7 +226,7 @@ impl Payer {
                 let version = wallets.get(user).map_or(0, |w| w.1);
                 query = query
                     .bind(user)
-                    .bind(payment.row.amount)
+                    .bind(payment.row.amount.0)
                     .bind(version)
                     .bind(now);
             }
@@ -238,23 +236,8 @@ impl Payer {
             }
         }
 
-        let sql = format!(
-            "UPDATE seats SET status = 'sold', held_until = NULL, updated_at = $1, version = version + 1 \
-             WHERE status = 'held' AND reservation_id IN ({}) \
-             RETURNING {SOLD_SEAT_COLUMNS}, reservation_id",
-            matsuri_db::parameter_list(2, open.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-        for &i in &open {
-            query = query.bind(payments[i].row.id.as_str());
-        }
-        let mut sold: HashMap<String, Vec<SoldSeat>> = HashMap::new();
-        for row in query.fetch_all(&mut *tx).await? {
-            let reservation: String = row.try_get("reservation_id")?;
-            sold.entry(reservation)
-                .or_default()
-                .push(SoldSeat::from_row(&row)?);
-        }
+        let ids: Vec<&str> = open.iter().map(|&i| payments[i].row.id.as_str()).collect();
+        let mut sold = sell_held_seats(&mut tx, &ids, now).await?;
         // A hold whose seats are no longer all its own has ended (the single path's
         // answer for it); the batch goes again without it.
         let lost: Vec<(usize, TicketError)> = open
@@ -283,7 +266,7 @@ impl Payer {
                     .bind(matsuri_core::ids::new_uuid_v7())
                     .bind(payment.row.user_id.as_str())
                     .bind("payment")
-                    .bind(-payment.row.amount)
+                    .bind(-payment.row.amount.0)
                     .bind(payment.row.id.as_str())
                     .bind(now);
             }

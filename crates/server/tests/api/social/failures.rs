@@ -159,14 +159,14 @@ async fn a_post_deleted_in_a_storm_keeps_none_of_its_likes(backend: Backend) {
 
     // Every fan likes both posts at once; the author deletes one once a hundred of the
     // likes are answered.
-    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let answered = tokio::sync::watch::Sender::new(0_usize);
     let like = |token: &String, id: &String| {
         let (app, answered) = (&app, &answered);
         let path = format!("/posts/{id}/like");
         let token = token.clone();
         async move {
             let answer = app.request(Method::PUT, &path, Some(&token), None).await;
-            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            answered.send_modify(|n| *n += 1);
             answer
         }
     };
@@ -175,9 +175,8 @@ async fn a_post_deleted_in_a_storm_keeps_none_of_its_likes(backend: Backend) {
             .flat_map(|token| [like(token, &doomed), like(token, &kept)]),
     );
     let delete = async {
-        while answered.load(std::sync::atomic::Ordering::SeqCst) < 100 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        let mut count = answered.subscribe();
+        count.wait_for(|n| *n >= 100).await.unwrap();
         app.request(
             Method::DELETE,
             &format!("/posts/{doomed}"),

@@ -146,7 +146,7 @@ async fn batches_of_conflicting_holds_then_payments(backend: Backend) {
             app.charge(&token, if i % 4 == 3 { 500 } else { 1_000 })
                 .await;
             let user = app.components.keys.verify(&token).unwrap().user_id;
-            (token, user.as_str().to_owned())
+            (token, user)
         }
     }))
     .await;
