@@ -1,8 +1,9 @@
 //! Writes that many requests hand to one task (a few on PostgreSQL), which makes as many
 //! of them as are waiting in one transaction. In a stampede the database then sees a few
 //! statements a batch instead of a transaction a request; when the crowd is gone a batch
-//! is one request and costs what it did alone. Wallet charges, seat holds, wallet
-//! payments and likes go this way.
+//! is one request and costs what it did alone. Idempotency keys, wallet charges, seat
+//! holds, wallet payments, likes and live comments go this way, and their writers retry
+//! a batch by one rule ([`retrying`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,6 +24,28 @@ pub const ATTEMPTS: u32 = 25;
 pub async fn back_off(attempt: u32) {
     let pause = rand::rng().random_range(1..=5 * u64::from(attempt));
     tokio::time::sleep(Duration::from_millis(pause)).await;
+}
+
+/// Runs `work` until it succeeds, fails in a way `may_retry` refuses, or has been tried
+/// [`ATTEMPTS`] times, backing off between tries: the one retry rule of every batch
+/// writer (a batch crossed by another is worth trying again; anything else is not).
+pub async fn retrying<T, E, Fut>(
+    mut work: impl FnMut() -> Fut,
+    may_retry: impl Fn(&E) -> bool,
+) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match work().await {
+            Err(e) if attempt < ATTEMPTS && may_retry(&e) => {
+                back_off(attempt).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 /// Whether a failed batch may simply be tried again: PostgreSQL gave up one of two

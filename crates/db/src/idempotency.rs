@@ -99,8 +99,18 @@ const ANSWER_COLUMNS: usize = 8;
 impl IdempotencyStore {
     /// Must be called inside a tokio runtime: it starts the task that writes answers.
     pub fn new(db: Db, clock: SharedClock) -> Self {
-        let (answers, queue) = mpsc::channel(4 * crate::rows_per_statement(ANSWER_COLUMNS));
-        tokio::spawn(write_answers(db.clone(), clock.clone(), queue));
+        let most = crate::rows_per_statement(ANSWER_COLUMNS);
+        let lanes = crate::batches::lanes_for(&db);
+        let answers = {
+            let (db, clock) = (db.clone(), clock.clone());
+            crate::batches::start("idempotency_keys", most, lanes, move |batch| {
+                let (db, now) = (db.clone(), clock.now_ms());
+                async move {
+                    write_batch(&db, now, batch).await;
+                    Vec::new()
+                }
+            })
+        };
         Self { db, clock, answers }
     }
 
@@ -306,33 +316,6 @@ impl IdempotencyStore {
         .execute(self.db.writer())
         .await
         .map(|_| ())
-    }
-}
-
-/// Writes queued keys, as many as are waiting (up to a statement's worth) per statement.
-/// Each waiter learns whether its key was new. Ends when every store is dropped.
-async fn write_answers(db: Db, clock: SharedClock, mut queue: mpsc::Receiver<Answer>) {
-    let most = crate::rows_per_statement(ANSWER_COLUMNS);
-    // SQLite writes one statement at a time anyway; PostgreSQL takes a few at once.
-    let at_once = match db.dialect() {
-        crate::Dialect::Sqlite => 1,
-        crate::Dialect::Postgres => 4,
-    };
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(at_once));
-    loop {
-        // A free slot first: what arrives while every slot is busy makes the next batch.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = Vec::with_capacity(most);
-        if queue.recv_many(&mut batch, most).await == 0 {
-            return;
-        }
-        let (db, now) = (db.clone(), clock.now_ms());
-        tokio::spawn(async move {
-            write_batch(&db, now, batch).await;
-            drop(slot);
-        });
     }
 }
 

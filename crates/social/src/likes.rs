@@ -124,21 +124,19 @@ async fn write_answering(
     clock: &SharedClock,
     requests: Vec<PendingLike>,
 ) -> Result<(), (Vec<PendingLike>, anyhow::Error)> {
-    let mut attempt = 1;
-    loop {
-        match write_likes(db, clock.now_ms(), &requests).await {
-            Ok(answers) => {
-                for (request, answer) in requests.into_iter().zip(answers) {
-                    let _ = request.done.send(answer);
-                }
-                return Ok(());
+    let written = batches::retrying(
+        || write_likes(db, clock.now_ms(), &requests),
+        Unwritten::may_retry,
+    )
+    .await;
+    match written {
+        Ok(answers) => {
+            for (request, answer) in requests.into_iter().zip(answers) {
+                let _ = request.done.send(answer);
             }
-            Err(e) if attempt < batches::ATTEMPTS && e.may_retry() => {
-                batches::back_off(attempt).await;
-                attempt += 1;
-            }
-            Err(e) => return Err((requests, e.into())),
+            Ok(())
         }
+        Err(e) => Err((requests, e.into())),
     }
 }
 

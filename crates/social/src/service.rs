@@ -246,22 +246,18 @@ impl SocialService {
     /// is not found. The post's row goes first: a like written at the same time either
     /// counted on it before (and its row is deleted here after), or finds it gone.
     pub async fn delete(&self, author: &UserId, id: &str) -> Result<(), SocialError> {
-        let mut attempt = 1;
-        loop {
-            match self.delete_once(author, id).await {
-                // An unlike's batch holds the like rows this waits for, and waits for the
-                // post's row this holds: the database gave one of them up.
-                Err(SocialError::Internal(e))
-                    if attempt < batches::ATTEMPTS
-                        && e.downcast_ref::<sqlx::Error>()
-                            .is_some_and(batches::is_retryable) =>
-                {
-                    batches::back_off(attempt).await;
-                    attempt += 1;
-                }
-                outcome => return outcome,
-            }
-        }
+        // An unlike's batch holds the like rows this waits for, and waits for the post's
+        // row this holds: the database gives one of them up, and this one goes again.
+        batches::retrying(
+            || self.delete_once(author, id),
+            |e| match e {
+                SocialError::Internal(e) => e
+                    .downcast_ref::<sqlx::Error>()
+                    .is_some_and(batches::is_retryable),
+                _ => false,
+            },
+        )
+        .await
     }
 
     async fn delete_once(&self, author: &UserId, id: &str) -> Result<(), SocialError> {

@@ -484,16 +484,11 @@ async fn hold_batch(
     } else {
         None
     };
-    let mut attempt = 1;
-    let outcomes = loop {
-        match write_holds(db, clock.now_ms(), max_holds, &holds).await {
-            Err(e) if attempt < batches::ATTEMPTS && batches::is_retryable(&e) => {
-                batches::back_off(attempt).await;
-                attempt += 1;
-            }
-            result => break result,
-        }
-    };
+    let outcomes = batches::retrying(
+        || write_holds(db, clock.now_ms(), max_holds, &holds),
+        batches::is_retryable,
+    )
+    .await;
     match outcomes {
         Ok((outcomes, changes)) => {
             for (event_id, changes) in changes {

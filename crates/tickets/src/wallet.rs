@@ -131,9 +131,13 @@ async fn charge_batch(db: &Db, clock: &SharedClock, batch: Vec<PendingCharge>) {
             .as_ref()
             .is_none_or(|k| keys.insert((c.user.clone(), k.scope.clone(), k.key.clone())))
     });
-    let mut attempt = 1;
     while !charges.is_empty() {
-        match apply_charges(db, clock.now_ms(), &charges).await {
+        let made = batches::retrying(
+            || apply_charges(db, clock.now_ms(), &charges),
+            batches::is_retryable,
+        )
+        .await;
+        match made {
             Ok(Ok(wallets)) => {
                 metrics::counter!("matsuri_wallet_charges_total").increment(charges.len() as u64);
                 for (charge, wallet) in charges.drain(..).zip(wallets) {
@@ -149,10 +153,6 @@ async fn charge_batch(db: &Db, clock: &SharedClock, batch: Vec<PendingCharge>) {
                     .partition(|(i, _)| taken.contains(i));
                 used.extend(lost.into_iter().map(|(_, charge)| charge));
                 charges = rest.into_iter().map(|(_, charge)| charge).collect();
-            }
-            Err(e) if attempt < batches::ATTEMPTS && batches::is_retryable(&e) => {
-                batches::back_off(attempt).await;
-                attempt += 1;
             }
             Err(e) => fail(std::mem::take(&mut charges), &format!("{e:#}")),
         }
