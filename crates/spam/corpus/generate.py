@@ -17,8 +17,8 @@ import os
 import random
 
 SEED = 21
-HAM_LINES = 1800
-SPAM_LINES = 1100
+HAM_LINES = 2400
+SPAM_LINES = 1300
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "live-comments.tsv")
 
 rng = random.Random(SEED)
@@ -284,6 +284,26 @@ EN_SENTENCES = [
     lambda: "this crowd is so loud",
     lambda: "the bass is shaking my room",
     lambda: "my headphones are not ready",
+    # Greetings and the small talk of a chat: the words a scam's "welcome bonus" or "hello
+    # dear" borrow, which alone must not read as spam.
+    lambda: f"{pick(['welcome', 'Welcome', 'welcome back', 'welcome in'])}{pick(['', ',', '!'])} {pick(['everyone', 'everybody', 'all', 'chat', 'new viewers', 'newcomers', 'friends'])}{pick(['', '!', '!!', ' :)'])}",
+    lambda: f"welcome to the {pick(['stream', 'show', 'party', 'live', 'chat', 'family'])}{pick(['', '!', ' everyone'])}",
+    lambda: f"{pick(['hello', 'hi', 'hey', 'good evening', 'good morning', 'good afternoon', 'evening'])} {pick(['everyone', 'everybody', 'chat', 'all', 'guys', 'friends', 'people'])}{pick(['', '!', '!!', '~', ' :D'])}",
+    lambda: f"welcome {pick(MEMBERS)}!",
+    lambda: f"{pick(['thank you', 'thanks', 'thx'])} {pick(['everyone', 'all', 'so much', 'for coming', 'for watching', 'for the music', 'for tonight', 'for having us'])}",
+    lambda: f"{pick(['enjoy the show', 'have fun', 'enjoy'])} {pick(['everyone', 'all', 'guys', 'tonight'])}",
+    lambda: f"so {pick(['glad', 'happy', 'excited', 'lucky'])} to be here{pick(['', ' tonight', ' with you all'])}",
+    lambda: f"{pick(['ready', 'so ready', 'not ready'])} for {pick(['tonight', 'this', 'the encore', 'the next song', 'the second half'])}",
+    lambda: f"{pick(['long time no see', 'missed you all', 'back again', 'made it just in time', 'just got home', 'sorry I am late'])}{pick(['', '!', ' lol', ' chat'])}",
+    lambda: f"happy {pick(['friday', 'saturday', 'sunday', 'monday', 'new year', 'holidays', 'anniversary'])} {pick(['everyone', 'chat', 'all'])}",
+    lambda: f"see you {pick(['all', 'everyone', 'guys'])} {pick(['next time', 'at the next show', 'tomorrow', 'soon', 'in Osaka'])}",
+    lambda: f"{pick(['this is my first', 'my first', 'my second', 'my tenth'])} {pick(['stream', 'live', 'concert', 'show'])}{pick(['', ' here', ' ever', '!'])}",
+    lambda: f"{pick(['greetings', 'hello', 'hi'])} from {pick(['work', 'school', 'the train', 'bed', 'the kitchen', 'my car'])}",
+    lambda: f"who is {pick(['watching', 'here', 'still up', 'awake'])} from {pick(PLACES_EN)}?",
+    lambda: f"{pick(['turn', 'turning'])} the volume {pick(['up', 'all the way up'])}",
+    lambda: f"the {pick(['stage', 'crowd', 'band', 'sound', 'camera work', 'choreo'])} {pick(['looks', 'sounds', 'is'])} {pick(['great', 'amazing', 'so good', 'incredible', 'beautiful'])} {pick(['tonight', 'today', 'as always', ''])}",
+    lambda: f"{pick(['can', 'will'])} {pick(MEMBERS)} {pick(['say hi', 'read chat', 'sing one more', 'come back'])}?",
+    lambda: f"{pick(['best', 'greatest', 'happiest'])} {pick(['night', 'day', 'weekend', 'birthday'])} {pick(['ever', 'of my life', 'this year'])}",
 ]
 
 
@@ -478,6 +498,7 @@ ADS = [
     lambda: f"ライブチケット余ってます、定価以下で譲ります {handle()}",
     lambda: f"selling tickets for tonight cheap, DM {handle()}",
     lambda: f"I stream too, come say hi {url()}",
+    lambda: f"{pick(['pls', 'please', 'go'])} {pick(['sub to', 'follow', 'watch'])} my {pick(['channel', 'stream', 'covers'])} {handle()}",
     lambda: f"プロフのURLから限定動画見れます",
 ]
 

@@ -25,8 +25,8 @@ use crate::features::features;
 /// SpamAssassin's ham (5-fold): a viewer wrongly refused is worse than a spam let through.
 pub const BLOCK: f64 = 0.9;
 /// Score at or above which (and below [`BLOCK`]) a comment is held for a moderator: even
-/// odds. On the project corpus's held-out lines it holds 0.28 % of the ham and lets 1.3 % of
-/// the spam through.
+/// odds. On the project corpus's held-out lines it holds 0.62 % of the ham (a long
+/// applause of 8s, 「草草」, one cheer) and lets 0.4 % of the spam through.
 pub const HOLD: f64 = 0.5;
 
 /// Passes over the training examples.
