@@ -57,6 +57,11 @@ pub fn is_retryable(err: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "40P01" || code == "40001")
 }
 
+/// [`is_retryable`] for a failure that came wrapped (a service's internal error).
+pub fn is_retryable_within(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<sqlx::Error>().is_some_and(is_retryable)
+}
+
 /// The batch task a request was handed to has stopped (the process is shutting down),
 /// or dropped the request unanswered.
 #[derive(Debug, thiserror::Error)]

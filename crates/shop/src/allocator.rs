@@ -79,9 +79,15 @@ impl Taken {
     /// Gives the units back now, for a request that ends without writing its order.
     pub(crate) async fn give_back(mut self) {
         self.armed = false;
-        if let Err(e) = self.allocator.give_back(&self.order_id).await {
-            tracing::warn!(order_id = self.order_id, error = %e, "units of an unwritten order not given back; they lapse");
-        }
+        give_back_unwritten(&*self.allocator, &self.order_id).await;
+    }
+}
+
+/// Gives back the units of an order that was never written; a failure leaves them to
+/// lapse with the order's delta.
+async fn give_back_unwritten(allocator: &dyn Allocator, order_id: &str) {
+    if let Err(e) = allocator.give_back(order_id).await {
+        tracing::warn!(order_id, error = %e, "units of an unwritten order not given back; they lapse");
     }
 }
 
@@ -92,11 +98,7 @@ impl Drop for Taken {
         }
         let (allocator, order_id) = (self.allocator.clone(), std::mem::take(&mut self.order_id));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = allocator.give_back(&order_id).await {
-                    tracing::warn!(order_id, error = %e, "units of an unwritten order not given back; they lapse");
-                }
-            });
+            runtime.spawn(async move { give_back_unwritten(&*allocator, &order_id).await });
         }
     }
 }

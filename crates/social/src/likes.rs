@@ -165,9 +165,7 @@ impl Unwritten {
         match self {
             Unwritten::PostGone => true,
             Unwritten::Database(e) => batches::is_retryable(e),
-            Unwritten::Other(e) => e
-                .downcast_ref::<sqlx::Error>()
-                .is_some_and(batches::is_retryable),
+            Unwritten::Other(e) => batches::is_retryable_within(e),
         }
     }
 }

@@ -250,12 +250,7 @@ impl SocialService {
         // row this holds: the database gives one of them up, and this one goes again.
         batches::retrying(
             || self.delete_once(author, id),
-            |e| match e {
-                SocialError::Internal(e) => e
-                    .downcast_ref::<sqlx::Error>()
-                    .is_some_and(batches::is_retryable),
-                _ => false,
-            },
+            |e| matches!(e, SocialError::Internal(e) if batches::is_retryable_within(e)),
         )
         .await
     }
